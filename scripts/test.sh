@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian/Ubuntu machine, then run the whole suite:
+# system peers (dcmtk, dicom3tools, Orthanc, PostgreSQL), a virtualenv with the package and its
+# test tools, then ruff, mypy and pytest. Run from anywhere; it works in the repository root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -q
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    dcmtk dicom3tools orthanc postgresql iproute2 >/dev/null
+
+python3 -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# Pinned: the CPU build of torch; an unpinned torch pulls gigabytes of CUDA wheels.
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[test]"
+
+ruff check .
+mypy
+python -m pytest "$@"

@@ -1,0 +1,76 @@
+"""Assembly of a running node: database, spool, listener and background threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pydicom.config
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from seganypet_node.config import Config
+from seganypet_node.db.engine import make_engine, make_session_factory
+from seganypet_node.db.migrate import upgrade
+from seganypet_node.dicom.completion import QuietPeriodSweeper
+from seganypet_node.dicom.receive import InstanceReceiver
+from seganypet_node.dicom.scp import StorageNode
+from seganypet_node.dicom.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine whose schema is current, with its session factory."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def open_database(config: Config) -> Database:
+    """Connect to the configured database and apply pending migrations."""
+    engine = make_engine(config.database_url)
+    revision = upgrade(engine)
+    log.info("database %s at schema revision %s", engine.url.get_backend_name(), revision)
+    return Database(engine, make_session_factory(engine))
+
+
+class NodeApp:
+    """The node process: listener plus the quiet-period sweeper.
+
+    Parameters
+    ----------
+    config : Config
+        Validated configuration.
+    """
+
+    def __init__(self, config: Config) -> None:
+        # Headers are checked by dicom.header; pydicom's own warnings would echo raw values
+        # (patient names among them) into the log.
+        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+        self.config = config
+        self.database = open_database(config)
+        self.spool = Spool(config.spool_dir)
+        self.listener = StorageNode(config, InstanceReceiver(self.spool, self.database.sessions))
+        completion = config.completion
+        self.sweeper = QuietPeriodSweeper(
+            self.database.sessions,
+            dt.timedelta(seconds=completion.quiet_period_s),
+            completion.sweep_interval_s,
+        )
+
+    def start(self) -> None:
+        self.listener.start()
+        self.sweeper.start()
+        node = self.config.node
+        log.info("seganypet-node ready: AE %s listening on %s:%d%s", node.ae_title, node.host,
+                 self.listener.port, " (TLS)" if self.config.tls.enabled else "")
+
+    def stop(self) -> None:
+        log.info("stopping: finishing instances in flight")
+        self.listener.stop()
+        self.sweeper.stop()
+        self.database.engine.dispose()
+        log.info("stopped")

@@ -1,0 +1,156 @@
+"""The ``seganypet-node`` command: parses arguments and calls the module that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from seganypet_node.config import Config, ConfigError, load_config
+from seganypet_node.logs import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        print(f"seganypet-node: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.logging.level)
+    result: int = args.handler(config, args)
+    return result
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(getattr(args, "config", None))
+    node_overrides = {
+        key: getattr(args, key) for key in ("data_dir", "port", "ae_title", "host")
+        if getattr(args, key, None) is not None
+    }
+    if node_overrides:
+        config = config.with_overrides("node", **{k: _raw(v) for k, v in node_overrides.items()})
+    if getattr(args, "workers", None) is not None:
+        config = config.with_overrides("worker", count=args.workers)
+    return config
+
+
+def _raw(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.app import NodeApp
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    app = NodeApp(config)
+    app.start()
+    stop.wait()
+    app.stop()
+    return 0
+
+
+def _jobs(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.app import open_database
+    from seganypet_node.db.engine import utcnow
+    from seganypet_node.db.jobs import JobNotFoundError, retry
+    from seganypet_node.db.listing import list_series
+
+    database = open_database(config)
+    if args.retry is not None:
+        try:
+            with database.sessions.begin() as session:
+                retry(session, args.retry, utcnow())
+        except JobNotFoundError as exc:
+            print(f"seganypet-node: {exc}", file=sys.stderr)
+            return 1
+        print(f"job {args.retry} queued again")
+        return 0
+    with database.sessions.begin() as session:
+        rows = list_series(session, args.limit)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], default=str, indent=2))
+        return 0
+    print(f"{'series':<28} {'mod':<4} {'recv':>9} {'series state':<16} {'job':>5} "
+          f"{'job state':<9} {'try':>3}  note")
+    for r in rows:
+        received = f"{r.received}/{r.expected}" if r.expected else str(r.received)
+        state = r.series_state + (f" ({r.completion_rule})" if r.completion_rule else "")
+        note = r.skip_reason or r.last_error or ""
+        print(f"{_short(r.series_uid):<28} {r.modality:<4} {received:>9} {state:<16} "
+              f"{r.job_id or '-':>5} {r.job_state or '-':<9} {r.attempts or 0:>3}  {note}")
+    return 0
+
+
+def _short(uid: str, width: int = 28) -> str:
+    return uid if len(uid) <= width else "…" + uid[-(width - 1):]
+
+
+def _db(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.db.engine import make_engine
+    from seganypet_node.db.migrate import current_revision, head_revision, upgrade
+
+    engine = make_engine(config.database_url)
+    if args.db_command == "upgrade":
+        print(f"database at revision {upgrade(engine)}")
+    else:
+        print(f"database at revision {current_revision(engine)}; code head {head_revision(engine)}")
+    return 0
+
+
+def _phantom(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.phantom.generate import PhantomSpec, generate
+
+    spec = PhantomSpec(seed=args.seed, slices=args.slices, matrix=args.matrix,
+                       voxel_mm=args.voxel_mm, lesions=args.lesions)
+    study = generate(spec, args.out)
+    print(f"wrote {len(study.files)} PET slices to {study.dicom_dir}, "
+          f"ground truth {study.labels_path}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help="site configuration file (TOML) over the embedded defaults")
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                        help="data directory (spool, SQLite database)")
+    parser = argparse.ArgumentParser(prog="seganypet-node", parents=[common],
+                                     description="DICOM PET segmentation node (SegAnyPET)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="run the DICOM node")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--ae-title")
+    serve.add_argument("--host", help="address to listen on")
+    serve.add_argument("--workers", type=int, help="segmentation worker threads")
+    serve.set_defaults(handler=_serve)
+
+    jobs = commands.add_parser("jobs", parents=[common], help="list series and their jobs")
+    jobs.add_argument("--json", action="store_true", help="machine-readable output")
+    jobs.add_argument("--limit", type=int, default=200)
+    jobs.add_argument("--retry", type=int, metavar="JOB_ID", help="queue a failed job again")
+    jobs.set_defaults(handler=_jobs)
+
+    db = commands.add_parser("db", parents=[common], help="database schema")
+    db.add_argument("db_command", choices=["upgrade", "current"])
+    db.set_defaults(handler=_db)
+
+    phantom = commands.add_parser("phantom", parents=[common],
+                                  help="write a synthetic whole-body FDG PET study")
+    phantom.add_argument("--seed", type=int, required=True)
+    phantom.add_argument("--out", type=Path, required=True)
+    phantom.add_argument("--slices", type=int, default=300)
+    phantom.add_argument("--matrix", type=int, default=168, help="rows = columns")
+    phantom.add_argument("--voxel-mm", type=float, default=4.0)
+    phantom.add_argument("--lesions", type=int, default=0)
+    phantom.set_defaults(handler=_phantom)
+    return parser

@@ -1,0 +1,127 @@
+"""The job queue: claim with a lease, finish, fail with retry, retry by hand.
+
+A claimed job is RUNNING with a lease; a worker that dies leaves the lease to expire and the
+job is claimed again. On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so many worker
+processes share the queue; on SQLite the immediate transaction serialises them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from seganypet_node.db.models import Job, Series, Study
+from seganypet_node.db.states import JobState
+
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker holds, with what it needs to find the series."""
+
+    job_id: int
+    series_id: int
+    series_uid: str
+    study_uid: str
+    attempt: int
+    lease_owner: str
+
+
+class JobNotFoundError(LookupError):
+    """No job with that id (or not in a state that allows the operation)."""
+
+
+def claim_next(
+    session: Session, owner: str, lease: dt.timedelta, now: dt.datetime
+) -> ClaimedJob | None:
+    """Claim the oldest pending job, or a running one whose lease expired."""
+    claimable = or_(
+        Job.state == JobState.PENDING,
+        (Job.state == JobState.RUNNING) & (Job.lease_expires_at < now),
+    )
+    job = session.scalars(
+        select(Job).where(claimable).order_by(Job.id).limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if job is None:
+        return None
+    if job.attempts >= job.max_attempts:
+        _mark_failed(job, f"gave up after {job.attempts} attempts (last lease expired)", now)
+        return claim_next(session, owner, lease, now)
+    job.state = JobState.RUNNING
+    job.attempts += 1
+    job.lease_owner = owner
+    job.lease_expires_at = now + lease
+    job.started_at = now
+    job.updated_at = now
+    series_uid, study_uid = session.execute(
+        select(Series.series_uid, Study.study_uid)
+        .join(Study, Study.id == Series.study_id)
+        .where(Series.id == job.series_id)
+    ).one()
+    return ClaimedJob(job.id, job.series_id, series_uid, study_uid, job.attempts, owner)
+
+
+def renew_lease(
+    session: Session, claimed: ClaimedJob, lease: dt.timedelta, now: dt.datetime
+) -> bool:
+    """Extend the lease; False when the job is no longer ours (it expired and was re-claimed)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == claimed.job_id, Job.lease_owner == claimed.lease_owner,
+               Job.state == JobState.RUNNING)
+        .values(lease_expires_at=now + lease, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def finish(session: Session, claimed: ClaimedJob, now: dt.datetime) -> bool:
+    """Mark our running job done; False when we had lost it."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == claimed.job_id, Job.lease_owner == claimed.lease_owner,
+               Job.state == JobState.RUNNING)
+        .values(state=JobState.DONE, finished_at=now, updated_at=now, last_error=None,
+                lease_owner=None, lease_expires_at=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def fail(session: Session, claimed: ClaimedJob, reason: str, now: dt.datetime) -> JobState:
+    """Record a failed attempt: back to PENDING while attempts remain, else FAILED."""
+    job = session.get(Job, claimed.job_id, with_for_update=True)
+    if job is None or job.lease_owner != claimed.lease_owner or job.state is not JobState.RUNNING:
+        raise JobNotFoundError(f"job {claimed.job_id} is not held by {claimed.lease_owner}")
+    if job.attempts >= job.max_attempts:
+        _mark_failed(job, reason, now)
+    else:
+        job.state = JobState.PENDING
+        job.last_error = reason
+        job.lease_owner = None
+        job.lease_expires_at = None
+        job.updated_at = now
+    return job.state
+
+
+def retry(session: Session, job_id: int, now: dt.datetime) -> None:
+    """Put a FAILED (or DONE) job back in the queue with a fresh attempt budget."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.state not in (JobState.FAILED, JobState.DONE):
+        raise JobNotFoundError(f"job {job_id} does not exist or is not failed or done")
+    job.state = JobState.PENDING
+    job.max_attempts = job.attempts + DEFAULT_MAX_ATTEMPTS
+    job.updated_at = now
+    job.finished_at = None
+
+
+def _mark_failed(job: Job, reason: str, now: dt.datetime) -> None:
+    job.state = JobState.FAILED
+    job.last_error = reason
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.finished_at = now
+    job.updated_at = now

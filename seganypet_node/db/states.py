@@ -1,0 +1,37 @@
+"""States of the rows the node keeps: series, jobs and outbound transfers."""
+
+from __future__ import annotations
+
+import enum
+
+
+class SeriesState(enum.Enum):
+    """Whether a series is still receiving instances."""
+
+    RECEIVING = "receiving"
+    COMPLETE = "complete"
+
+
+class CompletionRule(enum.Enum):
+    """Which rule declared a series complete."""
+
+    COUNT = "count"  # received instances reached NumberOfSlices
+    QUIET = "quiet"  # no new instance for the quiet period
+
+
+class JobState(enum.Enum):
+    """Life cycle of a segmentation job."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class OutboundState(enum.Enum):
+    """Life cycle of one result object on its way to one destination."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"

@@ -1,0 +1,1 @@
+"""Everything that speaks the DICOM network protocol: listener, spool, completion."""

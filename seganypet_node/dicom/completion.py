@@ -1,0 +1,82 @@
+"""When a series is complete, and which complete series get a segmentation job.
+
+A series completes when its received instances reach NumberOfSlices (checked as each instance
+is recorded, see :func:`seganypet_node.db.ingest.record_instance`), or, when NumberOfSlices is
+absent or never reached, after a quiet period without new instances (:class:`QuietPeriodSweeper`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from seganypet_node.db.engine import utcnow
+from seganypet_node.db.ingest import complete_series, quiet_series
+from seganypet_node.db.states import CompletionRule
+from seganypet_node.dicom.header import InstanceHeader
+
+log = logging.getLogger(__name__)
+
+
+def skip_reason(header: InstanceHeader) -> str | None:
+    """Why a series with this header gets no segmentation job, or None when it gets one."""
+    if not header.is_pet:
+        return f"{header.modality} series: stored, not segmented"
+    if header.modality != "PT":
+        return f"PET SOP class with Modality {header.modality!r}: not segmented"
+    if "ATTN" not in header.corrected_image:
+        return "PET not attenuation corrected (CorrectedImage lacks ATTN): not segmented"
+    return None
+
+
+class QuietPeriodSweeper:
+    """Background thread that completes series that have been quiet for the quiet period.
+
+    Parameters
+    ----------
+    sessions : sqlalchemy.orm.sessionmaker
+        Session factory of the node's database.
+    quiet_period : datetime.timedelta
+        Time without new instances after which a receiving series is complete.
+    interval_s : float
+        Seconds between sweeps.
+    """
+
+    def __init__(
+        self, sessions: sessionmaker[Session], quiet_period: dt.timedelta, interval_s: float
+    ) -> None:
+        self._sessions = sessions
+        self._quiet_period = quiet_period
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="quiet-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def sweep(self, now: dt.datetime | None = None) -> list[int]:
+        """Complete every quiet series once; returns the ids of the jobs created."""
+        now = now or utcnow()
+        created = []
+        with self._sessions.begin() as session:
+            for series_id in quiet_series(session, now - self._quiet_period):
+                job_id = complete_series(session, series_id, CompletionRule.QUIET, now)
+                log.info("series %d complete (quiet period), job %s", series_id, job_id)
+                if job_id is not None:
+                    created.append(job_id)
+        return created
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.sweep()
+            except Exception:
+                # The database may be briefly unavailable; the next sweep tries again.
+                log.exception("quiet-period sweep failed")

@@ -1,0 +1,112 @@
+"""Storing one received instance: check the header, write the spool file, commit the rows.
+
+The success status may only be sent after both the file (fsynced) and its row (committed)
+are durable; :meth:`InstanceReceiver.receive` returns only then.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from seganypet_node.db.engine import utcnow
+from seganypet_node.db.ingest import is_stored, record_instance
+from seganypet_node.dicom.completion import skip_reason
+from seganypet_node.dicom.header import InstanceHeader, read_header
+from seganypet_node.dicom.spool import Spool
+from seganypet_node.dicom.status import InstanceRejected, StoreOutcome, StoreStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReceivedInstance:
+    """One C-STORE request as the receiver needs it.
+
+    Parameters
+    ----------
+    calling_ae : str
+        AE title of the sender.
+    sop_class_uid, sop_instance_uid : str
+        Affected SOP Class / Instance UID of the request.
+    transfer_syntax_uid : str
+        Transfer syntax of the presentation context.
+    dataset : pydicom.dataset.Dataset
+        The decoded data set (elements decode lazily).
+    encoded : callable
+        Returns the bytes as received, with file meta information, ready to be written.
+    """
+
+    calling_ae: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    dataset: Dataset
+    encoded: Callable[[], bytes]
+
+
+class InstanceReceiver:
+    """Stores received instances durably in the spool and the database."""
+
+    def __init__(self, spool: Spool, sessions: sessionmaker[Session]) -> None:
+        self.spool = spool
+        self._sessions = sessions
+
+    def receive(self, item: ReceivedInstance) -> StoreOutcome:
+        """Store ``item``; raises :class:`InstanceRejected` with the status for bad input."""
+        header = read_header(
+            item.dataset, item.sop_class_uid, item.sop_instance_uid, item.transfer_syntax_uid
+        )
+        relative = self.spool.instance_path(
+            header.study_uid, header.series_uid, header.sop_instance_uid
+        )
+        if self._already_stored(header, str(relative)):
+            log.debug("instance %s already stored", header.sop_instance_uid)
+            return StoreOutcome(StoreStatus.SUCCESS)
+        try:
+            stored = self.spool.write(relative, item.encoded())
+        except OSError as exc:
+            raise _storage_error(exc) from exc
+        try:
+            with self._sessions.begin() as session:
+                recorded = record_instance(
+                    session, header, spool_path=str(relative), size_bytes=stored.size_bytes,
+                    transfer_syntax_uid=item.transfer_syntax_uid, calling_ae=item.calling_ae,
+                    skip_reason=skip_reason(header), now=utcnow(),
+                )
+        except SQLAlchemyError as exc:
+            if not stored.replaced:
+                self.spool.remove(relative)
+            log.error("database error storing an instance: %s", type(exc).__name__)
+            raise InstanceRejected(
+                StoreStatus.OUT_OF_RESOURCES, "database unavailable, send again later"
+            ) from exc
+        self._log_recorded(header, recorded.job_id, recorded.late)
+        return StoreOutcome(StoreStatus.SUCCESS)
+
+    def _already_stored(self, header: InstanceHeader, relative: str) -> bool:
+        with self._sessions.begin() as session:
+            return is_stored(session, header.sop_instance_uid) and self.spool.exists(relative)
+
+    @staticmethod
+    def _log_recorded(header: InstanceHeader, job_id: int | None, late: bool) -> None:
+        log.debug("stored %s %s", header.modality, header.sop_instance_uid)
+        if job_id is not None:
+            log.info("series %s complete (NumberOfSlices reached): job %d created",
+                     header.series_uid, job_id)
+        if late:
+            log.warning("instance of series %s arrived after the series was complete",
+                        header.series_uid)
+
+
+def _storage_error(exc: OSError) -> InstanceRejected:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InstanceRejected(StoreStatus.OUT_OF_RESOURCES, "spool disk full")
+    log.error("spool write failed: %s", exc.strerror)
+    return InstanceRejected(StoreStatus.OUT_OF_RESOURCES, "spool write failed")

@@ -1,0 +1,147 @@
+"""Durable file layout of received and produced instances.
+
+Layout: ``<root>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``. A UID only ever
+becomes part of a path after :func:`validate_uid` accepted it, so no header value can name a
+file outside the spool.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+# PS3.5 9.1: components of digits separated by dots, no leading zero in a multi-digit component.
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+MAX_UID_LENGTH = 64
+
+
+class InvalidUidError(ValueError):
+    """A UID does not follow the DICOM UID grammar."""
+
+
+def validate_uid(uid: object, name: str = "UID") -> str:
+    """Return ``uid`` if it is a valid DICOM UID, else raise :class:`InvalidUidError`.
+
+    Parameters
+    ----------
+    uid : object
+        The value to check (usually a ``str`` from a header).
+    name : str
+        What the UID is, for the error message (e.g. "SOPInstanceUID").
+    """
+    if not isinstance(uid, str):
+        raise InvalidUidError(f"{name} is missing or not a string")
+    if len(uid) > MAX_UID_LENGTH:
+        raise InvalidUidError(f"{name} is longer than {MAX_UID_LENGTH} characters")
+    if not _UID.match(uid):
+        raise InvalidUidError(f"{name} is not a valid DICOM UID (digits and dots only)")
+    return uid
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file placed in the spool.
+
+    Parameters
+    ----------
+    relative_path : PurePosixPath
+        Path below the spool root (what the database stores).
+    size_bytes : int
+        Size of the file.
+    replaced : bool
+        True when a file already existed at that path and was replaced.
+    """
+
+    relative_path: PurePosixPath
+    size_bytes: int
+    replaced: bool
+
+
+class Spool:
+    """The spool directory: validated paths and crash-safe writes.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Directory that holds the files; created if missing.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.absolute()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._known_dirs: set[Path] = set()
+        self._dir_lock = threading.Lock()
+
+    def instance_path(self, study_uid: str, series_uid: str, sop_uid: str) -> PurePosixPath:
+        """Relative path of an instance; raises :class:`InvalidUidError` for a bad UID."""
+        return PurePosixPath(
+            validate_uid(study_uid, "StudyInstanceUID"),
+            validate_uid(series_uid, "SeriesInstanceUID"),
+            validate_uid(sop_uid, "SOPInstanceUID") + ".dcm",
+        )
+
+    def absolute(self, relative: PurePosixPath | str) -> Path:
+        """Absolute path of a spool-relative path, refusing anything that leaves the root."""
+        candidate = (self.root / str(relative)).resolve()
+        if not candidate.is_relative_to(self.root.resolve()):
+            raise ValueError(f"path {relative!s} leaves the spool")
+        return candidate
+
+    def write(self, relative: PurePosixPath, data: bytes) -> StoredFile:
+        """Write ``data`` durably: temp file, fsync, atomic rename, fsync of the directory."""
+        target = self.absolute(relative)
+        self._ensure_dir(target.parent)
+        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        replaced = target.exists()
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+        return StoredFile(relative, len(data), replaced)
+
+    def remove(self, relative: PurePosixPath) -> None:
+        """Delete a spool file (used when its database row could not be committed)."""
+        target = self.absolute(relative)
+        target.unlink(missing_ok=True)
+        _fsync_dir(target.parent)
+
+    def exists(self, relative: PurePosixPath | str) -> bool:
+        """Whether a spool file is present."""
+        return self.absolute(relative).is_file()
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory in self._known_dirs:
+            return
+        with self._dir_lock:
+            created = []
+            path = directory
+            while not path.exists():
+                created.append(path)
+                path = path.parent
+            directory.mkdir(parents=True, exist_ok=True)
+            # A new directory entry is durable only once its parent is synced.
+            for new_dir in created:
+                _fsync_dir(new_dir.parent)
+            self._known_dirs.add(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

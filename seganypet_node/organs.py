@@ -1,0 +1,56 @@
+"""The organ catalogue: names, label values, SNOMED CT codes, laterality and display colours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Organ:
+    """One organ the node segments.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue name used in configs, label files and logs (e.g. ``kidney_left``).
+    label : int
+        Value in label maps (phantom ground truth, atlas).
+    snomed_code, snomed_meaning : str
+        SNOMED CT code of the structure (without laterality).
+    laterality : str | None
+        ``"left"``/``"right"`` for paired organs.
+    rgb : tuple[int, int, int]
+        Recommended display colour.
+    """
+
+    name: str
+    label: int
+    snomed_code: str
+    snomed_meaning: str
+    laterality: str | None
+    rgb: tuple[int, int, int]
+
+
+ORGANS: tuple[Organ, ...] = (
+    Organ("brain", 1, "12738006", "Brain", None, (250, 250, 225)),
+    Organ("heart", 2, "80891009", "Heart", None, (206, 110, 84)),
+    Organ("liver", 3, "10200004", "Liver", None, (221, 130, 101)),
+    Organ("spleen", 4, "78961009", "Spleen", None, (157, 108, 162)),
+    Organ("kidney_left", 5, "64033007", "Kidney", "left", (185, 102, 83)),
+    Organ("kidney_right", 6, "64033007", "Kidney", "right", (185, 102, 83)),
+    Organ("urinary_bladder", 7, "89837001", "Urinary bladder", None, (222, 154, 132)),
+    Organ("lung_left", 8, "39607008", "Lung", "left", (197, 165, 145)),
+    Organ("lung_right", 9, "39607008", "Lung", "right", (197, 165, 145)),
+    Organ("aorta", 10, "15825003", "Aorta", None, (224, 97, 76)),
+)
+
+BY_NAME = {organ.name: organ for organ in ORGANS}
+LESION_LABEL_BASE = 100  # lesion k has label LESION_LABEL_BASE + k
+
+
+def organ(name: str) -> Organ:
+    """Look an organ up by its catalogue name; raises KeyError naming the known ones."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown organ {name!r}; known: {', '.join(BY_NAME)}") from None

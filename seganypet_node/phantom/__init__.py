@@ -1,0 +1,1 @@
+"""Synthetic whole-body FDG PET studies with ground truth (tests, demo, training)."""

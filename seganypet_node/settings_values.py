@@ -1,0 +1,175 @@
+"""Parsers for single configuration values.
+
+Each parser takes the raw value (a TOML value, or a string from the environment) and returns the
+typed value or raises :class:`ValueError` whose message is the expected form of the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Parser = Callable[[Any], Any]
+
+# Default character repertoire without backslash.
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
+_HOST = re.compile(r"^[A-Za-z0-9.\-:]{1,253}$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A remote application entity allowed to associate, and where its results go back.
+
+    Parameters
+    ----------
+    ae_title : str
+        Calling AE title of the peer.
+    host : str
+        Host name or IP address of the peer's Storage SCP.
+    port : int
+        Port of the peer's Storage SCP.
+    """
+
+    ae_title: str
+    host: str
+    port: int
+
+
+def integer(low: int, high: int) -> Parser:
+    """Parser for an integer in ``[low, high]``."""
+    form = f"an integer from {low} to {high}"
+
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise ValueError(form)
+        if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+            raw = int(raw)
+        if not isinstance(raw, int) or not low <= raw <= high:
+            raise ValueError(form)
+        return raw
+
+    return parse
+
+
+def number(low: float, high: float) -> Parser:
+    """Parser for a real number in ``[low, high]``."""
+    form = f"a number from {low:g} to {high:g}"
+
+    def parse(raw: Any) -> float:
+        if isinstance(raw, bool):
+            raise ValueError(form)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(form) from None
+        if not low <= value <= high:
+            raise ValueError(form)
+        return value
+
+    return parse
+
+
+def boolean(raw: Any) -> bool:
+    """Parse ``true``/``false`` (also 1/0, yes/no, on/off from the environment)."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        word = raw.strip().lower()
+        if word in {"true", "1", "yes", "on"}:
+            return True
+        if word in {"false", "0", "no", "off"}:
+            return False
+    raise ValueError("true or false")
+
+
+def ae_title(raw: Any) -> str:
+    """Parse a DICOM AE title (1-16 printable characters, no backslash, not all spaces)."""
+    if not isinstance(raw, str) or not _AE_TITLE.match(raw) or not raw.strip():
+        raise ValueError("an AE title of 1-16 printable ASCII characters without backslash")
+    return raw.strip()
+
+
+def host(raw: Any) -> str:
+    """Parse a host name or IP address."""
+    if not isinstance(raw, str) or not _HOST.match(raw):
+        raise ValueError("a host name or IP address")
+    return raw
+
+
+def text(raw: Any) -> str:
+    """Parse any string."""
+    if not isinstance(raw, str):
+        raise ValueError("a string")
+    return raw
+
+
+def optional_path(raw: Any) -> Path | None:
+    """Parse a file path; the empty string means "not set"."""
+    if not isinstance(raw, str):
+        raise ValueError("a file path string (empty for none)")
+    return Path(raw).expanduser() if raw else None
+
+
+def directory(raw: Any) -> Path:
+    """Parse a directory path (made absolute against the working directory)."""
+    if not isinstance(raw, str) or not raw:
+        raise ValueError("a non-empty directory path")
+    return Path(raw).expanduser().absolute()
+
+
+def choice(*options: str) -> Parser:
+    """Parser for one of a fixed set of words (case-insensitive, returned upper-case)."""
+    form = "one of " + ", ".join(options)
+
+    def parse(raw: Any) -> str:
+        if not isinstance(raw, str) or raw.upper() not in options:
+            raise ValueError(form)
+        return raw.upper()
+
+    return parse
+
+
+def database_url(raw: Any) -> str:
+    """Parse an SQLAlchemy URL for SQLite or PostgreSQL ("" selects the embedded SQLite)."""
+    form = "empty, or an SQLAlchemy URL starting with sqlite:// or postgresql"
+    if not isinstance(raw, str):
+        raise ValueError(form)
+    if raw and not (raw.startswith("sqlite://") or raw.startswith("postgresql")):
+        raise ValueError(form)
+    return raw
+
+
+_CALLER_FORM = (
+    'a list of {ae_title = "AE", host = "host", port = N} tables '
+    '(environment: "AE@host:port,AE2@host:port")'
+)
+
+
+def callers(raw: Any) -> tuple[Caller, ...]:
+    """Parse the allow-list of calling AEs from TOML tables or ``AE@host:port,...``."""
+    if isinstance(raw, str):
+        raw = [_caller_from_text(item) for item in raw.split(",") if item.strip()]
+    if not isinstance(raw, list):
+        raise ValueError(_CALLER_FORM)
+    parsed = []
+    for entry in raw:
+        if not isinstance(entry, dict) or set(entry) != {"ae_title", "host", "port"}:
+            raise ValueError(_CALLER_FORM)
+        parsed.append(
+            Caller(ae_title(entry["ae_title"]), host(entry["host"]),
+                   integer(1, 65535)(entry["port"]))
+        )
+    titles = [c.ae_title for c in parsed]
+    if len(set(titles)) != len(titles):
+        raise ValueError(_CALLER_FORM + " with each AE title once")
+    return tuple(parsed)
+
+
+def _caller_from_text(item: str) -> dict[str, Any]:
+    match = re.fullmatch(r"\s*([^@]+)@([^:]+):(\d+)\s*", item)
+    if not match:
+        raise ValueError(_CALLER_FORM)
+    return {"ae_title": match[1], "host": match[2], "port": match[3]}

@@ -1,0 +1,82 @@
+"""Fixtures: phantom studies, real node processes and dcmtk peers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from seganypet_node.db.engine import make_engine, make_session_factory
+from seganypet_node.db.migrate import upgrade
+from seganypet_node.phantom.generate import PhantomSpec, PhantomStudy, generate
+from tests.support import SHARED_DATA, NodeProcess, find_dcmtk, free_port, write_config
+
+TEST_MATRIX = 64  # small rows/columns keep 300-slice series fast to make and send
+
+
+@pytest.fixture(scope="session")
+def dcmtk() -> None:
+    """Skip when dcmtk's storescu/echoscu are not installed (the test command installs them)."""
+    missing = [t for t in ("storescu", "echoscu") if find_dcmtk(t) is None]
+    if missing:
+        pytest.skip(f"dcmtk not installed ({', '.join(missing)}): apt-get install dcmtk")
+
+
+@pytest.fixture(scope="session")
+def make_phantom(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., PhantomStudy]:
+    """Generate (once per session and spec) a phantom study."""
+    made: dict[PhantomSpec, PhantomStudy] = {}
+
+    def make(seed: int, **spec: Any) -> PhantomStudy:
+        key = PhantomSpec(seed=seed, **{"matrix": TEST_MATRIX, **spec})
+        if key not in made:
+            made[key] = generate(key, tmp_path_factory.mktemp(f"phantom{seed}"))
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def phantom_study(make_phantom: Callable[..., PhantomStudy]) -> PhantomStudy:
+    """A 300-slice whole-body PET series."""
+    return make_phantom(11)
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
+    """Start ``seganypet-node serve`` processes; every one is stopped by PID afterwards."""
+    started: list[NodeProcess] = []
+
+    def start(data_dir: Path | None = None, port: int | None = None,
+              **sections: dict[str, Any]) -> NodeProcess:
+        index = len(started)
+        data = data_dir or tmp_path / f"node{index}"
+        port = port or free_port()
+        config = write_config(tmp_path / f"node{index}.toml", data, port, **sections)
+        node = NodeProcess(config, data, port, tmp_path / f"node{index}.log")
+        started.append(node)
+        return node.start()
+
+    yield start
+    for node in started:
+        node.kill()
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Session factory of a fresh, migrated SQLite database."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+    upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The project's shared public test data (skip cleanly when absent)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA}")
+    return SHARED_DATA

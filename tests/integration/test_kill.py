@@ -1,0 +1,57 @@
+"""SIGKILL of the node in the middle of a transfer loses nothing that was acknowledged."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pydicom
+import pytest
+from sqlalchemy import select
+
+from seganypet_node.db.models import Instance, Series
+from seganypet_node.db.states import CompletionRule, SeriesState
+from tests.support import acknowledged_files, dcmtk_env, find_dcmtk, storescu
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
+
+
+def test_kill_mid_transfer_then_resend(start_node, phantom_study) -> None:
+    node = start_node(completion={"quiet_period_s": 3600})
+    sender = subprocess.Popen(
+        [find_dcmtk("storescu"), "-v", "-aet", "STORESCU", "-aec", "SEGANYPET", "+sd",
+         "127.0.0.1", str(node.port), str(phantom_study.dicom_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dcmtk_env(),
+    )
+    try:
+        spool = node.data_dir / "spool"
+        deadline = time.monotonic() + 60
+        while len(list(spool.rglob("*.dcm"))) < 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        node.kill()
+        log, _ = sender.communicate(timeout=60)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait()
+    acked = acknowledged_files(log)
+    assert 100 <= len(acked) < 300, "the kill did not land mid-transfer"
+    assert sender.returncode != 0
+
+    restarted = start_node(data_dir=node.data_dir, port=node.port)
+    with restarted.session() as s:
+        rows = {r.sop_instance_uid: r.spool_path for r in s.scalars(select(Instance))}
+    for path in acked:
+        sent = pydicom.dcmread(path)
+        assert sent.SOPInstanceUID in rows, f"acknowledged {path} lost"
+        stored = pydicom.dcmread(spool / rows[sent.SOPInstanceUID])
+        assert stored.PixelData == sent.PixelData
+
+    result = storescu(restarted.port, phantom_study.dicom_dir)
+    assert result.returncode == 0, result.stderr
+    assert restarted.counts() == {"instances": 300, "series": 1, "jobs": 1}
+    with restarted.session() as s:
+        series = s.scalars(select(Series)).one()
+    assert series.state is SeriesState.COMPLETE
+    assert series.completion_rule is CompletionRule.COUNT
+    assert series.received_instances == 300

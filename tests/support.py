@@ -1,0 +1,196 @@
+"""Helpers the tests share: real node processes, dcmtk peers, database look-ups."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from seganypet_node.db.engine import make_engine, make_session_factory
+from seganypet_node.db.models import Instance, Job, Series
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DCMTK_DIRS = ("/usr/bin", "/usr/local/bin", "/opt/homebrew/bin")
+NODE_AE = "SEGANYPET"
+
+
+def find_dcmtk(tool: str) -> str | None:
+    """Full path of dcmtk's ``tool`` (pynetdicom's same-named scripts shadow it on PATH)."""
+    candidates = [str(Path(d) / tool) for d in DCMTK_DIRS] + [shutil.which(tool) or ""]
+    for path in candidates:
+        if not path or not os.access(path, os.X_OK):
+            continue
+        probe = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+        if "dcmtk" in (probe.stdout + probe.stderr).lower():
+            return path
+    return None
+
+
+def dcmtk_env() -> dict[str, str]:
+    """Environment for dcmtk tools: without TCP_NODELAY each C-STORE waits ~45 ms."""
+    return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(path: Path, data_dir: Path, port: int, **sections: dict[str, Any]) -> Path:
+    """A site config file: node address and data dir, plus any other section overrides."""
+    node = {"port": port, "data_dir": str(data_dir), **sections.pop("node", {})}
+    lines = []
+    for name, values in {"node": node, **sections}.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml(value)}" for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+@dataclass
+class NodeProcess:
+    """A ``seganypet-node serve`` process started by a test, stopped by PID."""
+
+    config_path: Path
+    data_dir: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, timeout_s: float = 30.0) -> NodeProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "seganypet_node", "--config", str(self.config_path), "serve"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        ready_marks = self.log().count("seganypet-node ready")
+        while time.monotonic() < deadline:
+            if self.log().count("seganypet-node ready") > ready_marks:
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"node not ready after {timeout_s} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def session(self) -> Session:
+        engine = make_engine(f"sqlite:///{self.data_dir / 'node.db'}")
+        return make_session_factory(engine)()
+
+    def counts(self) -> dict[str, int]:
+        """Rows in the node's database: instances, series, jobs."""
+        with self.session() as s:
+            return {
+                "instances": s.scalar(select(func.count(Instance.id))) or 0,
+                "series": s.scalar(select(func.count(Series.id))) or 0,
+                "jobs": s.scalar(select(func.count(Job.id))) or 0,
+            }
+
+
+def storescu(
+    port: int, *paths: Path, calling: str = "STORESCU", called: str = NODE_AE,
+    extra: tuple[str, ...] = (), timeout_s: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Send files or directories with dcmtk storescu (``+sd`` scans directories)."""
+    tool = find_dcmtk("storescu")
+    assert tool, "dcmtk storescu not installed"
+    return subprocess.run(
+        [tool, "-v", "-aet", calling, "-aec", called, "+sd", *extra, "127.0.0.1", str(port),
+         *map(str, paths)],
+        capture_output=True, text=True, env=dcmtk_env(), timeout=timeout_s, check=False,
+    )
+
+
+def echoscu(port: int, calling: str = "ECHOSCU", called: str = NODE_AE) -> int:
+    tool = find_dcmtk("echoscu")
+    assert tool, "dcmtk echoscu not installed"
+    return subprocess.run(
+        [tool, "-aet", calling, "-aec", called, "127.0.0.1", str(port)],
+        capture_output=True, env=dcmtk_env(), timeout=60, check=False,
+    ).returncode
+
+
+def acknowledged_files(storescu_log: str) -> list[str]:
+    """Files that storescu -v reports a success response for."""
+    acked, current = [], None
+    for line in storescu_log.splitlines():
+        if line.startswith("I: Sending file: "):
+            current = line.removeprefix("I: Sending file: ").strip()
+        elif "Received Store Response (Success)" in line and current:
+            acked.append(current)
+            current = None
+    return acked
+
+
+def pynetdicom_store(port: int, item: Any, calling: str = "PYSCU",
+                     sop_class: str | None = None) -> Any:
+    """Send one file (its raw bytes) or Dataset with pynetdicom's SCU; returns the response.
+
+    Used for what dcmtk's storescu refuses to send: truncated, garbled or odd files.
+    Returns None when the association was not accepted or the peer aborted.
+    """
+    from pynetdicom import AE, _config
+    from pynetdicom.presentation import build_context
+
+    from seganypet_node.dicom.sop import STORAGE_SOP_CLASSES, accepted_transfer_syntaxes
+
+    # A file goes as its raw bytes after the file meta, never decoded and re-encoded.
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    ae = AE(ae_title=calling)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    classes = [sop_class] if sop_class else list(STORAGE_SOP_CLASSES)
+    # One context per transfer syntax, so a file can go in the syntax it is encoded in.
+    ae.requested_contexts = [
+        build_context(c, ts) for c in classes for ts in accepted_transfer_syntaxes()
+    ]
+    assoc = ae.associate("127.0.0.1", port, ae_title=NODE_AE)
+    if not assoc.is_established:
+        return None
+    try:
+        return assoc.send_c_store(item)
+    finally:
+        if assoc.is_established:
+            assoc.release()

@@ -1,0 +1,84 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from seganypet_node.config import ConfigError, load_config
+from seganypet_node.settings_values import Caller
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    return path
+
+
+def test_embedded_defaults() -> None:
+    config = load_config(environ={})
+    assert config.node.ae_title == "SEGANYPET"
+    assert config.node.port == 11112
+    assert config.database_url.startswith("sqlite:///")
+    assert config.database_url.endswith("node.db")
+    assert config.access.allowed_callers == ()
+
+
+def test_file_overrides_defaults_and_environment_overrides_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[node]\nport = 104\nae_title = "SITE"\n')
+    config = load_config(path, environ={"SEGANYPET_NODE_PORT": "4242"})
+    assert config.node.ae_title == "SITE"
+    assert config.node.port == 4242
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[node]\nprot = 1\n", "unknown setting [node] prot"),
+        ("[nodes]\nport = 1\n", "unknown section [nodes]"),
+        ("[node]\nport = 70000\n", "[node] port: expected an integer from 1 to 65535"),
+        ('[node]\nport = "x"\n', "[node] port: expected an integer"),
+        ('[node]\nae_title = "WAY_TOO_LONG_AE_TITLE"\n', "[node] ae_title: expected an AE title"),
+        ('[database]\nurl = "mysql://x"\n', "[database] url: expected empty, or an SQLAlchemy URL"),
+        ('[logging]\nlevel = "LOUD"\n', "[logging] level: expected one of DEBUG"),
+        ("[access]\nallowed_callers = [{ ae_title = \"A\" }]\n", "[access] allowed_callers"),
+        ("[node\n", "is not valid TOML"),
+    ],
+)
+def test_bad_file_names_the_key(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"SEGANYPET_NODE_PORT.*expected an integer"):
+        load_config(environ={"SEGANYPET_NODE_PORT": "eleven"})
+
+
+def test_unknown_environment_variable_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="SEGANYPET_NODE_PROT names no setting"):
+        load_config(environ={"SEGANYPET_NODE_PROT": "1"})
+
+
+def test_callers_from_environment() -> None:
+    env = {"SEGANYPET_ACCESS_ALLOWED_CALLERS": "PACS@10.0.0.5:104, WS@ws:11112"}
+    config = load_config(environ=env)
+    assert config.access.allowed_callers == (
+        Caller("PACS", "10.0.0.5", 104), Caller("WS", "ws", 11112))
+    assert config.caller("WS") == Caller("WS", "ws", 11112)
+    assert config.caller("OTHER") is None
+
+
+def test_tls_enabled_requires_certificate() -> None:
+    with pytest.raises(ConfigError, match=r"\[tls\] cert_file: required"):
+        load_config(environ={"SEGANYPET_TLS_ENABLED": "true"})
+
+
+def test_missing_config_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.toml", environ={})
+
+
+def test_command_line_override_is_validated() -> None:
+    config = load_config(environ={})
+    assert config.with_overrides("node", port=2000).node.port == 2000
+    with pytest.raises(ConfigError, match=r"command line: \[node\] port"):
+        config.with_overrides("node", port=0)

@@ -1,0 +1,51 @@
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from seganypet_node.dicom.spool import InvalidUidError, Spool, validate_uid
+
+
+@pytest.mark.parametrize("uid", ["1.2.3", "1.2.840.10008.5.1.4.1.1.128", "0.1", "2.25." + "9" * 58])
+def test_valid_uids(uid: str) -> None:
+    assert validate_uid(uid) == uid
+
+
+@pytest.mark.parametrize(
+    "uid",
+    ["../../x", "1.2/3", "1.2.03", "1..2", ".1.2", "1.2.", "1", "", "1.2.3 ", "1.2.a",
+     "2.25." + "9" * 61, None, 12, "/etc/passwd", "1.2\x00.3"],
+)
+def test_invalid_uids(uid: object) -> None:
+    with pytest.raises(InvalidUidError):
+        validate_uid(uid)
+
+
+def test_instance_path_rejects_bad_uid_before_any_path(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    with pytest.raises(InvalidUidError, match="SOPInstanceUID"):
+        spool.instance_path("1.2", "1.3", "../../x")
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_write_is_complete_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    rel = spool.instance_path("1.2", "1.3", "1.4")
+    first = spool.write(rel, b"abc")
+    second = spool.write(rel, b"abcd")
+    assert not first.replaced and second.replaced
+    assert (tmp_path / "1.2" / "1.3" / "1.4.dcm").read_bytes() == b"abcd"
+    assert [p.name for p in (tmp_path / "1.2" / "1.3").iterdir()] == ["1.4.dcm"]
+
+
+def test_absolute_refuses_paths_outside_the_spool(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    with pytest.raises(ValueError, match="leaves the spool"):
+        spool.absolute(PurePosixPath("../outside.dcm"))
+
+
+def test_remove(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    rel = spool.instance_path("1.2", "1.3", "1.4")
+    spool.write(rel, b"x")
+    spool.remove(rel)
+    assert not spool.exists(rel)
