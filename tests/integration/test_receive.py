@@ -22,7 +22,7 @@ def sent_equals_stored(source: Path, stored: Path) -> bool:
     """The stored data set is the sent one, element for element (file meta aside)."""
     a, b = pydicom.dcmread(source), pydicom.dcmread(stored)
     return a.SOPInstanceUID == b.SOPInstanceUID and a.PixelData == b.PixelData and all(
-        a[tag] == b[tag] for tag in a
+        element == b[element.tag] for element in a
     )
 
 
