@@ -34,20 +34,15 @@ class RecordedInstance:
         The job created because this instance completed its series.
     late : bool
         The instance arrived after its series had been declared complete.
+    stored_path : str | None
+        For a duplicate, the spool path the first copy was recorded under.
     """
 
     duplicate: bool
     series_id: int
     job_id: int | None = None
     late: bool = False
-
-
-def is_stored(session: Session, sop_instance_uid: str) -> bool:
-    """Whether an instance row with this SOP Instance UID exists."""
-    found = session.scalar(
-        select(Instance.id).where(Instance.sop_instance_uid == sop_instance_uid)
-    )
-    return found is not None
+    stored_path: str | None = None
 
 
 def record_instance(
@@ -62,20 +57,9 @@ def record_instance(
     now: dt.datetime,
 ) -> RecordedInstance:
     """Insert the rows for a stored instance and complete its series when the count is reached."""
-    study_id = _upsert_id(session, Study, "study_uid", {
-        "study_uid": header.study_uid, "patient_id": header.patient_id,
-        "study_date": header.study_date, "accession_number": header.accession_number,
-        "created_at": now,
-    })
-    series_id = _upsert_id(session, Series, "series_uid", {
-        "study_id": study_id, "series_uid": header.series_uid, "modality": header.modality,
-        "sop_class_uid": header.sop_class_uid,
-        "frame_of_reference_uid": header.frame_of_reference_uid,
-        "series_number": header.series_number, "calling_ae": calling_ae,
-        "expected_instances": header.number_of_slices, "received_instances": 0,
-        "state": SeriesState.RECEIVING, "skip_reason": skip_reason,
-        "first_received_at": now, "last_received_at": now,
-    })
+    series_id = session.scalar(select(Series.id).where(Series.series_uid == header.series_uid))
+    if series_id is None:
+        series_id = _new_series(session, header, calling_ae, skip_reason, now)
     inserted = _insert_ignore(session, Instance, "sop_instance_uid", {
         "series_id": series_id, "sop_instance_uid": header.sop_instance_uid,
         "sop_class_uid": header.sop_class_uid, "transfer_syntax_uid": transfer_syntax_uid,
@@ -83,7 +67,10 @@ def record_instance(
         "size_bytes": size_bytes, "received_at": now,
     })
     if not inserted:
-        return RecordedInstance(duplicate=True, series_id=series_id)
+        existing = session.scalar(
+            select(Instance.spool_path).where(Instance.sop_instance_uid == header.sop_instance_uid)
+        )
+        return RecordedInstance(duplicate=True, series_id=series_id, stored_path=existing)
     # One UPDATE .. RETURNING: the row lock makes the count exact under concurrent inserts.
     received, expected, state = session.execute(
         update(Series)
@@ -97,6 +84,26 @@ def record_instance(
     if expected is not None and received >= expected:
         job_id = complete_series(session, series_id, CompletionRule.COUNT, now)
     return RecordedInstance(duplicate=False, series_id=series_id, job_id=job_id)
+
+
+def _new_series(
+    session: Session, header: InstanceHeader, calling_ae: str, skip_reason: str | None,
+    now: dt.datetime,
+) -> int:
+    study_id = _upsert_id(session, Study, "study_uid", {
+        "study_uid": header.study_uid, "patient_id": header.patient_id,
+        "study_date": header.study_date, "accession_number": header.accession_number,
+        "created_at": now,
+    })
+    return _upsert_id(session, Series, "series_uid", {
+        "study_id": study_id, "series_uid": header.series_uid, "modality": header.modality,
+        "sop_class_uid": header.sop_class_uid,
+        "frame_of_reference_uid": header.frame_of_reference_uid,
+        "series_number": header.series_number, "calling_ae": calling_ae,
+        "expected_instances": header.number_of_slices, "received_instances": 0,
+        "state": SeriesState.RECEIVING, "skip_reason": skip_reason,
+        "first_received_at": now, "last_received_at": now,
+    })
 
 
 def complete_series(

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.db.engine import utcnow
-from seganypet_node.db.ingest import is_stored, record_instance
+from seganypet_node.db.ingest import record_instance
 from seganypet_node.dicom.completion import skip_reason
 from seganypet_node.dicom.header import InstanceHeader, read_header
 from seganypet_node.dicom.spool import Spool
@@ -66,9 +66,8 @@ class InstanceReceiver:
         relative = self.spool.instance_path(
             header.study_uid, header.series_uid, header.sop_instance_uid
         )
-        if self._already_stored(header, str(relative)):
-            log.debug("instance %s already stored", header.sop_instance_uid)
-            return StoreOutcome(StoreStatus.SUCCESS)
+        # A re-sent instance is written again (same bytes, atomic replace): cheaper than a
+        # look-up before every write, since resends are rare.
         try:
             stored = self.spool.write(relative, item.encoded())
         except OSError as exc:
@@ -87,12 +86,14 @@ class InstanceReceiver:
             raise InstanceRejected(
                 StoreStatus.OUT_OF_RESOURCES, "database unavailable, send again later"
             ) from exc
+        if recorded.duplicate and recorded.stored_path != str(relative):
+            # Same SOP Instance UID under another study/series: keep the first copy only.
+            log.warning("instance %s re-sent under another series; first copy kept",
+                        header.sop_instance_uid)
+            if not stored.replaced:
+                self.spool.remove(relative)
         self._log_recorded(header, recorded.job_id, recorded.late)
         return StoreOutcome(StoreStatus.SUCCESS)
-
-    def _already_stored(self, header: InstanceHeader, relative: str) -> bool:
-        with self._sessions.begin() as session:
-            return is_stored(session, header.sop_instance_uid) and self.spool.exists(relative)
 
     @staticmethod
     def _log_recorded(header: InstanceHeader, job_id: int | None, late: bool) -> None:

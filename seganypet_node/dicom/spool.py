@@ -95,6 +95,15 @@ class Spool:
         """Write ``data`` durably: temp file, fsync, atomic rename, fsync of the directory."""
         target = self.absolute(relative)
         self._ensure_dir(target.parent)
+        try:
+            return self._write(target, relative, data)
+        except FileNotFoundError:
+            # The directory vanished under us (removed by an operator): create it again.
+            self._known_dirs.discard(target.parent)
+            self._ensure_dir(target.parent)
+            return self._write(target, relative, data)
+
+    def _write(self, target: Path, relative: PurePosixPath, data: bytes) -> StoredFile:
         temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
         replaced = target.exists()
         try:

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -49,3 +50,12 @@ def test_remove(tmp_path: Path) -> None:
     spool.write(rel, b"x")
     spool.remove(rel)
     assert not spool.exists(rel)
+
+
+def test_write_recreates_a_directory_removed_under_it(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    first = spool.instance_path("1.2", "1.3", "1.4")
+    spool.write(first, b"x")
+    shutil.rmtree(tmp_path / "1.2")
+    spool.write(spool.instance_path("1.2", "1.3", "1.5"), b"y")
+    assert (tmp_path / "1.2" / "1.3" / "1.5.dcm").read_bytes() == b"y"
