@@ -106,6 +106,25 @@ def _db(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.model.checkpoint import CheckpointError
+    from seganypet_node.model.registry import load_configured_model, runtime_options
+
+    try:
+        loaded = load_configured_model(config)
+    except CheckpointError as exc:
+        print(f"seganypet-node: {exc}", file=sys.stderr)
+        return 1
+    parameters = sum(p.numel() for p in loaded.model.parameters())
+    info = {
+        "checkpoint": str(loaded.path), "layout": loaded.layout,
+        "network": loaded.config.to_dict(), "parameters": parameters,
+        "device": str(runtime_options(config).resolved_device()), "meta": dict(loaded.meta),
+    }
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
 def _phantom(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.phantom.generate import PhantomSpec, generate
 
@@ -143,6 +162,10 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", parents=[common], help="database schema")
     db.add_argument("db_command", choices=["upgrade", "current"])
     db.set_defaults(handler=_db)
+
+    model = commands.add_parser("model", parents=[common],
+                                help="load the configured checkpoint and describe it")
+    model.set_defaults(handler=_model)
 
     phantom = commands.add_parser("phantom", parents=[common],
                                   help="write a synthetic whole-body FDG PET study")

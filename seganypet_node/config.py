@@ -59,6 +59,15 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    checkpoint: Path | None = _key(v.optional_path)
+    architecture: str = _key(v.choice("AUTO", "VIT_B_ORI", "SEGANYPET_COMPACT"))
+    device: str = _key(v.device)
+    threads: int = _key(v.integer(0, 256))
+    autocast: str = _key(v.choice("NONE", "FP16", "BF16"))
+
+
+@dataclass(frozen=True)
 class AccessSettings:
     allowed_callers: tuple[Caller, ...] = _key(v.callers)
 
@@ -81,6 +90,7 @@ SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "completion": CompletionSettings,
     "worker": WorkerSettings,
+    "model": ModelSettings,
     "access": AccessSettings,
     "tls": TlsSettings,
     "logging": LoggingSettings,
@@ -95,6 +105,7 @@ class Config:
     database: DatabaseSettings
     completion: CompletionSettings
     worker: WorkerSettings
+    model: ModelSettings
     access: AccessSettings
     tls: TlsSettings
     logging: LoggingSettings

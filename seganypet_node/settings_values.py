@@ -132,6 +132,13 @@ def choice(*options: str) -> Parser:
     return parse
 
 
+def device(raw: Any) -> str:
+    """Parse a torch device: auto, cpu, cuda or cuda:N."""
+    if not isinstance(raw, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", raw.strip().lower()):
+        raise ValueError("auto, cpu, cuda or cuda:N")
+    return raw.strip().lower()
+
+
 def database_url(raw: Any) -> str:
     """Parse an SQLAlchemy URL for SQLite or PostgreSQL ("" selects the embedded SQLite)."""
     form = "empty, or an SQLAlchemy URL starting with sqlite:// or postgresql"

@@ -103,3 +103,24 @@ def test_sigterm_mid_transfer_stops_cleanly_and_keeps_what_was_acknowledged(
         uid = pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
         assert f"{uid}.dcm" in stored
     assert node.counts()["instances"] == len(stored)
+
+
+def test_model_command_describes_the_configured_checkpoint(tmp_path: Path) -> None:
+    from seganypet_node.model import COMPACT, build_sam3d
+    from seganypet_node.model.checkpoint import save_checkpoint
+
+    path = tmp_path / "mine.pth"
+    save_checkpoint(build_sam3d(COMPACT), path, {"note": "test"})
+    result = cli("model", env={"SEGANYPET_MODEL_CHECKPOINT": str(path)})
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["checkpoint"] == str(path) and info["network"]["name"] == "seganypet_compact"
+    assert info["device"] == "cpu" and info["parameters"] > 1_000_000
+
+
+def test_model_command_reports_a_broken_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "seganypet_v1.pth"
+    path.write_bytes(b"\x80\x02truncated")
+    result = cli("model", env={"SEGANYPET_MODEL_CHECKPOINT": str(path)})
+    assert result.returncode == 1
+    assert f"{path}: not a readable PyTorch checkpoint" in result.stderr

@@ -1,0 +1,144 @@
+"""Running the network on one crop: normalisation, device, threads, precision, embedding cache."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seganypet_node.model.crop import CropGrid
+from seganypet_node.model.family import Sam3DConfig
+from seganypet_node.model.sam3d import Sam3D
+
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Where and how the network runs.
+
+    Parameters
+    ----------
+    device : str
+        "auto" (CUDA when present, else CPU), "cpu" or "cuda[:N]".
+    threads : int
+        CPU threads for torch (0 leaves torch's default).
+    autocast : str
+        "none", "fp16" or "bf16" (mixed precision, CUDA only).
+    cache_size : int
+        Image embeddings kept for repeated clicks on the same crops.
+    """
+
+    device: str = "auto"
+    threads: int = 0
+    autocast: str = "none"
+    cache_size: int = 8
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+class PromptableModel(Protocol):
+    """What the predictor needs of a network (the SAM engine below, or a stand-in in tests)."""
+
+    config: Sam3DConfig
+
+    def embed(self, crop: np.ndarray, grid: CropGrid) -> torch.Tensor: ...
+
+    def decode(self, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor,
+               mask_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def z_normalise(crop: np.ndarray) -> np.ndarray:
+    """(x - mean) / std with the statistics of the voxels > 0, as the authors' torchio pipeline."""
+    foreground = crop[crop > 0]
+    if foreground.size < 2:
+        return crop.astype(np.float32)
+    std = float(foreground.std(ddof=1))  # torch.std is unbiased
+    if std == 0:
+        return crop.astype(np.float32)
+    return ((crop - float(foreground.mean())) / std).astype(np.float32)
+
+
+class SamEngine:
+    """The network behind the predictor: crop in, image embedding; prompts in, logits.
+
+    Parameters
+    ----------
+    model : Sam3D
+        Network with weights.
+    options : RuntimeOptions
+        Device, threads, precision, cache size.
+    """
+
+    def __init__(self, model: Sam3D, options: RuntimeOptions | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.device = self.options.resolved_device()
+        if self.options.threads > 0:
+            torch.set_num_threads(self.options.threads)
+        self.model = model.to(self.device).eval()
+        self.config = model.config
+        self._cache: OrderedDict[CropGrid, torch.Tensor] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._dense_pe = self._run(self.model.prompt_encoder.get_dense_pe)
+
+    def clear_cache(self) -> None:
+        """Forget cached embeddings (a new image)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    def embed(self, crop: np.ndarray, grid: CropGrid) -> torch.Tensor:
+        """Image embedding of a crop (raw values; normalised here), cached per crop grid."""
+        with self._cache_lock:
+            if grid in self._cache:
+                self._cache.move_to_end(grid)
+                return self._cache[grid]
+        tensor = torch.from_numpy(z_normalise(crop))[None, None].to(self.device)
+        embedding = self._run(lambda: self.model.image_encoder(tensor).float())
+        with self._cache_lock:
+            self._cache[grid] = embedding
+            while len(self._cache) > self.options.cache_size:
+                self._cache.popitem(last=False)
+        return embedding
+
+    def decode(self, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor,
+               mask_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Low-res logits (B, 1, L, L, L) and IoU (B, 1) for B prompt sets on one embedding."""
+        def run() -> tuple[torch.Tensor, torch.Tensor]:
+            sparse, dense = self.model.prompt_encoder(
+                points=(coords.to(self.device), labels.to(self.device)), boxes=None,
+                masks=mask_prompt.to(self.device))
+            logits, iou = self.model.mask_decoder(
+                image_embeddings=embedding, image_pe=self._dense_pe,
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                multimask_output=False)
+            return logits.float().cpu(), iou.float().cpu()
+        return self._run(run)
+
+    def _run(self, fn):  # type: ignore[no-untyped-def]
+        with torch.inference_mode(), self._autocast():
+            return fn()
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        dtype = AUTOCAST_DTYPES.get(self.options.autocast)
+        if dtype is None or self.device.type != "cuda":
+            yield
+            return
+        with torch.autocast("cuda", dtype=dtype):
+            yield
+
+
+def upsample_logits(low_res: torch.Tensor, size: int) -> np.ndarray:
+    """Low-res logits (1, 1, L, L, L) to the crop size, trilinear as the authors do."""
+    full = F.interpolate(low_res, size=(size, size, size), mode="trilinear", align_corners=False)
+    return full[0, 0].numpy()

@@ -1,0 +1,257 @@
+"""Prompted segmentation of a patient volume: crops, clicks, windows for large organs.
+
+Like segment-anything's ``SamPredictor``: give it an image once, then prompts (points in patient
+LPS mm); it returns a mask on the image's own grid. An organ that reaches the border of its
+crop is followed into overlapping windows seeded from the prediction so far, and the windows'
+logits are merged, so no organ is cut at a crop border.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from seganypet_node.model.crop import CropGrid, array_to_crop, footprint, paste_region
+from seganypet_node.model.engine import PromptableModel, upsample_logits
+
+OUTSIDE_LOGIT = -100.0  # logits where no crop looked
+BORDER_VOXELS = 2  # mask this close to a crop face means the organ may go on
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One click: a point in patient coordinates (LPS, mm) and whether it is inside the target."""
+
+    point: tuple[float, float, float]
+    positive: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class CropResult:
+    """The network's answer on one crop, kept for further clicks."""
+
+    grid: CropGrid
+    clicks: tuple[Prompt, ...]
+    low_res: torch.Tensor  # (1, 1, L, L, L) logits
+    iou: float
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """A segmentation on the input grid.
+
+    Parameters
+    ----------
+    mask : SimpleITK.Image
+        uint8 0/1 on the input image's grid.
+    logits : SimpleITK.Image
+        float32 merged logits on the same grid (``OUTSIDE_LOGIT`` where no crop looked).
+    iou : float
+        The network's predicted IoU of the crop holding the first click.
+    crops : tuple of CropResult
+        Every crop used (one, or several windows for a large organ).
+    """
+
+    mask: sitk.Image
+    logits: sitk.Image
+    iou: float
+    crops: tuple[CropResult, ...] = field(repr=False)
+
+
+class SegAnyPETPredictor:
+    """Segment organs in one patient volume from point prompts.
+
+    Parameters
+    ----------
+    engine : PromptableModel
+        The network (usually :class:`seganypet_node.model.engine.SamEngine`).
+    max_windows : int
+        Most crops one organ may use.
+    window_shift : float
+        Shift between neighbouring windows as a fraction of the crop extent.
+    """
+
+    def __init__(self, engine: PromptableModel, max_windows: int = 8,
+                 window_shift: float = 0.5) -> None:
+        self.engine = engine
+        self.max_windows = max_windows
+        self.window_shift = window_shift
+        self._image: sitk.Image | None = None
+
+    def set_image(self, image: sitk.Image) -> None:
+        """The volume to segment: any spacing and orientation, SUV or Bq/ml."""
+        if image.GetDimension() != 3:
+            raise ValueError("the predictor needs a 3D image")
+        self._image = sitk.Cast(image, sitk.sitkFloat32)
+        clear = getattr(self.engine, "clear_cache", None)
+        if clear is not None:
+            clear()
+
+    @property
+    def image(self) -> sitk.Image:
+        if self._image is None:
+            raise RuntimeError("call set_image() before predicting")
+        return self._image
+
+    def crop_at(self, centre: Sequence[float]) -> CropGrid:
+        """The model crop centred at an LPS point."""
+        config = self.engine.config
+        return CropGrid((float(centre[0]), float(centre[1]), float(centre[2])), config.crop_size,
+                        config.spacing_mm, config.orientation)
+
+    def predict(self, prompts: Sequence[Prompt], tile: bool = True) -> Prediction:
+        """Segment the structure the prompts point at (first positive click centres the crop)."""
+        return self.predict_many([prompts], tile=tile)[0]
+
+    def predict_many(self, prompt_sets: Sequence[Sequence[Prompt]], tile: bool = True,
+                     centre: Sequence[float] | None = None) -> list[Prediction]:
+        """Several targets; with ``centre`` they share one crop and one encoder pass."""
+        if centre is None:
+            return [self._predict_one(prompts, None, tile) for prompts in prompt_sets]
+        grid = self.crop_at(centre)
+        firsts = self._decode(grid, [tuple(p) for p in prompt_sets], [None] * len(prompt_sets))
+        return [self._predict_one(p, first, tile) for p, first in zip(prompt_sets, firsts,
+                                                                        strict=True)]
+
+    def refine(self, previous: Prediction, new_clicks: Sequence[Prompt]) -> Prediction:
+        """Add clicks one at a time to the crop that holds each, feeding its previous logits."""
+        crops = list(previous.crops)
+        for click in new_clicks:
+            index = self._crop_for(crops, click)
+            if index is None:
+                crops.append(self._decode(self.crop_at(click.point), [(click,)], [None])[0])
+                continue
+            old = crops[index]
+            crops[index] = self._decode(old.grid, [(*old.clicks, click)], [old.low_res])[0]
+        return self._merge(crops)
+
+    def _predict_one(self, prompts: Sequence[Prompt], first: CropResult | None,
+                     tile: bool) -> Prediction:
+        if not prompts:
+            raise ValueError("at least one prompt is needed")
+        if first is None:
+            anchor = next((p for p in prompts if p.positive), prompts[0])
+            first = self._decode(self.crop_at(anchor.point), [tuple(prompts)], [None])[0]
+        crops = [first]
+        if tile:
+            crops = self._follow_borders(crops)
+        return self._merge(crops)
+
+    def _decode(self, grid: CropGrid, click_sets: list[tuple[Prompt, ...]],
+                previous: list[torch.Tensor | None]) -> list[CropResult]:
+        """Run the network on one crop for several click sets (one encoder pass)."""
+        crop = array_to_crop(self.image, grid)
+        embedding = self.engine.embed(crop, grid)
+        low = self.engine.config.low_res_size
+        results: list[CropResult | None] = [None] * len(click_sets)
+        by_length: dict[int, list[int]] = {}
+        for i, clicks in enumerate(click_sets):
+            by_length.setdefault(len(clicks), []).append(i)
+        for members in by_length.values():  # equal click counts batch without padding
+            coords = torch.from_numpy(np.stack([
+                grid.to_index(np.array([c.point for c in click_sets[i]])) for i in members
+            ])).float()
+            labels = torch.tensor([[int(c.positive) for c in click_sets[i]] for i in members])
+            masks = torch.cat([_prior(previous[i], low) for i in members])
+            logits, iou = self.engine.decode(embedding, coords, labels, masks)
+            for row, i in enumerate(members):
+                results[i] = CropResult(grid, click_sets[i], logits[row:row + 1],
+                                        float(iou[row, 0]))
+        return [r for r in results if r is not None]
+
+    def _follow_borders(self, crops: list[CropResult]) -> list[CropResult]:
+        """Add windows where the mask reaches a crop face, seeded from the merged result."""
+        visited = {_key(crops[0].grid)}
+        frontier = [crops[0]]
+        while frontier and len(crops) < self.max_windows:
+            current = frontier.pop(0)
+            for grid in self._neighbours(current):
+                if _key(grid) in visited or len(crops) >= self.max_windows:
+                    continue
+                visited.add(_key(grid))
+                seeded = self._seeded_window(grid, crops)
+                if seeded is not None:
+                    crops.append(seeded)
+                    frontier.append(seeded)
+        return crops
+
+    def _neighbours(self, result: CropResult) -> list[CropGrid]:
+        mask = upsample_logits(result.low_res, result.grid.size) > 0
+        found = []
+        for axis in range(3):
+            for sign, face in ((-1, slice(0, BORDER_VOXELS)), (1, slice(-BORDER_VOXELS, None))):
+                slab = np.take(mask, np.arange(mask.shape[axis])[face], axis=axis)
+                neighbour = result.grid.shifted(axis, sign, self.window_shift)
+                if slab.any() and footprint(self.image, neighbour) is not None:
+                    found.append(neighbour)
+        return found
+
+    def _seeded_window(self, grid: CropGrid, crops: list[CropResult]) -> CropResult | None:
+        merged = self._merge(crops)
+        logits = array_to_crop(merged.logits, grid, default=OUTSIDE_LOGIT)
+        inside = logits > 0
+        if not inside.any():
+            return None
+        depth = ndimage.distance_transform_edt(inside)
+        seed_index = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        seed = Prompt(tuple(float(v) for v in grid.to_lps(np.array([seed_index]))[0]))  # type: ignore[arg-type]
+        low = self.engine.config.low_res_size
+        prior = F.interpolate(torch.from_numpy(logits)[None, None], size=(low, low, low),
+                              mode="area")
+        return self._decode(grid, [(seed,)], [prior])[0]
+
+    def _crop_for(self, crops: list[CropResult], click: Prompt) -> int | None:
+        holding = [i for i, c in enumerate(crops) if c.grid.contains(np.array(click.point))]
+        if not holding:
+            return None
+        return min(holding, key=lambda i: float(np.linalg.norm(
+            np.asarray(crops[i].grid.centre) - np.asarray(click.point))))
+
+    def _merge(self, crops: Sequence[CropResult]) -> Prediction:
+        """Weighted mean of the crops' logits on the input grid (crop centres weigh most)."""
+        shape = self.image.GetSize()[::-1]
+        total = np.zeros(shape, dtype=np.float32)
+        weight = np.zeros(shape, dtype=np.float32)
+        for crop in crops:
+            logits = upsample_logits(crop.low_res, crop.grid.size)
+            placed = paste_region(self.image, logits, crop.grid, OUTSIDE_LOGIT)
+            taper = paste_region(self.image, _taper(crop.grid.size), crop.grid, 0.0)
+            if placed is None or taper is None:
+                continue
+            region, values = placed
+            total[region] += values * taper[1]
+            weight[region] += taper[1]
+        covered = weight > 0
+        merged = np.full(shape, OUTSIDE_LOGIT, dtype=np.float32)
+        merged[covered] = total[covered] / weight[covered]
+        return Prediction(
+            mask=_on_grid((merged > 0).astype(np.uint8), self.image),
+            logits=_on_grid(merged, self.image), iou=crops[0].iou, crops=tuple(crops))
+
+
+def _prior(previous: torch.Tensor | None, low: int) -> torch.Tensor:
+    """The mask prompt: previous low-res logits, or zeros on the first click (as the authors)."""
+    return previous if previous is not None else torch.zeros(1, 1, low, low, low)
+
+
+def _taper(size: int) -> np.ndarray:
+    """Separable weight: 1 over the central half of a crop, falling to 0.05 at its faces."""
+    u = (np.arange(size) + 0.5) / size
+    ramp = np.clip(np.minimum(u, 1 - u) * 4, 0.05, 1.0).astype(np.float32)
+    return ramp[:, None, None] * ramp[None, :, None] * ramp[None, None, :]
+
+
+def _on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(values)
+    image.CopyInformation(like)
+    return image
+
+
+def _key(grid: CropGrid) -> tuple[int, int, int]:
+    return tuple(round(v) for v in grid.centre)  # type: ignore[return-value]

@@ -1,0 +1,47 @@
+"""Which checkpoint the node uses: the configured file, else the best one found in models/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seganypet_node.config import Config, resource_dir
+from seganypet_node.model.checkpoint import CheckpointError, LoadedModel, load_model
+from seganypet_node.model.engine import RuntimeOptions
+from seganypet_node.model.family import PRESETS, Sam3DConfig
+
+# Official release files first (a site drops one in), then the bundled compact model.
+SEARCH_ORDER = ("seganypet_v2.pth", "seganypet_v1.pth", "seganypet*.pth",
+                "seganypet_compact.pth")
+BUNDLED = "seganypet_compact.pth"
+
+
+def find_checkpoint(models_dir: Path) -> Path:
+    """The checkpoint that ``models_dir`` offers, by :data:`SEARCH_ORDER`."""
+    for pattern in SEARCH_ORDER:
+        found = sorted(p for p in models_dir.glob(pattern)
+                       if p.is_file() and (p.name != BUNDLED or pattern == BUNDLED))
+        if found:
+            return found[0]
+    raise CheckpointError(
+        f"{models_dir}: no checkpoint found (looked for {', '.join(SEARCH_ORDER)}); "
+        f"put the official seganypet_v1.pth there or set [model] checkpoint"
+    )
+
+
+def configured_architecture(config: Config) -> Sam3DConfig | None:
+    """The architecture the config names for files that carry none (None = vit_b_ori)."""
+    name = config.model.architecture.lower()
+    return None if name == "auto" else PRESETS[name]
+
+
+def runtime_options(config: Config) -> RuntimeOptions:
+    model = config.model
+    return RuntimeOptions(device=model.device, threads=model.threads,
+                          autocast=model.autocast.lower())
+
+
+def load_configured_model(config: Config, models_dir: Path | None = None) -> LoadedModel:
+    """Load the checkpoint the configuration selects, on the configured device."""
+    path = config.model.checkpoint or find_checkpoint(models_dir or resource_dir("models"))
+    return load_model(path, configured_architecture(config),
+                      device=runtime_options(config).resolved_device())

@@ -1,0 +1,46 @@
+"""A stand-in for the network that segments by intensity, to test the predictor's geometry.
+
+It answers like the network (low-res logits on the crop's own grid) but its answer is known:
+the connected region above ``threshold`` (half-way between the test images' object, 5.0, and
+background, 0.2) under each positive click, minus regions under negative clicks.
+The network's numerics are tested separately against the reference computation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from seganypet_node.model.crop import CropGrid
+from seganypet_node.model.family import Sam3DConfig
+
+
+class BrightRegionEngine:
+    def __init__(self, config: Sam3DConfig, threshold: float = 2.6) -> None:
+        self.config = config
+        self.threshold = threshold
+        self.embedded: list[CropGrid] = []
+
+    def embed(self, crop: np.ndarray, grid: CropGrid) -> torch.Tensor:
+        self.embedded.append(grid)
+        return torch.from_numpy(crop.copy())[None, None]
+
+    def decode(self, embedding, coords, labels, mask_prompt):
+        low = self.config.low_res_size
+        small = F.interpolate(embedding, size=(low,) * 3, mode="area")[0, 0].numpy()
+        components, _ = ndimage.label(small > self.threshold)
+        factor = self.config.crop_size / low
+        out = []
+        for points, marks in zip(coords.numpy(), labels.numpy(), strict=True):
+            keep = np.zeros_like(small, dtype=bool)
+            for point, mark in zip(points, marks, strict=True):
+                index = tuple(np.clip((point / factor).astype(int), 0, low - 1))
+                region = components == components[index] if components[index] else None
+                if region is None:
+                    continue
+                keep = keep | region if mark == 1 else keep & ~region
+            out.append(np.where(keep, 10.0, -10.0))
+        logits = torch.from_numpy(np.stack(out)[:, None].astype(np.float32))
+        return logits, torch.full((len(out), 1), 0.9)

@@ -1,0 +1,149 @@
+"""The predictor's geometry: masks land on the object in any orientation; big organs are tiled."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from seganypet_node.model import COMPACT, VIT_B_ORI, build_sam3d
+from seganypet_node.model.engine import SamEngine
+from seganypet_node.model.predictor import Prompt, SegAnyPETPredictor
+from tests.model_doubles import BrightRegionEngine
+from tests.unit.test_model_network import SMALL
+
+
+def rotation(axis: int, degrees: float) -> np.ndarray:
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    i, j = [a for a in range(3) if a != axis]
+    m = np.eye(3)
+    m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
+    return m
+
+
+DIRECTIONS = {
+    "LPS": np.eye(3),
+    "RAS": np.diag([-1.0, -1.0, 1.0]),
+    "feet-first": np.diag([1.0, 1.0, -1.0]),
+    "sagittal": np.array([[0.0, 0, 1], [1, 0, 0], [0, 1, 0]]),
+    "oblique": rotation(2, 25) @ rotation(0, 10),
+}
+
+
+def volume(direction: np.ndarray, spacing: tuple[float, float, float],
+           inside) -> tuple[sitk.Image, np.ndarray]:
+    """A 320 mm cube of patient space sampled on the given grid; ``inside(lps)`` is the object."""
+    size = [round(320 / s) for s in spacing]
+    image = sitk.Image(size, sitk.sitkFloat32)
+    image.SetSpacing(spacing)
+    image.SetDirection(tuple(direction.flatten()))
+    centre_index = (np.array(size) - 1) / 2
+    image.SetOrigin(tuple(-(direction @ (centre_index * np.array(spacing)))))
+    k, j, i = np.meshgrid(*[np.arange(n) for n in size[::-1]], indexing="ij")
+    index = np.stack([i, j, k], axis=-1).reshape(-1, 3) * np.array(spacing)
+    lps = index @ direction.T + np.array(image.GetOrigin())
+    truth = inside(lps).reshape(size[::-1])
+    values = np.where(truth, 5.0, 0.2).astype(np.float32)
+    result = sitk.GetImageFromArray(values)
+    result.CopyInformation(image)
+    return result, truth
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def club(lps: np.ndarray) -> np.ndarray:
+    """A sphere at (30, -40, 20) with a rod going +x (patient left) and -y (anterior)."""
+    ball = np.linalg.norm(lps - [30, -40, 20], axis=1) < 25
+    rod_x = (np.abs(lps[:, 1] + 40) < 8) & (np.abs(lps[:, 2] - 20) < 8) & (lps[:, 0] > 30) & (
+        lps[:, 0] < 100)
+    rod_y = (np.abs(lps[:, 0] - 30) < 8) & (np.abs(lps[:, 2] - 20) < 8) & (lps[:, 1] < -40) & (
+        lps[:, 1] > -100)
+    return ball | rod_x | rod_y
+
+
+@pytest.mark.parametrize("name", list(DIRECTIONS))
+@pytest.mark.parametrize("spacing", [(4.0, 4.0, 4.0), (2.0, 3.0, 5.0)])
+@pytest.mark.parametrize("config", [VIT_B_ORI, COMPACT], ids=["vit_b_ori", "compact"])
+def test_mask_lands_on_the_object(name: str, spacing, config) -> None:
+    image, truth = volume(DIRECTIONS[name], spacing, club)
+    predictor = SegAnyPETPredictor(BrightRegionEngine(config))
+    predictor.set_image(image)
+    prediction = predictor.predict([Prompt((30.0, -40.0, 20.0))])
+    mask = sitk.GetArrayFromImage(prediction.mask).astype(bool)
+    assert prediction.mask.GetSize() == image.GetSize()
+    assert prediction.mask.GetDirection() == pytest.approx(image.GetDirection())
+    assert dice(mask, truth) > 0.8, f"{name} {spacing}: dice {dice(mask, truth):.2f}"
+
+
+def extent_z(mask: np.ndarray, spacing: float = 4.0) -> float:
+    """Length along z (array axis 0) of a mask, mm."""
+    slices = np.nonzero(mask.any(axis=(1, 2)))[0]
+    return float(np.ptp(slices) + 1) * spacing
+
+
+def long_object(lps: np.ndarray) -> np.ndarray:
+    """An ellipsoid 260 mm long along z (like a liver plus lung, bigger than any crop)."""
+    return ((lps[:, 0] / 30) ** 2 + (lps[:, 1] / 30) ** 2 + (lps[:, 2] / 130) ** 2) < 1
+
+
+@pytest.mark.parametrize("config", [VIT_B_ORI, COMPACT], ids=["vit_b_ori", "compact"])
+def test_object_longer_than_a_crop_is_segmented_whole(config) -> None:
+    image, truth = volume(np.eye(3), (4.0, 4.0, 4.0), long_object)
+    predictor = SegAnyPETPredictor(BrightRegionEngine(config))
+    predictor.set_image(image)
+    click = [Prompt((0.0, 0.0, 90.0))]  # near one end
+    single = sitk.GetArrayFromImage(predictor.predict(click, tile=False).mask).astype(bool)
+    whole = predictor.predict(click)
+    mask = sitk.GetArrayFromImage(whole.mask).astype(bool)
+    assert extent_z(truth) >= 250
+    assert extent_z(single) < extent_z(truth) - 40  # one crop cuts it
+    assert extent_z(mask) >= extent_z(truth) - 8  # tips thinner than a voxel may go
+    assert dice(mask, truth) > 0.9
+    assert len(whole.crops) > 1
+
+
+def test_negative_click_removes_a_region() -> None:
+    def two_balls(lps: np.ndarray) -> np.ndarray:
+        return (np.linalg.norm(lps - [0, 0, 0], axis=1) < 20) | (
+            np.linalg.norm(lps - [0, 0, 50], axis=1) < 20)
+
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), two_balls)
+    predictor = SegAnyPETPredictor(BrightRegionEngine(COMPACT))
+    predictor.set_image(image)
+    both = predictor.predict([Prompt((0, 0, 0)), Prompt((0, 0, 50))], tile=False)
+    upper = both.mask[image.TransformPhysicalPointToIndex((0, 0, 50))]
+    assert upper == 1
+    fewer = predictor.refine(both, [Prompt((0, 0, 50), positive=False)])
+    assert fewer.mask[image.TransformPhysicalPointToIndex((0, 0, 50))] == 0
+    assert fewer.mask[image.TransformPhysicalPointToIndex((0, 0, 0))] == 1
+    assert len(fewer.crops[0].clicks) == 3
+
+
+def test_shared_crop_runs_the_encoder_once() -> None:
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), club)
+    engine = BrightRegionEngine(COMPACT)
+    predictor = SegAnyPETPredictor(engine)
+    predictor.set_image(image)
+    results = predictor.predict_many(
+        [[Prompt((30, -40, 20))], [Prompt((0, 0, 0), positive=True)]], tile=False,
+        centre=(10, -20, 10))
+    assert len(engine.embedded) == 1 and len(results) == 2
+
+
+def test_real_network_engine_caches_embeddings_and_returns_grid_outputs() -> None:
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), club)
+    engine = SamEngine(build_sam3d(SMALL))
+    predictor = SegAnyPETPredictor(engine, max_windows=1)
+    predictor.set_image(image)
+    first = predictor.predict([Prompt((30, -40, 20))])
+    cached = engine.embed(np.zeros((128,) * 3, np.float32), first.crops[0].grid)
+    again = predictor.refine(first, [Prompt((40, -40, 20))])
+    assert engine.embed(np.zeros((128,) * 3, np.float32), again.crops[0].grid) is cached
+    assert first.logits.GetSize() == image.GetSize()
+    assert isinstance(first.iou, float)
+    assert not np.allclose(sitk.GetArrayFromImage(first.logits),
+                           sitk.GetArrayFromImage(again.logits))

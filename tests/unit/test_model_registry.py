@@ -1,0 +1,55 @@
+"""The node finds its checkpoint in models/ without code changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from seganypet_node.config import load_config
+from seganypet_node.model import COMPACT, build_sam3d
+from seganypet_node.model.checkpoint import CheckpointError, save_checkpoint
+from seganypet_node.model.registry import find_checkpoint, load_configured_model
+
+
+def touch(folder: Path, *names: str) -> None:
+    for name in names:
+        (folder / name).write_bytes(b"x")
+
+
+def test_official_release_is_preferred_over_the_bundled_model(tmp_path: Path) -> None:
+    touch(tmp_path, "seganypet_compact.pth")
+    assert find_checkpoint(tmp_path).name == "seganypet_compact.pth"
+    touch(tmp_path, "seganypet_lesion.pth")
+    assert find_checkpoint(tmp_path).name == "seganypet_lesion.pth"
+    touch(tmp_path, "seganypet_v1.pth")
+    assert find_checkpoint(tmp_path).name == "seganypet_v1.pth"
+    touch(tmp_path, "seganypet_v2.pth")
+    assert find_checkpoint(tmp_path).name == "seganypet_v2.pth"
+
+
+def test_empty_models_folder_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint found"):
+        find_checkpoint(tmp_path)
+
+
+def test_configured_model_loads_from_models_folder(tmp_path: Path) -> None:
+    save_checkpoint(build_sam3d(COMPACT), tmp_path / "seganypet_compact.pth")
+    loaded = load_configured_model(load_config(environ={}), models_dir=tmp_path)
+    assert loaded.config == COMPACT and loaded.path.name == "seganypet_compact.pth"
+
+
+def test_release_style_file_uses_the_configured_architecture(tmp_path: Path) -> None:
+    torch.save({"model_state_dict": build_sam3d(COMPACT).state_dict()},
+               tmp_path / "seganypet_v1.pth")
+    config = load_config(environ={"SEGANYPET_MODEL_ARCHITECTURE": "seganypet_compact"})
+    loaded = load_configured_model(config, models_dir=tmp_path)
+    assert loaded.config == COMPACT and loaded.layout == "model_state_dict"
+
+
+def test_configured_checkpoint_path_wins(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.pth"
+    save_checkpoint(build_sam3d(COMPACT), path)
+    config = load_config(environ={"SEGANYPET_MODEL_CHECKPOINT": str(path)})
+    assert load_configured_model(config, models_dir=tmp_path / "empty").path == path
