@@ -26,6 +26,17 @@ def sent_equals_stored(source: Path, stored: Path) -> bool:
     )
 
 
+def altered_copies(files, tmp_path: Path, alter) -> Path:
+    """Copies of ``files`` changed by ``alter(dataset)``, in a folder of their own."""
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for path in files:
+        ds = pydicom.dcmread(path)
+        alter(ds)
+        ds.save_as(folder / path.name)
+    return folder
+
+
 def test_echo(start_node) -> None:
     node = start_node()
     assert echoscu(node.port) == 0
@@ -106,12 +117,8 @@ def test_implicit_vr_little_endian(start_node, phantom_study) -> None:
 def test_series_without_number_of_slices_completes_after_quiet_period(
     start_node, phantom_study, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "series"
-    folder.mkdir()
-    for path in phantom_study.files[:5]:
-        ds = pydicom.dcmread(path)
-        del ds.NumberOfSlices
-        ds.save_as(folder / path.name)
+    folder = altered_copies(phantom_study.files[:5], tmp_path, lambda ds: delattr(
+        ds, "NumberOfSlices"))
     node = start_node(completion={"quiet_period_s": 1.0, "sweep_interval_s": 0.2})
     assert storescu(node.port, folder).returncode == 0
     deadline = time.monotonic() + 15
@@ -126,13 +133,11 @@ def test_series_without_number_of_slices_completes_after_quiet_period(
 def test_non_attenuation_corrected_pet_is_stored_without_job(
     start_node, phantom_study, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "series"
-    folder.mkdir()
-    for path in phantom_study.files[:3]:
-        ds = pydicom.dcmread(path)
+    def not_attenuation_corrected(ds: pydicom.Dataset) -> None:
         ds.CorrectedImage = ["DECY", "NORM"]
         ds.NumberOfSlices = 3
-        ds.save_as(folder / path.name)
+
+    folder = altered_copies(phantom_study.files[:3], tmp_path, not_attenuation_corrected)
     node = start_node()
     assert storescu(node.port, folder).returncode == 0
     with node.session() as s:

@@ -72,25 +72,25 @@ def test_interfaces_and_shapes() -> None:
         assert multi.shape == (2, 3, 32, 32, 32)
 
 
-def test_closed_form_padding_equals_the_padded_window() -> None:
-    model = randomise(build_sam3d(SMALL))
-    x = torch.randn(1, 1, 128, 128, 128, generator=torch.Generator().manual_seed(1))
+def encoder_both_ways(model: torch.nn.Module, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image embedding with the closed-form padding and with the padded window computed."""
+    x = torch.randn(1, 1, 128, 128, 128, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():
         fast = model.image_encoder(x)
         model.image_encoder.exact_padding = True
         reference = model.image_encoder(x)
+    return fast, reference
+
+
+def test_closed_form_padding_equals_the_padded_window() -> None:
+    fast, reference = encoder_both_ways(randomise(build_sam3d(SMALL)), seed=1)
     assert (fast - reference).abs().max().item() < 1e-4
     assert fast.abs().max().item() > 0.1  # not trivially zero
 
 
 @pytest.mark.slow
 def test_closed_form_padding_equals_the_padded_window_for_vit_b_ori() -> None:
-    model = randomise(build_sam3d_vit_b_ori(), seed=3)
-    x = torch.randn(1, 1, 128, 128, 128, generator=torch.Generator().manual_seed(2))
-    with torch.inference_mode():
-        fast = model.image_encoder(x)
-        model.image_encoder.exact_padding = True
-        reference = model.image_encoder(x)
+    fast, reference = encoder_both_ways(randomise(build_sam3d_vit_b_ori(), seed=3), seed=2)
     assert (fast - reference).abs().max().item() < 1e-4
 
 
