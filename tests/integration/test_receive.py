@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from seganypet_node.db.models import Instance, Job, Series
 from seganypet_node.db.states import CompletionRule, JobState, SeriesState
+from seganypet_node.dicom.sop import ENHANCED_PET_IMAGE_STORAGE
 from tests.support import echoscu, pynetdicom_store, storescu
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("dcmtk")]
@@ -145,6 +146,29 @@ def test_non_attenuation_corrected_pet_is_stored_without_job(
     assert series.state is SeriesState.COMPLETE
     assert "not attenuation corrected" in series.skip_reason
     assert node.counts() == {"instances": 3, "series": 1, "jobs": 0}
+
+
+def test_enhanced_pet_multiframe_is_stored_and_gets_a_job(
+    start_node, phantom_study, tmp_path: Path
+) -> None:
+    frames = [pydicom.dcmread(p) for p in phantom_study.files[100:110]]
+    ds = frames[0]
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = ENHANCED_PET_IMAGE_STORAGE
+    ds.NumberOfFrames = len(frames)
+    del ds.NumberOfSlices  # multi-frame: completion by the quiet period
+    ds.PixelData = b"".join(f.PixelData for f in frames)
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    node = start_node(completion={"quiet_period_s": 0.5, "sweep_interval_s": 0.2})
+    result = storescu(node.port, path, extra=("-R",))  # storescu proposes Enhanced PET on -R
+    assert result.returncode == 0, result.stdout + result.stderr
+    deadline = time.monotonic() + 15
+    while node.counts()["jobs"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with node.session() as s:
+        series = s.scalars(select(Series)).one()
+    assert series.sop_class_uid == ENHANCED_PET_IMAGE_STORAGE and series.skip_reason is None
+    assert node.counts() == {"instances": 1, "series": 1, "jobs": 1}
 
 
 def test_real_pet_and_ct_slices_are_received(start_node, shared_data: Path) -> None:
