@@ -125,12 +125,45 @@ def _model(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.model.train import TrainingPlan, train
+
+    plan = TrainingPlan(out=args.out, steps=args.steps, batch=args.batch,
+                        subjects=args.subjects, threads=config.model.threads)
+    train(plan, log=lambda line: print(line, flush=True))
+    return 0
+
+
+def _evaluate(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.model.engine import SamEngine
+    from seganypet_node.model.evaluate import evaluate_phantoms, evaluate_totalseg, write_report
+    from seganypet_node.model.predictor import SegAnyPETPredictor
+    from seganypet_node.model.registry import load_configured_model, runtime_options
+    from seganypet_node.model.train import EVAL_SEEDS_START
+
+    if args.checkpoint is not None:
+        config = config.with_overrides("model", checkpoint=str(args.checkpoint))
+    loaded = load_configured_model(config)
+    predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
+    seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + args.subjects)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    table = write_report(evaluate_phantoms(predictor, seeds, log), args.out / "phantoms.md",
+                         f"Held-out phantoms (seeds {seeds.start}-{seeds.stop - 1}), "
+                         f"{loaded.path.name}")
+    print(table)
+    if args.totalseg:
+        print(write_report(evaluate_totalseg(predictor, log), args.out / "totalseg_ct.md",
+                           f"PET simulated on the TotalSegmentator example CT, "
+                           f"{loaded.path.name}"))
+    return 0
+
+
 def _phantom(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.phantom.generate import PhantomSpec, generate
 
     spec = PhantomSpec(seed=args.seed, slices=args.slices, matrix=args.matrix,
-                       voxel_mm=args.voxel_mm, lesions=args.lesions)
-    study = generate(spec, args.out)
+                       voxel_mm=args.voxel_mm, lesions=args.lesions, coverage=args.coverage)
+    study = generate(spec, args.out, ct=args.ct, reference_seg=args.reference_seg)
     print(f"wrote {len(study.files)} PET slices to {study.dicom_dir}, "
           f"ground truth {study.labels_path}")
     return 0
@@ -167,6 +200,23 @@ def _parser() -> argparse.ArgumentParser:
                                 help="load the configured checkpoint and describe it")
     model.set_defaults(handler=_model)
 
+    trainer = commands.add_parser("train", parents=[common],
+                                  help="train the compact network on phantoms (resumable)")
+    trainer.add_argument("--out", type=Path, required=True, help="work folder (resumes there)")
+    trainer.add_argument("--steps", type=int, default=3000)
+    trainer.add_argument("--batch", type=int, default=8)
+    trainer.add_argument("--subjects", type=int, default=24)
+    trainer.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", parents=[common],
+                                   help="Dice and HD95 per organ on held-out phantoms")
+    evaluate.add_argument("--checkpoint", type=Path)
+    evaluate.add_argument("--subjects", type=int, default=6)
+    evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.add_argument("--totalseg", action="store_true",
+                          help="also the PET simulated on the TotalSegmentator example CT")
+    evaluate.set_defaults(handler=_evaluate)
+
     phantom = commands.add_parser("phantom", parents=[common],
                                   help="write a synthetic whole-body FDG PET study")
     phantom.add_argument("--seed", type=int, required=True)
@@ -175,5 +225,10 @@ def _parser() -> argparse.ArgumentParser:
     phantom.add_argument("--matrix", type=int, default=168, help="rows = columns")
     phantom.add_argument("--voxel-mm", type=float, default=4.0)
     phantom.add_argument("--lesions", type=int, default=0)
+    phantom.add_argument("--ct", action="store_true", help="also write the CT series to OUT/ct")
+    phantom.add_argument("--reference-seg", action="store_true",
+                         help="also write the ground truth as a DICOM SEG")
+    phantom.add_argument("--coverage", choices=["vertex", "skull_base", "random"],
+                         default="vertex", help="top of the field of view")
     phantom.set_defaults(handler=_phantom)
     return parser

@@ -17,5 +17,5 @@ def build_sam3d_vit_b_ori() -> Sam3D:
 
 
 def build_sam3d_compact() -> Sam3D:
-    """The compact member bundled with the node: 64^3 crops at 4 mm."""
+    """The compact member bundled with the node: 48^3 crops at 4 mm."""
     return build_sam3d(COMPACT)

@@ -17,7 +17,8 @@ from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE
 BODY = 20  # soft tissue, muscle
 FAT = 21
 BONE = 22  # spine and pelvis: red marrow uptake
-BACKGROUND_NAMES = {BODY: "body", FAT: "fat", BONE: "bone_marrow"}
+AIRWAY = 23
+BACKGROUND_NAMES = {BODY: "body", FAT: "fat", BONE: "bone_marrow", AIRWAY: "airway"}
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import SimpleITK as sitk
 from pydicom.uid import generate_uid
 from scipy import ndimage
 
 from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE, ORGANS
-from seganypet_node.phantom.anatomy import BACKGROUND_NAMES, BONE, Grid, Subject, build_labels
+from seganypet_node.phantom import template
+from seganypet_node.phantom.anatomy import (
+    BACKGROUND_NAMES,
+    BONE,
+    Grid,
+    Painter,
+    Subject,
+    build_labels,
+)
+from seganypet_node.phantom.ct_series import write_ct_series
 from seganypet_node.phantom.pet_series import StudyIdentity, write_pet_series
 from seganypet_node.phantom.physics import Acquisition, scanner, uptake_suv
+from seganypet_node.phantom.subject import FieldOfView, subject_labels
 
 LESION_SITES = ("liver", "lung_left", "lung_right", "aorta", "bone_marrow")
 
@@ -31,6 +43,8 @@ class PhantomSpec:
     lesions: int = 0
     fwhm_mm: float = 6.0
     counts_per_suv_ml: float = 150.0
+    # "vertex" (top of the head down), "skull_base" (partial coverage) or "random".
+    coverage: str = "vertex"
 
 
 @dataclass(frozen=True)
@@ -45,31 +59,77 @@ class PhantomStudy:
     identity: StudyIdentity
 
 
-def generate(spec: PhantomSpec, out: Path) -> PhantomStudy:
-    """Write ``out/dicom/``, ``out/labels.nii.gz`` and ``out/labels.json``."""
+@dataclass(frozen=True, eq=False)
+class PhantomVolume:
+    """A generated subject in memory: reconstructed SUV, ground truth and acquisition."""
+
+    suv: np.ndarray  # [z, y, x]
+    labels: np.ndarray  # [z, y, x]
+    grid: Grid
+    acquisition: Acquisition
+    seed: int
+
+
+def generate_volume(spec: PhantomSpec) -> PhantomVolume:
+    """Simulate one subject without writing anything (training reads these directly)."""
     rng = np.random.default_rng(spec.seed)
     subject = Subject.draw(rng)
-    spacing = (spec.voxel_mm, spec.voxel_mm, spec.voxel_mm)
-    half = (spec.matrix - 1) / 2 * spec.voxel_mm
-    vertex_z = 0.0
-    top = vertex_z + 2 * spec.voxel_mm
-    grid = Grid((spec.slices, spec.matrix, spec.matrix), spacing,
-                (-half, -half, top - (spec.slices - 1) * spec.voxel_mm))
-    labels = build_labels(grid, subject, vertex_z, [])
+    labels, grid = _anatomy(spec, subject, rng)
     if spec.lesions:
-        lesions = _place_lesions(labels, grid, spec.lesions, rng)
-        labels = build_labels(grid, subject, vertex_z, lesions)
-    suv = scanner(uptake_suv(labels, spacing, rng), spacing, spec.fwhm_mm,
+        painter = Painter(grid)
+        painter.labels = labels
+        for k, (centre, radius) in enumerate(_place_lesions(labels, grid, spec.lesions, rng), 1):
+            painter.ellipsoid(LESION_LABEL_BASE + k, centre, (radius, radius, radius))
+    suv = scanner(uptake_suv(labels, grid.spacing, rng), grid.spacing, spec.fwhm_mm,
                   spec.counts_per_suv_ml, rng)
     day = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 700)))
     acquisition = Acquisition.draw(rng, day, subject.height_mm, subject.girth)
+    return PhantomVolume(suv, labels, grid, acquisition, spec.seed)
+
+
+def generate(spec: PhantomSpec, out: Path, ct: bool = False,
+             reference_seg: bool = False) -> PhantomStudy:
+    """Write ``out/dicom/``, ``out/labels.nii.gz``, ``out/labels.json``; with ``ct`` also
+    ``out/ct/``, with ``reference_seg`` the ground truth as ``out/reference_seg.dcm``."""
+    volume = generate_volume(spec)
+    rng = np.random.default_rng([spec.seed, 1])
     identity = _identity(spec.seed, rng)
     out.mkdir(parents=True, exist_ok=True)
-    files = write_pet_series(suv * acquisition.bqml_per_suv, grid, acquisition, identity,
-                             out / "dicom")
-    labels_path, labels_json = _write_labels(labels, grid, out)
-    return PhantomStudy(out / "dicom", tuple(files), labels_path, labels_json, acquisition,
-                        identity)
+    files = write_pet_series(volume.suv * volume.acquisition.bqml_per_suv, volume.grid,
+                             volume.acquisition, identity, out / "dicom")
+    labels_path, labels_json = _write_labels(volume.labels, volume.grid, out)
+    if ct:
+        write_ct_series(volume.labels, volume.grid, volume.acquisition, identity, out / "ct", rng)
+    if reference_seg:
+        _write_reference_seg(files, volume.labels, out / "reference_seg.dcm")
+    return PhantomStudy(out / "dicom", tuple(files), labels_path, labels_json,
+                        volume.acquisition, identity)
+
+
+def _write_reference_seg(files: Sequence[Path], labels: np.ndarray, path: Path) -> None:
+    from seganypet_node.outputs.seg import Algorithm, build_segmentation
+
+    # The series is written head first; the label array runs feet first.
+    source = [pydicom.dcmread(f) for f in reversed(files)]
+    truth = Algorithm("seganypet-node phantom ground truth", "0.1.0", family="Image Processing")
+    build_segmentation(source, {o: labels == o.label for o in ORGANS}, truth, series_number=902,
+                       series_description="Phantom ground truth").save_as(path)
+
+
+def _anatomy(spec: PhantomSpec, subject: Subject,
+             rng: np.random.Generator) -> tuple[np.ndarray, Grid]:
+    """Labels from the real-anatomy template when the shared data is there, else parametric."""
+    coverage = spec.coverage
+    if coverage == "random":
+        coverage = "skull_base" if rng.random() < 0.25 else "vertex"
+    if template.available():
+        fov = FieldOfView(spec.matrix, spec.voxel_mm, spec.slices, coverage)
+        return subject_labels(template.load_template(), subject, fov, rng)
+    half = (spec.matrix - 1) / 2 * spec.voxel_mm
+    top = 2 * spec.voxel_mm if coverage == "vertex" else -0.09 * subject.height_mm
+    grid = Grid((spec.slices, spec.matrix, spec.matrix), (spec.voxel_mm,) * 3,
+                (-half, -half, top - (spec.slices - 1) * spec.voxel_mm))
+    return build_labels(grid, subject, 0.0, []), grid
 
 
 def _identity(seed: int, rng: np.random.Generator) -> StudyIdentity:

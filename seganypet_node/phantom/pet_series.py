@@ -58,27 +58,52 @@ def write_pet_series(
     return paths
 
 
-def _series_header(acq: Acquisition, who: StudyIdentity, grid: Grid, slices: int) -> Dataset:
+def study_header(acq: Acquisition, who: StudyIdentity) -> Dataset:
+    """Patient, study, equipment and frame of reference: shared by the PET and CT series."""
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = PET_IMAGE_STORAGE
     ds.PatientName, ds.PatientID = who.patient_name, who.patient_id
     ds.PatientBirthDate, ds.PatientSex = who.birth_date, who.patient_sex
     ds.PatientAge = f"{_age(who.birth_date, acq.series_time.date()):03d}Y"
     ds.PatientWeight, ds.PatientSize = f"{acq.weight_kg:g}", f"{acq.height_m:g}"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = who.study_uid, who.series_uid
-    ds.StudyDate = ds.SeriesDate = acq.series_time.strftime("%Y%m%d")
+    ds.StudyInstanceUID = who.study_uid
+    ds.StudyDate = acq.series_time.strftime("%Y%m%d")
     ds.StudyTime = acq.injection_time.strftime("%H%M%S")
-    ds.SeriesTime = acq.series_time.strftime("%H%M%S")
     ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "1", who.accession_number, ""
     ds.StudyDescription = "PET/CT WHOLE BODY FDG"
-    ds.Modality, ds.SeriesNumber = "PT", 2
-    ds.SeriesDescription = "WB FDG AC (phantom)"
     ds.BodyPartExamined = "WHOLEBODY"
     ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = who.frame_of_reference_uid, ""
     ds.Manufacturer = "seganypet-node phantom"
-    ds.ManufacturerModelName, ds.SoftwareVersions = "Parametric FDG phantom", "0.1.0"
+    ds.ManufacturerModelName, ds.SoftwareVersions = "FDG phantom", "0.1.0"
     ds.InstitutionName, ds.StationName = "SYNTHETIC", "PHANTOM"
+    return ds
+
+
+def image_plane(ds: Dataset, grid: Grid) -> None:
+    """Axial image plane and 16-bit signed pixel module on ``grid``."""
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
+    ds.PixelSpacing = [f"{grid.spacing[1]:g}", f"{grid.spacing[0]:g}"]
+    ds.SliceThickness = f"{grid.spacing[2]:g}"
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+
+
+def place_slice(ds: Dataset, grid: Grid, k: int) -> None:
+    """Position of array slice ``k`` (z ascending with k)."""
+    z = grid.origin[2] + k * grid.spacing[2]
+    ds.ImagePositionPatient = [f"{grid.origin[0]:g}", f"{grid.origin[1]:g}", f"{z:g}"]
+    ds.SliceLocation = f"{z:g}"
+
+
+def _series_header(acq: Acquisition, who: StudyIdentity, grid: Grid, slices: int) -> Dataset:
+    ds = study_header(acq, who)
+    ds.SOPClassUID = PET_IMAGE_STORAGE
+    ds.SeriesInstanceUID = who.series_uid
+    ds.SeriesDate = acq.series_time.strftime("%Y%m%d")
+    ds.SeriesTime = acq.series_time.strftime("%H%M%S")
+    ds.Modality, ds.SeriesNumber = "PT", 2
+    ds.SeriesDescription = "WB FDG AC (phantom)"
     ds.Units, ds.CountsSource, ds.SeriesType = "BQML", "EMISSION", ["WHOLE BODY", "IMAGE"]
     ds.NumberOfSlices, ds.DecayCorrection = slices, "START"
     ds.CorrectedImage = ["DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM"]
@@ -93,12 +118,7 @@ def _series_header(acq: Acquisition, who: StudyIdentity, grid: Grid, slices: int
         [code("40199007", "SCT", "supine")])
     ds.PatientGantryRelationshipCodeSequence = Sequence([code("102540008", "SCT", "headfirst")])
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
-    ds.PixelSpacing = [f"{grid.spacing[1]:g}", f"{grid.spacing[0]:g}"]
-    ds.SliceThickness = f"{grid.spacing[2]:g}"
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    image_plane(ds, grid)
     ds.RescaleIntercept = 0
     ds.DoseCalibrationFactor = 1
     return ds
@@ -125,9 +145,7 @@ def _slice(base: Dataset, values: np.ndarray, grid: Grid, k: int, number: int,
     ds.update(base)
     ds.SOPInstanceUID = generate_uid()
     ds.InstanceNumber, ds.ImageIndex = number, number
-    z = grid.origin[2] + k * grid.spacing[2]
-    ds.ImagePositionPatient = [f"{grid.origin[0]:g}", f"{grid.origin[1]:g}", f"{z:g}"]
-    ds.SliceLocation = f"{z:g}"
+    place_slice(ds, grid, k)
     bed = int((number - 1) * grid.spacing[2] // BED_LENGTH_MM)
     start = acq.series_time + dt.timedelta(seconds=bed * BED_DURATION_S)
     ds.AcquisitionDate, ds.AcquisitionTime = start.strftime("%Y%m%d"), start.strftime("%H%M%S")
@@ -141,7 +159,7 @@ def _slice(base: Dataset, values: np.ndarray, grid: Grid, k: int, number: int,
     ds.LargestImagePixelValue = int(stored.max())
     ds.SmallestImagePixelValue = int(stored.min())
     ds.PixelData = stored.tobytes()
-    ds.file_meta = _file_meta(ds)
+    ds.file_meta = file_meta(ds)
     return ds
 
 
@@ -159,7 +177,8 @@ def _decay_factor(offset_s: float, duration_s: float) -> float:
     return math.exp(lam * offset_s) * lam * duration_s / (1 - math.exp(-lam * duration_s))
 
 
-def _file_meta(ds: Dataset) -> FileMetaDataset:
+def file_meta(ds: Dataset) -> FileMetaDataset:
+    """File meta information for writing ``ds`` as explicit VR little endian."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE
-from seganypet_node.phantom.anatomy import BODY, BONE, FAT
+from seganypet_node.phantom.anatomy import AIRWAY, BODY, BONE, FAT
 
 F18_HALF_LIFE_S = 6586.2
 F18_POSITRON_FRACTION = 0.9673
@@ -30,6 +30,7 @@ SUV_RANGES: dict[int, tuple[float, float]] = {
     BODY: (0.5, 1.0),
     FAT: (0.2, 0.45),
     BONE: (1.2, 2.2),
+    AIRWAY: (0.05, 0.15),
 }
 LESION_SUV = (4.0, 15.0)
 

@@ -89,3 +89,70 @@ def test_dciodvfy_finds_no_error(phantom_study) -> None:
                             capture_output=True, text=True, check=False)
     output = result.stdout + result.stderr
     assert "Error" not in output, output
+
+
+@pytest.fixture(scope="module")
+def full_study(tmp_path_factory):
+    """A study with its CT and the ground truth as a DICOM SEG."""
+    out = tmp_path_factory.mktemp("full")
+    return generate(PhantomSpec(seed=8, slices=300, matrix=96, lesions=1), out, ct=True,
+                    reference_seg=True)
+
+
+def test_ct_series_shares_study_and_frame_of_reference(full_study) -> None:
+    ct_files = sorted((full_study.dicom_dir.parent / "ct").glob("*.dcm"))
+    assert len(ct_files) == 300
+    ct = pydicom.dcmread(ct_files[150])
+    pet = pydicom.dcmread(full_study.files[150])
+    assert ct.Modality == "CT" and ct.StudyInstanceUID == pet.StudyInstanceUID
+    assert ct.FrameOfReferenceUID == pet.FrameOfReferenceUID
+    assert ct.SeriesInstanceUID != pet.SeriesInstanceUID
+    assert ct.ImagePositionPatient == pet.ImagePositionPatient
+    hu = ct.pixel_array * float(ct.RescaleSlope) + float(ct.RescaleIntercept)
+    assert hu.min() < -900 and hu.max() > 0
+
+
+def test_reference_seg_holds_the_ground_truth(full_study) -> None:
+    import highdicom as hd
+
+    seg = hd.seg.segread(full_study.dicom_dir.parent / "reference_seg.dcm")
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(full_study.labels_path)))
+    names = {d.SegmentLabel: d for d in seg.SegmentSequence}
+    assert {"liver", "kidney left", "lung right", "aorta"} <= set(names)
+    modifier = names["kidney left"].SegmentedPropertyTypeCodeSequence[0]
+    assert modifier.SegmentedPropertyTypeModifierCodeSequence[0].CodeMeaning == "Left"
+    number = int(names["liver"].SegmentNumber)
+    volume = seg.get_volume(segment_numbers=[number], combine_segments=False)
+    assert volume.array[..., 0].sum() == (labels == BY_NAME["liver"].label).sum()
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools not installed")
+def test_ct_and_reference_seg_pass_dciodvfy(full_study) -> None:
+    folder = full_study.dicom_dir.parent
+    for path in (next((folder / "ct").glob("*.dcm")), folder / "reference_seg.dcm"):
+        result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True,
+                                check=False)
+        assert "Error" not in result.stdout + result.stderr, path
+
+
+def test_subjects_vary_arms_and_coverage(tmp_path) -> None:
+    from seganypet_node.phantom.generate import generate_volume
+
+    volumes = [generate_volume(PhantomSpec(seed=s, slices=300, matrix=96)) for s in range(4)]
+    heights = {round(float(v.acquisition.height_m), 2) for v in volumes}
+    assert len(heights) > 1
+    top_row = [v.labels[-3].any() for v in volumes]  # raised arms reach above the head
+    assert any(top_row)
+    skull_base = generate_volume(PhantomSpec(seed=0, slices=300, matrix=96,
+                                             coverage="skull_base"))
+    brain = BY_NAME["brain"].label
+    assert (skull_base.labels == brain).sum() < (volumes[0].labels == brain).sum() / 2
+
+
+def test_lungs_are_split_left_and_right(phantom_study) -> None:
+    labels = sitk.ReadImage(str(phantom_study.labels_path))
+    array = sitk.GetArrayFromImage(labels)
+    x = np.array(labels.GetOrigin())[0] + labels.GetSpacing()[0] * np.arange(array.shape[2])
+    for name, sign in (("lung_left", 1), ("lung_right", -1)):
+        columns = np.nonzero((array == BY_NAME[name].label).any(axis=(0, 1)))[0]
+        assert sign * x[columns].mean() > 0, name  # LPS: +x is the patient's left

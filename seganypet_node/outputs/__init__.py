@@ -1,0 +1,1 @@
+"""What the node sends back: measurements, DICOM SEG, TID 1500 SR, key image."""

@@ -1,0 +1,75 @@
+"""Training crops match inference crops; clicks, metrics and a short resumable training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seganypet_node.model import COMPACT
+from seganypet_node.model.crop import array_to_crop
+from seganypet_node.model.engine import z_normalise
+from seganypet_node.model.evaluate import as_image
+from seganypet_node.model.metrics import dice, hausdorff95
+from seganypet_node.model.training_data import CropSampler, error_click
+from seganypet_node.phantom.generate import PhantomSpec, generate_volume
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return generate_volume(PhantomSpec(seed=77, slices=300, matrix=112))
+
+
+def test_training_crops_are_the_predictors_crops(volume) -> None:
+    sampler = CropSampler([volume], COMPACT, np.random.default_rng(0), augment=False)
+    image = as_image(volume.suv, volume.grid.spacing, volume.grid.origin)
+    for _ in range(5):
+        crop = sampler.sample()
+        assert crop.target[tuple(np.round(crop.click).astype(int))], "click outside its target"
+        inference = z_normalise(array_to_crop(image, crop.grid))
+        assert np.allclose(inference, crop.image, atol=1e-3)
+
+
+def test_error_click() -> None:
+    truth = np.zeros((20, 20, 20), bool)
+    truth[5:15, 5:15, 5:15] = True
+    assert error_click(truth, truth) is None
+    missed = truth.copy()
+    missed[5:15, 5:15, 10:15] = False
+    index, positive = error_click(missed, truth)
+    assert positive and truth[tuple(index.astype(int))] and not missed[tuple(index.astype(int))]
+    extra = truth.copy()
+    extra[0:4, 0:20, 0:20] = True
+    index, positive = error_click(extra, truth)
+    assert not positive and not truth[tuple(index.astype(int))]
+
+
+def test_metrics() -> None:
+    a = np.zeros((30, 30, 30), bool)
+    a[10:20, 10:20, 10:20] = True
+    b = np.roll(a, 2, axis=2)
+    assert dice(a, a) == 1.0 and dice(a, b) == pytest.approx(0.8)
+    assert hausdorff95(a, b, (2.0, 2.0, 2.0)) == pytest.approx(4.0)
+    assert hausdorff95(a, np.zeros_like(a), (1.0, 1.0, 1.0)) == float("inf")
+
+
+@pytest.mark.slow
+def test_training_runs_reports_progress_and_resumes(tmp_path: Path, monkeypatch) -> None:
+    from seganypet_node.model import train as training
+
+    monkeypatch.setattr(training, "training_subjects",
+                        lambda count, log: [generate_volume(PhantomSpec(seed=1000, slices=300,
+                                                                        matrix=112))])
+    lines: list[str] = []
+    plan = training.TrainingPlan(out=tmp_path, steps=2, batch=2, subjects=1, report_every=1,
+                                 save_every=1)
+    first = training.train(plan, log=lines.append)
+    assert first.is_file() and (tmp_path / "train_state.pt").is_file()
+    assert any(line.startswith("step 2/2") for line in lines)
+    lines.clear()
+    training.train(training.TrainingPlan(out=tmp_path, steps=3, batch=2, subjects=1,
+                                         report_every=1, save_every=1), log=lines.append)
+    assert "resumed at step 2" in lines
+    assert any(line.startswith("step 3/3") for line in lines)
+    assert not any(line.startswith("step 1/") for line in lines)
