@@ -214,22 +214,33 @@ class SegAnyPETPredictor:
             np.asarray(crops[i].grid.centre) - np.asarray(click.point))))
 
     def _merge(self, crops: Sequence[CropResult]) -> Prediction:
-        """Weighted mean of the crops' logits on the input grid (crop centres weigh most)."""
+        """Weighted mean of the crops' logits on the input grid (crop centres weigh most).
+
+        Work happens inside the box the crops cover, not over the whole body.
+        """
         shape = self.image.GetSize()[::-1]
-        total = np.zeros(shape, dtype=np.float32)
-        weight = np.zeros(shape, dtype=np.float32)
+        pasted = []
         for crop in crops:
             logits = upsample_logits(crop.low_res, crop.grid.size)
             placed = paste_region(self.image, logits, crop.grid, OUTSIDE_LOGIT)
             taper = paste_region(self.image, _taper(crop.grid.size), crop.grid, 0.0)
-            if placed is None or taper is None:
-                continue
-            region, values = placed
-            total[region] += values * taper[1]
-            weight[region] += taper[1]
-        covered = weight > 0
+            if placed is not None and taper is not None:
+                pasted.append((placed[0], placed[1], taper[1]))
         merged = np.full(shape, OUTSIDE_LOGIT, dtype=np.float32)
-        merged[covered] = total[covered] / weight[covered]
+        if pasted:
+            low = [min(p[0][a].start for p in pasted) for a in range(3)]
+            high = [max(p[0][a].stop for p in pasted) for a in range(3)]
+            box = tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))
+            total = np.zeros([hi - lo for lo, hi in zip(low, high, strict=True)], np.float32)
+            weight = np.zeros_like(total)
+            for region, values, weights in pasted:
+                local = tuple(slice(r.start - lo, r.stop - lo)
+                              for r, lo in zip(region, low, strict=True))
+                total[local] += values * weights
+                weight[local] += weights
+            covered = weight > 0
+            inside = merged[box]
+            inside[covered] = total[covered] / weight[covered]
         return Prediction(
             mask=_on_grid((merged > 0).astype(np.uint8), self.image),
             logits=_on_grid(merged, self.image), iou=crops[0].iou, crops=tuple(crops))

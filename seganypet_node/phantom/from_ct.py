@@ -43,8 +43,11 @@ def available() -> bool:
 def simulate_from_totalseg(seed: int = 0, fwhm_mm: float = 6.0) -> SimulatedPet:
     """FDG uptake drawn per tissue on the example CT's anatomy, blurred and noised."""
     rng = np.random.default_rng(seed)
-    ct = sitk.ReadImage(str(TOTALSEG_DIR / "example_ct.nii.gz"))
-    seg = sitk.GetArrayFromImage(sitk.ReadImage(str(TOTALSEG_DIR / "example_seg.nii.gz")))
+    seg_image = sitk.ReadImage(str(TOTALSEG_DIR / "example_seg.nii.gz"))
+    # The labels cover only the first slices of the CT: work on the labelled grid.
+    ct = sitk.Resample(sitk.ReadImage(str(TOTALSEG_DIR / "example_ct.nii.gz")), seg_image,
+                       sitk.Transform(), sitk.sitkLinear, -1024.0, sitk.sitkFloat32)
+    seg = sitk.GetArrayFromImage(seg_image)
     names = json.loads((TOTALSEG_DIR / "labels.json").read_text())["labels"]
     hu = sitk.GetArrayFromImage(ct)
     body = ndimage.binary_fill_holes(hu > BODY_HU) | (seg > 0)

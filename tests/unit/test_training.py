@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from seganypet_node.model import COMPACT
 from seganypet_node.model.crop import array_to_crop
@@ -73,3 +74,32 @@ def test_training_runs_reports_progress_and_resumes(tmp_path: Path, monkeypatch)
     assert "resumed at step 2" in lines
     assert any(line.startswith("step 3/3") for line in lines)
     assert not any(line.startswith("step 1/") for line in lines)
+
+
+def test_scoring_with_simulated_clicks() -> None:
+    from seganypet_node.model.evaluate import score_organ
+    from seganypet_node.model.predictor import SegAnyPETPredictor
+    from tests.model_doubles import BrightRegionEngine
+
+    values = np.full((40, 60, 60), 0.2, np.float32)
+    values[10:30, 20:40, 15:45] = 5.0
+    truth = values > 1
+    image = as_image(values, (4.0, 4.0, 4.0), (-120.0, -120.0, -80.0))
+    predictor = SegAnyPETPredictor(BrightRegionEngine(COMPACT))
+    predictor.set_image(image)
+    score = score_organ(predictor, image, truth, "box", "liver")
+    assert score.dice_1 > 0.9 and score.dice_5 >= score.dice_1 - 0.01
+    assert score.hd95_1 <= 8.0
+
+
+def test_pet_simulated_on_the_totalseg_ct(shared_data) -> None:
+    from seganypet_node.organs import BY_NAME
+    from seganypet_node.phantom.from_ct import simulate_from_totalseg
+
+    simulated = simulate_from_totalseg(seed=1)
+    suv = sitk.GetArrayFromImage(simulated.suv)
+    assert simulated.suv.GetDirection()[0] == -1  # the CT's own (RAS-like) orientation
+    for organ in ("liver", "spleen", "kidney_left", "kidney_right", "aorta"):
+        assert (simulated.labels == BY_NAME[organ].label).sum() > 300, organ
+    liver = np.median(suv[simulated.labels == BY_NAME["liver"].label])
+    assert 1.3 < liver < 3.2
