@@ -128,10 +128,6 @@ class Spool:
         target.unlink(missing_ok=True)
         _fsync_dir(target.parent)
 
-    def exists(self, relative: PurePosixPath | str) -> bool:
-        """Whether a spool file is present."""
-        return self.absolute(relative).is_file()
-
     def _ensure_dir(self, directory: Path) -> None:
         if directory in self._known_dirs:
             return

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from seganypet_node.model.family import Sam3DConfig
 from seganypet_node.model.sam3d import Sam3D
 
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class SamEngine:
             return logits.float().cpu(), iou.float().cpu()
         return self._run(run)
 
-    def _run(self, fn):  # type: ignore[no-untyped-def]
+    def _run(self, fn: Callable[[], T]) -> T:
         with torch.inference_mode(), self._autocast():
             return fn()
 

@@ -62,11 +62,14 @@ class Subject:
 
 
 class Painter:
-    """Draws shapes into a label map, each within its bounding box only."""
+    """Draws shapes into a label map, each within its bounding box only.
 
-    def __init__(self, grid: Grid) -> None:
+    Paints into ``labels`` in place when given (shape ``grid.shape``), else into a new map.
+    """
+
+    def __init__(self, grid: Grid, labels: np.ndarray | None = None) -> None:
         self.grid = grid
-        self.labels = np.zeros(grid.shape, dtype=np.uint8)
+        self.labels = np.zeros(grid.shape, dtype=np.uint8) if labels is None else labels
         self._x, self._y, self._z = grid.axes()
 
     def ellipsoid(

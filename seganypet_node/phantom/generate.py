@@ -76,8 +76,7 @@ def generate_volume(spec: PhantomSpec) -> PhantomVolume:
     subject = Subject.draw(rng)
     labels, grid = _anatomy(spec, subject, rng)
     if spec.lesions:
-        painter = Painter(grid)
-        painter.labels = labels
+        painter = Painter(grid, labels)
         for k, (centre, radius) in enumerate(_place_lesions(labels, grid, spec.lesions, rng), 1):
             painter.ellipsoid(LESION_LABEL_BASE + k, centre, (radius, radius, radius))
     suv = scanner(uptake_suv(labels, grid.spacing, rng), grid.spacing, spec.fwhm_mm,

@@ -95,8 +95,7 @@ def _raise_arms(labels: np.ndarray, template: Template) -> None:
     # The shoulders: arms join the trunk there, so cut beyond the rib cage.
     shoulders = slice(slice_index(marks.lung_top - 250.0), slice_index(marks.lung_top + 40.0))
     labels[shoulders][..., lateral > chest_half_width] = 0
-    painter = Painter(grid)
-    painter.labels = labels
+    painter = Painter(grid, labels)
     y = marks.chest_y
     for side in (-1, 1):
         arm_x = marks.mid_x + side * 115.0

@@ -73,8 +73,7 @@ def load_template() -> Template:
     labels[xcat == 5] = BY_NAME["liver"].label
     marks = _landmarks(xcat, grid)
     _split_lungs(labels, xcat == 6, grid, marks.mid_x)
-    painter = Painter(grid)
-    painter.labels[...] = labels
+    painter = Painter(grid, labels)
     cord = _spinal_cord_line(xcat, grid, marks)
     for name, shape in _totalseg_shapes().items():
         _place_extruded(painter, name, shape, marks, cord)
