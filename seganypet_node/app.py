@@ -17,6 +17,7 @@ from seganypet_node.dicom.completion import QuietPeriodSweeper
 from seganypet_node.dicom.receive import InstanceReceiver
 from seganypet_node.dicom.scp import StorageNode
 from seganypet_node.dicom.spool import Spool
+from seganypet_node.worker import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def open_database(config: Config) -> Database:
 
 
 class NodeApp:
-    """The node process: listener plus the quiet-period sweeper.
+    """The node process: listener, quiet-period sweeper and segmentation workers.
 
     Parameters
     ----------
@@ -60,10 +61,14 @@ class NodeApp:
             dt.timedelta(seconds=completion.quiet_period_s),
             completion.sweep_interval_s,
         )
+        self.workers = [JobWorker(config, self.database.sessions, f"w{k}")
+                        for k in range(1, config.worker.count + 1)]
 
     def start(self) -> None:
         self.listener.start()
         self.sweeper.start()
+        for worker in self.workers:
+            worker.start()
         node = self.config.node
         log.info("seganypet-node ready: AE %s listening on %s:%d%s", node.ae_title, node.host,
                  self.listener.port, " (TLS)" if self.config.tls.enabled else "")
@@ -72,5 +77,7 @@ class NodeApp:
         log.info("stopping: finishing instances in flight")
         self.listener.stop()
         self.sweeper.stop()
+        for worker in self.workers:
+            worker.stop()
         self.database.engine.dispose()
         log.info("stopped")

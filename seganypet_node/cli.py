@@ -58,6 +58,68 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.app import open_database
+    from seganypet_node.worker import JobWorker
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    database = open_database(config)
+    workers = [JobWorker(config, database.sessions, f"w{k}")
+               for k in range(1, config.worker.count + 1)]
+    for worker in workers:
+        worker.start()
+    print(f"seganypet-node worker: {len(workers)} thread(s) polling the queue", flush=True)
+    stop.wait()
+    for worker in workers:
+        worker.stop()
+    return 0
+
+
+def _segment(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.atlas.assets import AtlasError
+    from seganypet_node.atlas.register import RegistrationError
+    from seganypet_node.imaging.pet import SeriesError
+    from seganypet_node.model.checkpoint import CheckpointError
+    from seganypet_node.offline import report, segment_files
+
+    if args.organs:
+        config = config.with_overrides("pipeline", organs=args.organs)
+    if args.checkpoint is not None:
+        config = config.with_overrides("model", checkpoint=str(args.checkpoint))
+    try:
+        result = segment_files(config, args.sources, args.out)
+    except (SeriesError, RegistrationError, CheckpointError, AtlasError) as exc:
+        print(f"seganypet-node: {exc}", file=sys.stderr)
+        return 1
+    print(report(result, args.out))
+    return 0
+
+
+def _atlas_build(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.atlas.build import build_atlas, folder_volumes, phantom_volumes
+    from seganypet_node.imaging.pet import SeriesError
+
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    if args.phantoms:
+        volumes = list(phantom_volumes(args.phantoms, log=log))
+        description = f"{args.phantoms} phantom subjects (seeds from 5000)"
+    else:
+        try:
+            volumes = list(folder_volumes(args.cases, log=log))
+        except SeriesError as exc:
+            print(f"seganypet-node: {exc}", file=sys.stderr)
+            return 1
+        description = args.description or f"{len(volumes)} labelled PET volumes"
+    if not volumes:
+        print("seganypet-node: give case folders or --phantoms N", file=sys.stderr)
+        return 2
+    build_atlas(volumes, description, log).save(args.out)
+    print(f"atlas written to {args.out}")
+    return 0
+
+
 def _jobs(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import open_database
     from seganypet_node.db.engine import utcnow
@@ -129,7 +191,9 @@ def _train(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.model.train import TrainingPlan, train
 
     plan = TrainingPlan(out=args.out, steps=args.steps, batch=args.batch,
-                        subjects=args.subjects, threads=config.model.threads)
+                        subjects=args.subjects, threads=config.model.threads,
+                        learning_rate=args.learning_rate, warmup=args.warmup, init=args.init,
+                        focus=tuple(args.focus.split(",")) if args.focus else ())
     train(plan, log=lambda line: print(line, flush=True))
     return 0
 
@@ -143,6 +207,8 @@ def _evaluate(config: Config, args: argparse.Namespace) -> int:
 
     if args.checkpoint is not None:
         config = config.with_overrides("model", checkpoint=str(args.checkpoint))
+    if args.automatic:
+        return _evaluate_automatic(config, args)
     loaded = load_configured_model(config)
     predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
     seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + args.subjects)
@@ -155,6 +221,19 @@ def _evaluate(config: Config, args: argparse.Namespace) -> int:
         print(write_report(evaluate_totalseg(predictor, log), args.out / "totalseg_ct.md",
                            f"PET simulated on the TotalSegmentator example CT, "
                            f"{loaded.path.name}"))
+    return 0
+
+
+def _evaluate_automatic(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.atlas.evaluate import CASES, evaluate_cases, write_report
+    from seganypet_node.pipeline import pipeline_from_config
+
+    pipeline = pipeline_from_config(config)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    scores = evaluate_cases(pipeline, CASES[:args.subjects], log)
+    print(write_report(scores, args.out / "pipeline.md",
+                       f"Automatic pipeline (atlas prompts) on held-out phantoms, "
+                       f"{pipeline.checkpoint_name}"))
     return 0
 
 
@@ -186,6 +265,32 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="segmentation worker threads")
     serve.set_defaults(handler=_serve)
 
+    worker = commands.add_parser("worker", parents=[common],
+                                 help="run segmentation workers on the shared queue")
+    worker.add_argument("--workers", type=int, help="worker threads ([worker] count)")
+    worker.set_defaults(handler=_worker)
+
+    segment = commands.add_parser("segment", parents=[common],
+                                  help="segment a DICOM folder or a NIfTI offline")
+    segment.add_argument("sources", type=Path, nargs="+", metavar="DIR_OR_FILES")
+    segment.add_argument("--out", type=Path, required=True)
+    segment.add_argument("--organs", help="comma-separated catalogue names")
+    segment.add_argument("--checkpoint", type=Path)
+    segment.set_defaults(handler=_segment)
+
+    atlas = commands.add_parser("atlas", parents=[common], help="atlas assets")
+    atlas_commands = atlas.add_subparsers(dest="atlas_command", required=True)
+    atlas_build = atlas_commands.add_parser(
+        "build", parents=[common], help="build an atlas from labelled PET case folders")
+    atlas_build.add_argument("cases", type=Path, nargs="*", metavar="CASE_DIR",
+                             help="folders with dicom/ (or pet.nii.gz), labels.nii.gz, "
+                                  "labels.json")
+    atlas_build.add_argument("--phantoms", type=int, default=0,
+                             help="build from N phantom subjects instead")
+    atlas_build.add_argument("--out", type=Path, required=True)
+    atlas_build.add_argument("--description")
+    atlas_build.set_defaults(handler=_atlas_build)
+
     jobs = commands.add_parser("jobs", parents=[common], help="list series and their jobs")
     jobs.add_argument("--json", action="store_true", help="machine-readable output")
     jobs.add_argument("--limit", type=int, default=200)
@@ -206,6 +311,12 @@ def _parser() -> argparse.ArgumentParser:
     trainer.add_argument("--steps", type=int, default=3000)
     trainer.add_argument("--batch", type=int, default=8)
     trainer.add_argument("--subjects", type=int, default=24)
+    trainer.add_argument("--learning-rate", type=float, default=4e-4)
+    trainer.add_argument("--warmup", type=int, default=150, help="warm-up steps")
+    trainer.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                         help="fine-tune: start from this checkpoint's weights and network")
+    trainer.add_argument("--focus", metavar="ORGANS",
+                         help="comma-separated organs that half of the crops target")
     trainer.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", parents=[common],
@@ -213,6 +324,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", type=Path)
     evaluate.add_argument("--subjects", type=int, default=6)
     evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.add_argument("--automatic", action="store_true",
+                          help="the whole pipeline (atlas prompts vs ideal prompts) on "
+                               "held-out cases; --subjects caps the cases")
     evaluate.add_argument("--totalseg", action="store_true",
                           help="also the PET simulated on the TotalSegmentator example CT")
     evaluate.set_defaults(handler=_evaluate)

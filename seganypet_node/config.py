@@ -56,6 +56,15 @@ class CompletionSettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     count: int = _key(v.integer(0, 64))
+    lease_s: float = _key(v.number(10, 86400))
+    poll_interval_s: float = _key(v.number(0.05, 3600))
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    organs: tuple[str, ...] = _key(v.organ_names)
+    atlas: Path | None = _key(v.optional_path)
+    deformable: bool = _key(v.boolean)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "completion": CompletionSettings,
     "worker": WorkerSettings,
+    "pipeline": PipelineSettings,
     "model": ModelSettings,
     "access": AccessSettings,
     "tls": TlsSettings,
@@ -105,6 +115,7 @@ class Config:
     database: DatabaseSettings
     completion: CompletionSettings
     worker: WorkerSettings
+    pipeline: PipelineSettings
     model: ModelSettings
     access: AccessSettings
     tls: TlsSettings
@@ -114,6 +125,11 @@ class Config:
     def spool_dir(self) -> Path:
         """Directory that holds the received instances."""
         return self.node.data_dir / "spool"
+
+    @property
+    def results_dir(self) -> Path:
+        """Directory that holds each job's masks, summary and result objects."""
+        return self.node.data_dir / "results"
 
     @property
     def database_url(self) -> str:

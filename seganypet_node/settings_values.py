@@ -106,6 +106,20 @@ def text(raw: Any) -> str:
     return raw
 
 
+def organ_names(raw: Any) -> tuple[str, ...]:
+    """Catalogue organ names: a TOML list, or comma-separated text from the environment."""
+    from seganypet_node.organs import BY_NAME
+
+    items = raw.split(",") if isinstance(raw, str) else raw
+    expected = f"a non-empty list of organ names from: {', '.join(BY_NAME)}"
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError(expected)
+    names = tuple(str(item).strip() for item in items)
+    if any(name not in BY_NAME for name in names) or len(set(names)) != len(names):
+        raise ValueError(expected + " (each once)")
+    return names
+
+
 def optional_path(raw: Any) -> Path | None:
     """Parse a file path; the empty string means "not set"."""
     if not isinstance(raw, str):

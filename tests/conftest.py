@@ -80,3 +80,29 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def body_volume() -> Any:
+    """A whole-body phantom volume (SUV and labels, 380 slices of 160x160 at 4 mm)."""
+    from seganypet_node.phantom.generate import generate_volume
+
+    return generate_volume(PhantomSpec(seed=9200, slices=380, matrix=160))
+
+
+@pytest.fixture(scope="session")
+def default_atlas() -> Any:
+    """The atlas the node ships in models/atlas."""
+    from seganypet_node.atlas.assets import load_atlas
+    from seganypet_node.config import resource_dir
+
+    return load_atlas(resource_dir("models") / "atlas")
+
+
+@pytest.fixture(scope="session")
+def compact_pipeline(default_atlas: Any) -> Any:
+    """The bundled compact network with the default atlas and all ten organs."""
+    from seganypet_node.config import load_config
+    from seganypet_node.pipeline import pipeline_from_config
+
+    return pipeline_from_config(load_config(None, environ={}))

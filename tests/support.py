@@ -36,6 +36,15 @@ def find_dcmtk(tool: str) -> str | None:
     return None
 
 
+def cli(*args: str, env: dict[str, str] | None = None,
+        timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``seganypet-node`` (this checkout's) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "seganypet_node", *args], capture_output=True, text=True,
+        timeout=timeout_s, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
 def dcmtk_env() -> dict[str, str]:
     """Environment for dcmtk tools: without TCP_NODELAY each C-STORE waits ~45 ms."""
     return {**os.environ, "TCP_NODELAY": "1"}
@@ -48,8 +57,12 @@ def free_port() -> int:
 
 
 def write_config(path: Path, data_dir: Path, port: int, **sections: dict[str, Any]) -> Path:
-    """A site config file: node address and data dir, plus any other section overrides."""
+    """A site config file: node address and data dir, plus any other section overrides.
+
+    Workers are off unless a test asks for them: receiving tests look at pending jobs.
+    """
     node = {"port": port, "data_dir": str(data_dir), **sections.pop("node", {})}
+    sections.setdefault("worker", {"count": 0})
     lines = []
     for name, values in {"node": node, **sections}.items():
         lines.append(f"[{name}]")
@@ -119,6 +132,19 @@ class NodeProcess:
     def session(self) -> Session:
         engine = make_engine(f"sqlite:///{self.data_dir / 'node.db'}")
         return make_session_factory(engine)()
+
+    def wait_for_jobs(self, states: set[str], count: int = 1,
+                      timeout_s: float = 180.0) -> list[Job]:
+        """Wait until ``count`` jobs are in one of ``states``; returns every job."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.session() as s:
+                jobs = list(s.scalars(select(Job).order_by(Job.id)))
+                s.expunge_all()
+            if sum(j.state.value in states for j in jobs) >= count:
+                return jobs
+            time.sleep(0.5)
+        raise AssertionError(f"jobs not {states} after {timeout_s} s:\n{self.log()[-3000:]}")
 
     def counts(self) -> dict[str, int]:
         """Rows in the node's database: instances, series, jobs."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from seganypet_node.db.models import Job, Series, Study
+from seganypet_node.db.models import Instance, Job, Series, Study
 from seganypet_node.db.states import JobState
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -91,12 +91,17 @@ def finish(session: Session, claimed: ClaimedJob, now: dt.datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def fail(session: Session, claimed: ClaimedJob, reason: str, now: dt.datetime) -> JobState:
-    """Record a failed attempt: back to PENDING while attempts remain, else FAILED."""
+def fail(session: Session, claimed: ClaimedJob, reason: str, now: dt.datetime,
+         permanent: bool = False) -> JobState:
+    """Record a failed attempt: back to PENDING while attempts remain, else FAILED.
+
+    ``permanent`` failures (the series itself is unusable) are FAILED at once: another attempt
+    would fail the same way.
+    """
     job = session.get(Job, claimed.job_id, with_for_update=True)
     if job is None or job.lease_owner != claimed.lease_owner or job.state is not JobState.RUNNING:
         raise JobNotFoundError(f"job {claimed.job_id} is not held by {claimed.lease_owner}")
-    if job.attempts >= job.max_attempts:
+    if permanent or job.attempts >= job.max_attempts:
         _mark_failed(job, reason, now)
     else:
         job.state = JobState.PENDING
@@ -105,6 +110,14 @@ def fail(session: Session, claimed: ClaimedJob, reason: str, now: dt.datetime) -
         job.lease_expires_at = None
         job.updated_at = now
     return job.state
+
+
+def series_files(session: Session, series_id: int) -> list[str]:
+    """Spool paths (relative to the spool directory) of a series' instances."""
+    return list(session.scalars(
+        select(Instance.spool_path).where(Instance.series_id == series_id)
+        .order_by(Instance.instance_number, Instance.id)
+    ))
 
 
 def retry(session: Session, job_id: int, now: dt.datetime) -> None:

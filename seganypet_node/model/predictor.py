@@ -119,6 +119,34 @@ class SegAnyPETPredictor:
         return [self._predict_one(p, first, tile) for p, first in zip(prompt_sets, firsts,
                                                                         strict=True)]
 
+    def predict_points(self, prompts: Sequence[Prompt], lattice_mm: float = 0.0) -> Prediction:
+        """Segment one structure from several positive points, corrected by negative ones.
+
+        Each positive point centres a crop that gets every positive point lying inside it; the
+        crops' logits are merged. Spread points prompt a large organ along its whole length,
+        which is steadier than following its borders from one click. Negative points then act
+        as the corrective clicks the network was trained with: only those the mask has leaked
+        onto are added, one at a time, with the previous logits fed back. With ``lattice_mm``
+        crop centres are rounded to that lattice, so organs close together share crops and
+        encoder passes.
+        """
+        positives = [p for p in prompts if p.positive]
+        if not positives:
+            raise ValueError("at least one positive prompt is needed")
+        grids: dict[tuple[int, int, int], CropGrid] = {}
+        for anchor in positives:
+            grid = self.crop_at(_on_lattice(anchor.point, lattice_mm))
+            grids.setdefault(_key(grid), grid)
+        crops = []
+        for grid in grids.values():
+            inside = tuple(p for p in positives if grid.contains(np.array(p.point), margin=1.0))
+            crops.append(self._decode(grid, [inside], [None])[0])
+        prediction = self._merge(crops)
+        for negative in (p for p in prompts if not p.positive):
+            if _value_at(prediction.mask, negative.point) > 0:
+                prediction = self.refine(prediction, [negative])
+        return prediction
+
     def refine(self, previous: Prediction, new_clicks: Sequence[Prompt]) -> Prediction:
         """Add clicks one at a time to the crop that holds each, feeding its previous logits."""
         crops = list(previous.crops)
@@ -262,6 +290,20 @@ def _on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(values)
     image.CopyInformation(like)
     return image
+
+
+def _value_at(image: sitk.Image, point: Sequence[float]) -> float:
+    index = image.TransformPhysicalPointToIndex(tuple(float(v) for v in point))
+    if any(not 0 <= i < n for i, n in zip(index, image.GetSize(), strict=True)):
+        return 0.0
+    return float(image[index])
+
+
+def _on_lattice(point: Sequence[float], step: float) -> tuple[float, float, float]:
+    if step <= 0:
+        return (float(point[0]), float(point[1]), float(point[2]))
+    x, y, z = (float(np.round(v / step) * step) for v in point)
+    return (x, y, z)
 
 
 def _key(grid: CropGrid) -> tuple[int, int, int]:

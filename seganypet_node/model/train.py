@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from seganypet_node.model.build import build_sam3d
-from seganypet_node.model.checkpoint import save_checkpoint
+from seganypet_node.model.checkpoint import load_model, save_checkpoint
 from seganypet_node.model.family import COMPACT, Sam3DConfig
 from seganypet_node.model.sam3d import Sam3D
 from seganypet_node.model.training_data import CropSampler, TrainingCrop, error_click
@@ -47,6 +47,10 @@ class TrainingPlan:
     config: Sam3DConfig = COMPACT
     report_every: int = 25
     save_every: int = 250
+    # Fine-tuning: start from this checkpoint's weights (and network) instead of random ones.
+    init: Path | None = None
+    # Organs drawn for half of the crops (the rest from all organs): the ones still weak.
+    focus: tuple[str, ...] = ()
 
 
 def training_subjects(count: int, log: Any = print) -> list[PhantomVolume]:
@@ -67,7 +71,7 @@ def train(plan: TrainingPlan, log: Any = print) -> Path:
     if plan.threads:
         torch.set_num_threads(plan.threads)
     torch.manual_seed(plan.seed)
-    model = build_sam3d(plan.config).train()
+    model = _initial_model(plan)
     optimiser = torch.optim.AdamW(model.parameters(), lr=plan.learning_rate, weight_decay=0.01)
     rng = np.random.default_rng(plan.seed)
     state_path = plan.out / "train_state.pt"
@@ -75,7 +79,8 @@ def train(plan: TrainingPlan, log: Any = print) -> Path:
     if state_path.is_file():
         step, rng = _resume(state_path, model, optimiser)
         log(f"resumed at step {step}")
-    sampler = CropSampler(training_subjects(plan.subjects, log), plan.config, rng)
+    sampler = CropSampler(training_subjects(plan.subjects, log), model.config, rng,
+                          focus=plan.focus)
     history: list[tuple[float, float]] = []
     started = time.perf_counter()
     first_step = step
@@ -89,14 +94,21 @@ def train(plan: TrainingPlan, log: Any = print) -> Path:
             _report(log, step, plan, history[-plan.report_every:], started, first_step)
         if step % plan.save_every == 0 or step == plan.steps:
             _save(state_path, model, optimiser, step, rng)
-    exported = plan.out / f"{plan.config.name}.pth"
+    exported = plan.out / f"{model.config.name}.pth"
     save_checkpoint(model.eval(), exported, {
         "trained_steps": step, "batch": plan.batch, "subjects": plan.subjects,
         "train_seeds": f"{TRAIN_SEEDS_START}-{TRAIN_SEEDS_START + plan.subjects - 1}",
         "max_clicks": plan.max_clicks, "learning_rate": plan.learning_rate,
+        "fine_tuned_from": plan.init.name if plan.init else None, "focus": list(plan.focus),
     })
     log(f"wrote {exported}")
     return exported
+
+
+def _initial_model(plan: TrainingPlan) -> Sam3D:
+    if plan.init is None:
+        return build_sam3d(plan.config).train()
+    return load_model(plan.init).model.train()
 
 
 def _train_step(model: Sam3D, optimiser: torch.optim.Optimizer, crops: list[TrainingCrop],

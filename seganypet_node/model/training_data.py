@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 from seganypet_node.model.crop import CropGrid
 from seganypet_node.model.engine import z_normalise
 from seganypet_node.model.family import Sam3DConfig
-from seganypet_node.organs import ORGANS
+from seganypet_node.organs import ORGANS, organ
 from seganypet_node.phantom.generate import PhantomVolume
 
 MIN_ORGAN_VOXELS = 30
@@ -44,10 +44,13 @@ class CropSampler:
         Source of all randomness (seeded for reproducible training).
     augment : bool
         Random rotation, scaling, flips and noise (off: crops exactly as the predictor's).
+    focus : tuple of str
+        Catalogue organs that half of the crops target (the other half: any organ).
     """
 
     def __init__(self, volumes: list[PhantomVolume], config: Sam3DConfig,
-                 rng: np.random.Generator, augment: bool = True) -> None:
+                 rng: np.random.Generator, augment: bool = True,
+                 focus: tuple[str, ...] = ()) -> None:
         self.volumes = volumes
         self.augment = augment
         self.config = config
@@ -56,13 +59,15 @@ class CropSampler:
         self._index = np.stack(np.meshgrid(*[np.arange(size)] * 3, indexing="ij"),
                                axis=-1).reshape(-1, 3).astype(float)
         self._organs = [
-            (v, organ.label, np.argwhere(volume.labels == organ.label))
-            for v, volume in enumerate(volumes) for organ in ORGANS
-            if (volume.labels == organ.label).sum() >= MIN_ORGAN_VOXELS
+            (v, entry.label, np.argwhere(volume.labels == entry.label))
+            for v, volume in enumerate(volumes) for entry in ORGANS
+            if (volume.labels == entry.label).sum() >= MIN_ORGAN_VOXELS
         ]
+        labels = {organ(name).label for name in focus}
+        self._focused = [k for k, item in enumerate(self._organs) if item[1] in labels]
 
     def sample(self) -> TrainingCrop:
-        v, label, voxels = self._organs[int(self.rng.integers(len(self._organs)))]
+        v, label, voxels = self._organs[self._draw_organ()]
         volume = self.volumes[v]
         click = self._click_point(volume, voxels)
         extent = self.config.crop_size * self.config.spacing_mm
@@ -91,6 +96,11 @@ class CropSampler:
             image += noise.astype(np.float32)
         return TrainingCrop(image.astype(np.float32), np.ascontiguousarray(target),
                             click_index.astype(np.float32), grid)
+
+    def _draw_organ(self) -> int:
+        if self._focused and self.rng.random() < 0.5:
+            return self._focused[int(self.rng.integers(len(self._focused)))]
+        return int(self.rng.integers(len(self._organs)))
 
     def _click_point(self, volume: PhantomVolume, voxels: np.ndarray) -> np.ndarray:
         """A voxel of the organ (patient LPS), half of the time one deep inside."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -45,6 +46,10 @@ class PhantomSpec:
     counts_per_suv_ml: float = 150.0
     # "vertex" (top of the head down), "skull_base" (partial coverage) or "random".
     coverage: str = "vertex"
+    # Override what the seed draws (evaluation of small, large, arms-up/down subjects).
+    height_mm: float | None = None
+    girth: float | None = None
+    arms_up: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class PhantomVolume:
 def generate_volume(spec: PhantomSpec) -> PhantomVolume:
     """Simulate one subject without writing anything (training reads these directly)."""
     rng = np.random.default_rng(spec.seed)
-    subject = Subject.draw(rng)
+    subject = _overridden(Subject.draw(rng), spec)
     labels, grid = _anatomy(spec, subject, rng)
     if spec.lesions:
         painter = Painter(grid, labels)
@@ -84,6 +89,12 @@ def generate_volume(spec: PhantomSpec) -> PhantomVolume:
     day = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 700)))
     acquisition = Acquisition.draw(rng, day, subject.height_mm, subject.girth)
     return PhantomVolume(suv, labels, grid, acquisition, spec.seed)
+
+
+def _overridden(subject: Subject, spec: PhantomSpec) -> Subject:
+    changes = {name: getattr(spec, name) for name in ("height_mm", "girth", "arms_up")
+               if getattr(spec, name) is not None}
+    return dataclasses.replace(subject, **changes) if changes else subject
 
 
 def generate(spec: PhantomSpec, out: Path, ct: bool = False,

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from tests.support import acknowledged_files, dcmtk_env, find_dcmtk, storescu
+from tests.support import acknowledged_files, cli, dcmtk_env, find_dcmtk, storescu
 
 pytestmark = pytest.mark.integration
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "seganypet_node", *args], capture_output=True, text=True,
-        timeout=120, env={**os.environ, **(env or {})}, check=False,
-    )
 
 
 def test_bad_config_file_fails_at_start_naming_the_key(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""The atlas: reference PET with organ labels and landmarks, registration, landmark prompts."""

@@ -1,0 +1,156 @@
+"""What the automatic pipeline achieves on held-out phantoms, and what the atlas costs.
+
+Each case is segmented twice with the same network and post-processing: with atlas prompts
+(registration, mapped and checked landmarks: the node's path) and with ideal prompts (the same
+kind of landmarks taken from the subject's own ground truth). Cases cover partial axial
+coverage, arms up and down, and subjects 20 % smaller and larger than the atlas population.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seganypet_node.atlas.landmarks import landmarks_from_labels
+from seganypet_node.atlas.prompts import OrganPrompts
+from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.model.metrics import dice
+from seganypet_node.model.predictor import Prompt
+from seganypet_node.organs import BY_NAME
+from seganypet_node.phantom.subject import TEMPLATE_HEIGHT_MM
+from seganypet_node.pipeline import OrganPipeline, PipelineResult
+
+PIPELINE_SEEDS_START = 9100
+
+
+@dataclass(frozen=True)
+class Case:
+    """One held-out subject and what is unusual about it."""
+
+    name: str
+    seed: int
+    coverage: str = "vertex"
+    arms_up: bool | None = None
+    size: float | None = None  # height and girth relative to the atlas population
+
+
+CASES = (
+    Case("typical", PIPELINE_SEEDS_START),
+    Case("skull base to thigh", PIPELINE_SEEDS_START + 1, coverage="skull_base"),
+    Case("arms up", PIPELINE_SEEDS_START + 2, arms_up=True),
+    Case("arms down", PIPELINE_SEEDS_START + 3, arms_up=False),
+    Case("20% smaller", PIPELINE_SEEDS_START + 4, size=0.8),
+    Case("20% larger", PIPELINE_SEEDS_START + 5, size=1.2),
+)
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    """Dice of one organ in one case, with atlas and with ideal prompts."""
+
+    case: str
+    organ: str
+    dice_atlas: float
+    dice_ideal: float
+    atlas_note: str
+
+
+def evaluate_cases(pipeline: OrganPipeline, cases: Sequence[Case] = CASES,
+                   log: Callable[[str], None] = print) -> list[CaseScore]:
+    """Score every case (a few seconds each on two CPU cores)."""
+    from seganypet_node.model.evaluate import as_image
+    from seganypet_node.phantom.generate import PhantomSpec, generate_volume
+
+    scores: list[CaseScore] = []
+    for case in cases:
+        size = {} if case.size is None else {"height_mm": TEMPLATE_HEIGHT_MM * case.size,
+                                             "girth": case.size}
+        volume = generate_volume(PhantomSpec(seed=case.seed, slices=380, matrix=160,
+                                             coverage=case.coverage, arms_up=case.arms_up,
+                                             **size))  # type: ignore[arg-type]
+        grid = volume.grid
+        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), 1.0, "SUVbw")
+        start = time.perf_counter()
+        automatic = pipeline.run(image)
+        seconds = time.perf_counter() - start
+        ideal = pipeline.segment(image, _ideal_prompts(image, volume.labels, pipeline))
+        scores += _score(case.name, volume.labels, automatic, ideal)
+        mean = statistics.mean(s.dice_atlas for s in scores if s.case == case.name)
+        log(f"{case.name}: mean Dice {mean:.3f} with atlas prompts ({seconds:.1f} s)")
+    return scores
+
+
+def _ideal_prompts(image: VolumeInput, labels: np.ndarray,
+                   pipeline: OrganPipeline) -> dict[str, OrganPrompts]:
+    from seganypet_node.model.evaluate import as_image
+
+    truth = as_image(labels, image.values.GetSpacing(), image.values.GetOrigin())
+    marks = landmarks_from_labels(truth, pipeline.options.organs)
+    prompts = {}
+    for name in pipeline.options.organs:
+        if name not in marks:
+            prompts[name] = OrganPrompts(name, (), ("absent from the ground truth",))
+            continue
+        points = [Prompt(p, True) for p in marks[name].positives]
+        points += [Prompt(p, False) for p in marks[name].negatives]
+        prompts[name] = OrganPrompts(name, tuple(points))
+    return prompts
+
+
+def _score(case: str, labels: np.ndarray, automatic: PipelineResult,
+           ideal: PipelineResult) -> list[CaseScore]:
+    scores = []
+    for auto, best in zip(automatic.organs, ideal.organs, strict=True):
+        truth = labels == BY_NAME[auto.organ].label
+        if truth.sum() < 30:
+            continue  # outside this subject's field of view
+        empty = np.zeros_like(truth)
+        note = "" if auto.found else f"not found: {auto.reason}"
+        scores.append(CaseScore(
+            case, auto.organ,
+            dice(auto.mask if auto.mask is not None else empty, truth),
+            dice(best.mask if best.mask is not None else empty, truth), note))
+    return scores
+
+
+def summary_table(scores: Sequence[CaseScore]) -> str:
+    """Markdown: mean Dice per organ with atlas and ideal prompts, the gap, then per case."""
+    organs = list(dict.fromkeys(s.organ for s in scores))
+    lines = ["| organ | cases | Dice atlas prompts | min | Dice ideal prompts | atlas cost |",
+             "|---|---|---|---|---|---|"]
+    atlas_means, ideal_means = [], []
+    for name in organs:
+        rows = [s for s in scores if s.organ == name]
+        a = statistics.mean(r.dice_atlas for r in rows)
+        i = statistics.mean(r.dice_ideal for r in rows)
+        atlas_means.append(a)
+        ideal_means.append(i)
+        lines.append(f"| {name} | {len(rows)} | {a:.3f} | "
+                     f"{min(r.dice_atlas for r in rows):.3f} | {i:.3f} | {i - a:+.3f} |")
+    lines.append(f"| **mean over organs** | | **{statistics.mean(atlas_means):.3f}** | | "
+                 f"**{statistics.mean(ideal_means):.3f}** | "
+                 f"{statistics.mean(ideal_means) - statistics.mean(atlas_means):+.3f} |")
+    lines += ["", "| case | organs | mean Dice atlas | mean Dice ideal | notes |",
+              "|---|---|---|---|---|"]
+    for case in dict.fromkeys(s.case for s in scores):
+        rows = [s for s in scores if s.case == case]
+        notes = "; ".join(f"{r.organ} {r.atlas_note}" for r in rows if r.atlas_note)
+        lines.append(f"| {case} | {len(rows)} | "
+                     f"{statistics.mean(r.dice_atlas for r in rows):.3f} | "
+                     f"{statistics.mean(r.dice_ideal for r in rows):.3f} | {notes} |")
+    return "\n".join(lines)
+
+
+def write_report(scores: Sequence[CaseScore], out: Path, title: str) -> str:
+    """``out`` (Markdown) and ``out.json``; returns the table."""
+    table = summary_table(scores)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"## {title}\n\n{table}\n")
+    out.with_suffix(".json").write_text(json.dumps([asdict(s) for s in scores], indent=2))
+    return table

@@ -1,0 +1,84 @@
+"""Landmark points of each organ from a label map: deep positives, neighbouring negatives."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from seganypet_node.atlas.assets import OrganLandmarks, Point
+from seganypet_node.organs import ORGANS
+
+ONE_CROP_MM = 150.0  # organs longer than this get spread points (the compact crop is 192 mm)
+SPREAD_STEP_MM = 80.0
+MAX_POSITIVES = 4
+NEIGHBOUR_GAP_MM = 20.0  # organs closer than this are confusable neighbours
+MAX_NEGATIVES = 3
+MIN_VOXELS = 30
+
+
+def landmarks_from_labels(labels: sitk.Image,
+                          organs: Iterable[str] | None = None) -> dict[str, OrganLandmarks]:
+    """Landmarks of every catalogue organ present in ``labels`` (catalogue label values)."""
+    array = sitk.GetArrayFromImage(labels)
+    spacing = labels.GetSpacing()[::-1]
+    wanted = set(organs) if organs is not None else None
+    present = {o.name: array == o.label for o in ORGANS
+               if (wanted is None or o.name in wanted) and (array == o.label).sum() >= MIN_VOXELS}
+    depth = {name: ndimage.distance_transform_edt(mask, sampling=spacing)
+             for name, mask in present.items()}
+    result = {}
+    for name, mask in present.items():
+        positives = [_to_lps(labels, v) for v in _spread_points(mask, depth[name], spacing)]
+        negatives = [_to_lps(labels, v) for v in _neighbour_points(name, present, depth, spacing)]
+        result[name] = OrganLandmarks(tuple(positives), tuple(negatives))
+    return result
+
+
+def _spread_points(mask: np.ndarray, depth: np.ndarray,
+                   spacing: tuple[float, ...]) -> list[np.ndarray]:
+    """The deepest voxel, or for a long organ the deepest voxel of each section along its axis."""
+    voxels = np.argwhere(mask)
+    mm = voxels * np.asarray(spacing)
+    centred = mm - mm.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    along = centred @ axis
+    length = float(along.max() - along.min())
+    count = 1 if length <= ONE_CROP_MM else int(np.clip(np.ceil(length / SPREAD_STEP_MM), 2,
+                                                         MAX_POSITIVES))
+    edges = np.quantile(along, np.linspace(0, 1, count + 1))
+    points = []
+    values = depth[tuple(voxels.T)]
+    for low, high in itertools.pairwise(edges):
+        section = (along >= low) & (along <= high)
+        best = int(np.argmax(np.where(section, values, -1.0)))
+        points.append(voxels[best])
+    return points
+
+
+def _neighbour_points(name: str, present: dict[str, np.ndarray], depth: dict[str, np.ndarray],
+                      spacing: tuple[float, ...]) -> list[np.ndarray]:
+    """For each close neighbour, its voxel nearest to this organ that is still well inside it."""
+    outside = ndimage.distance_transform_edt(~present[name], sampling=spacing)
+    found = []
+    for other, mask in present.items():
+        if other == name:
+            continue
+        inner = mask & (depth[other] >= min(8.0, 0.5 * float(depth[other].max())))
+        if not inner.any():
+            continue
+        distances = np.where(inner, outside, np.inf)
+        index = np.unravel_index(int(np.argmin(distances)), distances.shape)
+        gap = float(np.where(mask, outside, np.inf).min())
+        if gap <= NEIGHBOUR_GAP_MM:
+            found.append((gap, np.array(index)))
+    found.sort(key=lambda item: item[0])
+    return [index for _, index in found[:MAX_NEGATIVES]]
+
+
+def _to_lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
+    x, y, z = image.TransformIndexToPhysicalPoint([int(v) for v in index_zyx[::-1]])
+    return (float(x), float(y), float(z))

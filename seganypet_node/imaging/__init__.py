@@ -1,0 +1,1 @@
+"""PET series to volume, and the SUV conversion (QIBA vendor-neutral rules)."""

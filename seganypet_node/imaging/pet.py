@@ -1,0 +1,204 @@
+"""A stored PET series as one 3D volume: geometry checked, rescaled per slice, SUV scale.
+
+Classic PET (one slice per instance) and Enhanced PET (multi-frame) are both read. Slices are
+sorted along the slice normal; a series whose slices do not form one regular grid (mixed
+orientation or pixel spacing, duplicate positions, missing slices) is refused with the reason,
+because a volume built from it would put organs in the wrong place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.dataset import Dataset
+
+from seganypet_node.imaging.suv import SuvScale, acquisition_datetime, suv_scale
+
+POSITION_TOLERANCE_MM = 0.05
+SPACING_TOLERANCE = 0.02  # relative spread of slice gaps accepted as one spacing
+
+
+class SeriesError(ValueError):
+    """The instances do not make one PET volume; the message says which check failed."""
+
+
+@dataclass(frozen=True)
+class PetSlice:
+    """One image plane of the series: where it is and how its values scale."""
+
+    position: tuple[float, float, float]
+    slope: float
+    intercept: float
+    pixels: np.ndarray  # (rows, columns), stored values
+    source: Dataset  # header without pixel data (for outputs that reference it)
+    frame: int  # 1-based frame number in a multi-frame instance, 0 for classic
+
+
+@dataclass(frozen=True, eq=False)
+class PetVolume:
+    """A PET series as a volume on its own grid.
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        float32 rescaled values (Bq/ml for BQML), LPS geometry, slice order = ``sources``.
+    scale : SuvScale
+        Conversion to Bq/ml and SUV, or why SUV is absent.
+    sources : tuple of pydicom.Dataset
+        Header of each slice (no pixel data), in volume order (index 0 = first array slice).
+    """
+
+    image: sitk.Image
+    scale: SuvScale
+    sources: tuple[Dataset, ...]
+
+    @property
+    def suv_image(self) -> sitk.Image | None:
+        """The volume in SUVbw, or None when the header does not allow SUV."""
+        if self.scale.suvbw is None:
+            return None
+        return sitk.Cast(self.image * self.scale.suvbw, sitk.sitkFloat32)
+
+    @property
+    def series_uid(self) -> str:
+        return str(self.sources[0].SeriesInstanceUID)
+
+
+def read_pet_series(paths: Sequence[Path]) -> PetVolume:
+    """Read the files of one PET series into a checked volume.
+
+    Raises
+    ------
+    SeriesError
+        Files of several series, not PET, undecodable pixels, or slices that do not form a grid.
+    """
+    if not paths:
+        raise SeriesError("no instances")
+    slices: list[PetSlice] = []
+    for path in paths:
+        slices += _slices_of(path)
+    _check_one_series(slices)
+    orientation = _orientation(slices)
+    normal = np.cross(orientation[:3], orientation[3:])
+    slices.sort(key=lambda s: float(np.dot(s.position, normal)))
+    spacing_z = _slice_spacing(slices, normal)
+    image = _stack(slices, orientation, spacing_z)
+    times = [t for t in (acquisition_datetime(s.source) for s in slices) if t is not None]
+    return PetVolume(image, suv_scale(slices[0].source, times), tuple(s.source for s in slices))
+
+
+def _slices_of(path: Path) -> list[PetSlice]:
+    try:
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array
+    except Exception as exc:  # pydicom and its decoders raise many types
+        raise SeriesError(f"{path.name}: pixel data does not decode ({exc})") from None
+    if str(ds.get("Modality", "")) != "PT":
+        raise SeriesError(f"{path.name}: modality {ds.get('Modality')} is not PT")
+    header = ds.copy()
+    del header.PixelData
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if "PerFrameFunctionalGroupsSequence" not in ds:
+        return [PetSlice(_position(ds), *_rescale(ds), pixels, header, 0)]
+    pixels = pixels.reshape(frames, *pixels.shape[-2:])
+    shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
+    out = []
+    for number, group in enumerate(ds.PerFrameFunctionalGroupsSequence, start=1):
+        plane = _functional(group, shared, "PlanePositionSequence")
+        transform = _functional(group, shared, "PixelValueTransformationSequence")
+        out.append(PetSlice(_position(plane), *_rescale(transform), pixels[number - 1], header,
+                            number))
+    return out
+
+
+def _functional(group: Dataset, shared: Dataset, keyword: str) -> Dataset:
+    for source in (group, shared):
+        if keyword in source and source[keyword].value:
+            return source[keyword][0]
+    return Dataset()
+
+
+def _position(ds: Dataset) -> tuple[float, float, float]:
+    value = ds.get("ImagePositionPatient")
+    if value is None or len(value) != 3:
+        raise SeriesError("ImagePositionPatient is missing")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
+def _rescale(ds: Dataset) -> tuple[float, float]:
+    return float(ds.get("RescaleSlope", 1.0) or 1.0), float(ds.get("RescaleIntercept", 0.0) or 0.0)
+
+
+def _orientation_of(ds: Dataset) -> np.ndarray:
+    value = ds.get("ImageOrientationPatient")
+    if value is None:
+        shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
+        value = _functional(Dataset(), shared, "PlaneOrientationSequence").get(
+            "ImageOrientationPatient")
+    if value is None or len(value) != 6:
+        raise SeriesError("ImageOrientationPatient is missing")
+    return np.array([float(v) for v in value])
+
+
+def _pixel_spacing_of(ds: Dataset) -> tuple[float, float]:
+    value = ds.get("PixelSpacing")
+    if value is None:
+        shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
+        value = _functional(Dataset(), shared, "PixelMeasuresSequence").get("PixelSpacing")
+    if value is None or len(value) != 2:
+        raise SeriesError("PixelSpacing is missing")
+    return float(value[0]), float(value[1])
+
+
+def _check_one_series(slices: list[PetSlice]) -> None:
+    series = {str(s.source.SeriesInstanceUID) for s in slices}
+    if len(series) > 1:
+        raise SeriesError(f"instances of {len(series)} series given, expected one")
+    shapes = {s.pixels.shape for s in slices}
+    if len(shapes) > 1:
+        raise SeriesError(f"slices have different matrix sizes: {sorted(shapes)}")
+    spacings = {_pixel_spacing_of(s.source) for s in slices}
+    if len(spacings) > 1:
+        raise SeriesError("slices have different PixelSpacing")
+
+
+def _orientation(slices: list[PetSlice]) -> np.ndarray:
+    orientations = [_orientation_of(s.source) for s in slices]
+    first = orientations[0]
+    if any(np.abs(o - first).max() > 1e-3 for o in orientations):
+        raise SeriesError("slices have different ImageOrientationPatient")
+    return first
+
+
+def _slice_spacing(slices: list[PetSlice], normal: np.ndarray) -> float:
+    if len(slices) < 2:
+        raise SeriesError("a volume needs at least two slices")
+    along = np.array([np.dot(s.position, normal) for s in slices])
+    gaps = np.diff(along)
+    if gaps.min() < POSITION_TOLERANCE_MM:
+        raise SeriesError("two slices share one position (duplicate slice)")
+    spacing = float(np.median(gaps))
+    if gaps.max() > spacing * (1 + SPACING_TOLERANCE) or gaps.min() < spacing * (
+            1 - SPACING_TOLERANCE):
+        missing = round(gaps.max() / spacing) - 1
+        raise SeriesError(f"slice spacing is irregular ({gaps.min():.2f} to {gaps.max():.2f} mm; "
+                          f"about {max(missing, 0)} slice(s) missing)")
+    return spacing
+
+
+def _stack(slices: list[PetSlice], orientation: np.ndarray, spacing_z: float) -> sitk.Image:
+    values = np.stack([s.pixels.astype(np.float32) * np.float32(s.slope) + np.float32(s.intercept)
+                       for s in slices])
+    image = sitk.GetImageFromArray(values)
+    row_spacing, column_spacing = _pixel_spacing_of(slices[0].source)
+    image.SetSpacing((column_spacing, row_spacing, spacing_z))
+    image.SetOrigin(slices[0].position)
+    normal = np.cross(orientation[:3], orientation[3:])
+    direction = np.column_stack([orientation[:3], orientation[3:], normal])
+    image.SetDirection(tuple(float(v) for v in direction.flatten()))
+    return image

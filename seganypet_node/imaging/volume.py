@@ -1,0 +1,77 @@
+"""What the pipeline segments: a volume of rescaled values and its factor to SUVbw.
+
+Made from a stored PET series (DICOM files, the node's and ``segment``'s path) or from a
+NIfTI file (``segment`` on research data, taken as SUVbw already).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from seganypet_node.imaging.pet import PetVolume, SeriesError, read_pet_series
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+@dataclass(frozen=True, eq=False)
+class VolumeInput:
+    """A volume to segment.
+
+    Parameters
+    ----------
+    values : SimpleITK.Image
+        Rescaled values (Bq/ml for BQML series), LPS geometry.
+    suvbw : float | None
+        SUVbw per value; None when the header does not allow SUV.
+    unit : str
+        Unit of ``values`` ("Bq/ml", "SUVbw", or the series' Units).
+    suv_note : str | None
+        Why SUV is absent, or which rule gave it.
+    pet : PetVolume | None
+        The DICOM series it came from (None for NIfTI input).
+    """
+
+    values: sitk.Image
+    suvbw: float | None
+    unit: str
+    suv_note: str | None = None
+    pet: PetVolume | None = None
+
+
+def from_pet_series(pet: PetVolume) -> VolumeInput:
+    """A read PET series as pipeline input (Bq/ml where the units allow it)."""
+    scale = pet.scale
+    values, unit, suvbw = pet.image, scale.units or "unknown units", scale.suvbw
+    if scale.bqml is not None:
+        values = sitk.Cast(pet.image * scale.bqml, sitk.sitkFloat32)
+        unit = "Bq/ml"
+        suvbw = None if scale.suvbw is None else scale.suvbw / scale.bqml
+    note = scale.reason if scale.suvbw is None else f"SUVbw by rule {scale.rule}"
+    return VolumeInput(values, suvbw, unit, note, pet)
+
+
+def from_nifti(path: Path) -> VolumeInput:
+    """A NIfTI volume, taken to hold SUVbw (research exports usually do)."""
+    image = sitk.ReadImage(str(path), sitk.sitkFloat32)
+    return VolumeInput(image, 1.0, "SUVbw", "NIfTI input taken as SUVbw")
+
+
+def load_input(sources: Sequence[Path]) -> VolumeInput:
+    """One NIfTI file, or DICOM files and folders of one PET series.
+
+    Raises
+    ------
+    SeriesError
+        Nothing readable, or the files do not make one PET volume.
+    """
+    if len(sources) == 1 and sources[0].name.endswith(NIFTI_SUFFIXES):
+        return from_nifti(sources[0])
+    files = sorted(f for source in sources
+                   for f in (source.rglob("*") if source.is_dir() else [source]) if f.is_file())
+    if not files:
+        raise SeriesError(f"no files found in {', '.join(str(s) for s in sources)}")
+    return from_pet_series(read_pet_series(files))

@@ -1,0 +1,73 @@
+"""``seganypet-node segment``: the node's pipeline on files, outside the network path.
+
+Researchers and physicists run it on a folder of DICOM files or a NIfTI volume; it prints a
+progress bar on standard error and writes ``OUT/masks/<organ>.nii.gz`` and
+``OUT/summary.json`` (see :mod:`seganypet_node.outputs.summary`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from seganypet_node.config import Config
+from seganypet_node.imaging.volume import load_input
+from seganypet_node.pipeline import PipelineResult, pipeline_from_config, segment_to_folder
+
+BAR_WIDTH = 30
+
+
+class ProgressBar:
+    """A one-line text progress bar (``[#####-----] 5/10 segmenting liver  12.3 s``)."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.started = time.perf_counter()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        filled = BAR_WIDTH * done // max(total, 1)
+        elapsed = time.perf_counter() - self.started
+        self.stream.write(f"\r[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total} "
+                          f"{stage:<28} {elapsed:6.1f} s")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def segment_files(config: Config, sources: Sequence[Path], out: Path,
+                  stream: TextIO = sys.stderr) -> PipelineResult:
+    """Load ``sources`` (one NIfTI, or DICOM files/folders of one PET series), segment, write.
+
+    Raises
+    ------
+    seganypet_node.imaging.pet.SeriesError
+        The input does not make one PET volume.
+    seganypet_node.atlas.register.RegistrationError
+        The volume cannot be aligned with the atlas.
+    """
+    stream.write(f"reading {', '.join(str(s) for s in sources)}\n")
+    volume = load_input(sources)
+    pipeline = pipeline_from_config(config)
+    source: dict[str, Any] = {"files": [str(s) for s in sources]}
+    if volume.pet is not None:
+        source["series_instance_uid"] = volume.pet.series_uid
+    return segment_to_folder(pipeline, volume, out, source, ProgressBar(stream))
+
+
+def report(result: PipelineResult, out: Path) -> str:
+    """A short table of what was found, for the terminal."""
+    lines = [f"{'organ':<16} {'found':<6} {'volume ml':>9} {'mean':>7} {'max':>7}  "
+             f"({result.unit})"]
+    for organ in result.organs:
+        if organ.stats is None:
+            lines.append(f"{organ.organ:<16} {'no':<6} {organ.reason}")
+            continue
+        s = organ.stats
+        lines.append(f"{organ.organ:<16} {'yes':<6} {s.volume_ml:9.1f} {s.mean:7.2f} "
+                     f"{s.maximum:7.2f}")
+    total = sum(seconds for _, seconds in result.timings)
+    lines.append(f"{total:.1f} s; masks and summary.json in {out}")
+    return "\n".join(lines)

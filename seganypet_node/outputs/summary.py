@@ -1,0 +1,80 @@
+"""Pipeline results on disk: one binary NIfTI mask per organ and ``summary.json``.
+
+Layout of a result folder (``OUT`` of ``seganypet-node segment``, ``<data_dir>/results/job-N``
+for the node's jobs)::
+
+    masks/<organ>.nii.gz    uint8 0/1 on the input grid, catalogue organ names
+    summary.json            per organ: found or why not, volume, uptake statistics, prompts,
+                            rejected landmarks, seconds; registration quality; stage timings
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from seganypet_node.pipeline import OrganResult, PipelineResult
+
+SUMMARY_FILE = "summary.json"
+MASKS_DIR = "masks"
+
+
+def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
+                  source: Mapping[str, Any]) -> Path:
+    """Write masks and the summary into ``out``; returns the summary's path.
+
+    The summary is written last (through a temporary file), so a folder with a summary holds
+    every mask it names.
+    """
+    masks = out / MASKS_DIR
+    masks.mkdir(parents=True, exist_ok=True)
+    for organ in result.organs:
+        if organ.mask is not None:
+            image = sitk.GetImageFromArray(organ.mask.astype(np.uint8))
+            image.CopyInformation(grid)
+            sitk.WriteImage(image, str(masks / f"{organ.organ}.nii.gz"), useCompression=True)
+    path = out / SUMMARY_FILE
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps(summary(result, source), indent=2) + "\n")
+    os.replace(temp, path)
+    return path
+
+
+def summary(result: PipelineResult, source: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-ready summary of a pipeline run."""
+    registration = None
+    if result.registration is not None:
+        r = result.registration
+        registration = {"body_overlap": round(r.body_overlap, 3),
+                        "correlation": round(r.correlation, 3),
+                        "height_scale": round(r.height_scale, 3), "seconds": round(r.seconds, 2)}
+    return {
+        "source": dict(source),
+        "unit": result.unit,
+        "registration": registration,
+        "organs": {o.organ: _organ(o) for o in result.organs},
+        "timings_s": {stage: round(seconds, 3) for stage, seconds in result.timings},
+    }
+
+
+def _organ(result: OrganResult) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "found": result.found,
+        "reason": result.reason,
+        "mask": f"{MASKS_DIR}/{result.organ}.nii.gz" if result.found else None,
+        "prompts": [{"point_lps_mm": [round(v, 1) for v in p.point], "positive": p.positive}
+                    for p in result.prompts],
+        "rejected_landmarks": list(result.rejected),
+        "seconds": round(result.seconds, 3),
+    }
+    if result.stats is not None:
+        entry.update({k: (round(v, 4) if isinstance(v, float) else v)
+                      for k, v in asdict(result.stats).items()})
+    return entry

@@ -1,0 +1,247 @@
+"""One PET volume in, organ masks and measurements out: atlas prompts, SegAnyPET, clean-up.
+
+Used by the worker (jobs from received series) and by ``seganypet-node segment`` (offline).
+Steps: registration to the atlas, landmark prompts checked against the image, SegAnyPET per
+organ (crops on a lattice, so organs close together share encoder passes), each voxel given
+to the organ with the highest logit, the largest connected piece kept, measurements.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from seganypet_node.atlas.assets import Atlas, load_atlas
+from seganypet_node.atlas.prompts import OrganPrompts, map_landmarks
+from seganypet_node.atlas.register import Registration, register_to_atlas, tissue_level
+from seganypet_node.config import Config, resource_dir
+from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.model.engine import SamEngine
+from seganypet_node.model.predictor import Prompt, SegAnyPETPredictor
+from seganypet_node.model.registry import load_configured_model, runtime_options
+from seganypet_node.organs import ORGANS, organ
+from seganypet_node.outputs.measurements import UptakeStats, uptake_stats
+
+DEFAULT_ORGANS = tuple(o.name for o in ORGANS)
+DEFAULT_ATLAS_DIR = "atlas"  # inside models/
+TYPICAL_TISSUE_SUV = 0.7  # scales a volume without SUV so that prompt checks still apply
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What to segment and how.
+
+    Parameters
+    ----------
+    organs : tuple of str
+        Catalogue names, in the order they are reported.
+    lattice_mm : float
+        Crop centres are rounded to this lattice so nearby organs share encoder passes.
+    deformable : bool
+        Add the coarse B-spline step to the affine registration.
+    """
+
+    organs: tuple[str, ...] = DEFAULT_ORGANS
+    lattice_mm: float = 12.0
+    deformable: bool = True
+
+    def __post_init__(self) -> None:
+        for name in self.organs:
+            organ(name)  # raises KeyError naming the known organs
+
+
+@dataclass(frozen=True, eq=False)
+class OrganResult:
+    """One organ: its mask on the input grid and measurements, or why it was not found."""
+
+    organ: str
+    mask: np.ndarray | None  # bool [z, y, x]
+    stats: UptakeStats | None
+    prompts: tuple[Prompt, ...]
+    reason: str | None = None  # why not found
+    rejected: tuple[str, ...] = ()  # landmarks dropped by the checks
+    seconds: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        return self.mask is not None
+
+
+@dataclass(frozen=True, eq=False)
+class PipelineResult:
+    """Every requested organ, the registration and the time of each stage."""
+
+    organs: tuple[OrganResult, ...]
+    registration: Registration | None  # None when the prompts were given
+    unit: str
+    timings: tuple[tuple[str, float], ...]
+
+
+class OrganPipeline:
+    """Atlas, predictor and options, reused for every volume a worker sees.
+
+    Parameters
+    ----------
+    predictor : SegAnyPETPredictor
+        The network behind a predictor (one per thread: it holds the current image).
+    atlas : Atlas
+        Reference volume and landmarks.
+    options : PipelineOptions
+        Organs and tuning.
+    checkpoint_name : str
+        File name of the network's checkpoint (reported with every result).
+    """
+
+    def __init__(self, predictor: SegAnyPETPredictor, atlas: Atlas,
+                 options: PipelineOptions | None = None, checkpoint_name: str = "") -> None:
+        self.predictor = predictor
+        self.atlas = atlas
+        self.options = options or PipelineOptions()
+        self.checkpoint_name = checkpoint_name
+
+    def run(self, volume: VolumeInput, progress: Progress | None = None) -> PipelineResult:
+        """Segment and measure every configured organ.
+
+        Raises
+        ------
+        seganypet_node.atlas.register.RegistrationError
+            When the volume cannot be aligned with the atlas.
+        """
+        start = time.perf_counter()
+        suv = suv_like(volume)
+        registration = register_to_atlas(self.atlas.image, suv, self.options.deformable)
+        prompts = map_landmarks(self.atlas.landmarks, self.options.organs,
+                                registration.transform, suv)
+        return self.segment(volume, prompts, registration, progress,
+                            (("registration and prompts", time.perf_counter() - start),))
+
+    def segment(self, volume: VolumeInput, prompts: dict[str, OrganPrompts],
+                registration: Registration | None = None, progress: Progress | None = None,
+                timings: tuple[tuple[str, float], ...] = ()) -> PipelineResult:
+        """Segment and measure with given prompts (the atlas's, or ideal ones in evaluation)."""
+        suv = suv_like(volume)
+        self.predictor.set_image(suv)
+        owner, seconds = self._segment(prompts, progress)
+        start = time.perf_counter()
+        results = self._results(volume, suv, prompts, owner, seconds)
+        unit = "SUVbw" if volume.suvbw is not None else volume.unit
+        stages = (*timings, *((f"inference {name}", s) for name, s in seconds.items()),
+                  ("clean-up and measurements", time.perf_counter() - start))
+        return PipelineResult(tuple(results), registration, unit, stages)
+
+    def _segment(self, prompts: dict[str, OrganPrompts], progress: Progress | None
+                 ) -> tuple[np.ndarray, dict[str, float]]:
+        """Owner label (index into the organ list + 1) per voxel, and seconds per organ."""
+        shape = self.predictor.image.GetSize()[::-1]
+        owner = np.zeros(shape, np.uint8)
+        best = np.full(shape, -np.inf, np.float32)
+        seconds: dict[str, float] = {}
+        names = self.options.organs
+        for number, name in enumerate(names, start=1):
+            if progress is not None:
+                progress(f"segmenting {name}", number - 1, len(names))
+            if not prompts[name].found:
+                continue
+            start = time.perf_counter()
+            prediction = self.predictor.predict_points(prompts[name].prompts,
+                                                       self.options.lattice_mm)
+            logits = sitk.GetArrayViewFromImage(prediction.logits)
+            claim = (logits > 0) & (logits > best)
+            owner[claim] = number
+            best[claim] = logits[claim]
+            seconds[name] = time.perf_counter() - start
+        if progress is not None:
+            progress("segmented", len(names), len(names))
+        return owner, seconds
+
+    def _results(self, volume: VolumeInput, suv: sitk.Image, prompts: dict[str, OrganPrompts],
+                 owner: np.ndarray, seconds: dict[str, float]) -> list[OrganResult]:
+        measured = sitk.GetArrayViewFromImage(suv if volume.suvbw is not None else volume.values)
+        unit = "SUVbw" if volume.suvbw is not None else volume.unit
+        voxel_ml = float(np.prod(suv.GetSpacing())) / 1000.0
+        results = []
+        for number, name in enumerate(self.options.organs, start=1):
+            organ_prompts = prompts[name]
+            if not organ_prompts.found:
+                results.append(OrganResult(name, None, None, (), organ_prompts.reason,
+                                           organ_prompts.rejected))
+                continue
+            mask = largest_component(owner == number)
+            if not mask.any():
+                results.append(OrganResult(
+                    name, None, None, organ_prompts.prompts,
+                    "SegAnyPET found nothing at the prompts", organ_prompts.rejected,
+                    seconds.get(name, 0.0)))
+                continue
+            results.append(OrganResult(name, mask, uptake_stats(measured, mask, voxel_ml, unit),
+                                       organ_prompts.prompts, None, organ_prompts.rejected,
+                                       seconds.get(name, 0.0)))
+        return results
+
+
+def suv_like(volume: VolumeInput) -> sitk.Image:
+    """SUVbw image, or without SUV the values scaled so soft tissue sits at a typical SUV."""
+    values = sitk.Cast(volume.values, sitk.sitkFloat32)
+    if volume.suvbw is not None:
+        return sitk.Cast(values * volume.suvbw, sitk.sitkFloat32)
+    level = tissue_level(sitk.GetArrayViewFromImage(values))
+    return sitk.Cast(values * (TYPICAL_TISSUE_SUV / level), sitk.sitkFloat32)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 26-connected piece of a boolean mask (each catalogue organ is one piece)."""
+    if not mask.any():
+        return mask
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    parts, count = ndimage.label(mask[box], structure=np.ones((3, 3, 3)))
+    if count <= 1:
+        return mask
+    sizes = np.bincount(parts.ravel())
+    sizes[0] = 0
+    result = np.zeros_like(mask)
+    result[box] = parts == int(np.argmax(sizes))
+    return result
+
+
+def pipeline_from_config(config: Config) -> OrganPipeline:
+    """The configured network (on the configured device), atlas and organ list.
+
+    Raises
+    ------
+    seganypet_node.model.checkpoint.CheckpointError, seganypet_node.atlas.assets.AtlasError
+        The checkpoint or the atlas cannot be loaded; the message names the file.
+    """
+    loaded = load_configured_model(config)
+    predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
+    atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
+    options = PipelineOptions(organs=config.pipeline.organs,
+                              deformable=config.pipeline.deformable)
+    return OrganPipeline(predictor, atlas, options, loaded.path.name)
+
+
+def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
+                      source: Mapping[str, Any], progress: Progress | None = None
+                      ) -> PipelineResult:
+    """Run the pipeline and write its masks and ``summary.json`` into ``out``.
+
+    The returned timings end with the time spent writing (not in the summary itself).
+    """
+    from seganypet_node.outputs.summary import write_results
+
+    result = pipeline.run(volume, progress)
+    start = time.perf_counter()
+    described = {**source, "checkpoint": pipeline.checkpoint_name,
+                 "atlas": pipeline.atlas.meta.get("description", ""),
+                 "suv": volume.suv_note}
+    write_results(result, volume.values, out, described)
+    seconds = time.perf_counter() - start
+    return dataclasses.replace(result, timings=(*result.timings, ("writing results", seconds)))

@@ -1,0 +1,143 @@
+"""Segmentation workers: claim a job, run the pipeline on its series, record the outcome.
+
+Threads inside ``serve`` (``[worker] count``) and ``seganypet-node worker`` processes run the
+same loop. A job's lease is renewed after every organ; a worker that dies leaves it to expire
+and another worker runs the job again. Results go to ``<data_dir>/results/job-<id>/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from seganypet_node.atlas.register import RegistrationError
+from seganypet_node.config import Config
+from seganypet_node.db.engine import utcnow
+from seganypet_node.db.jobs import ClaimedJob, claim_next, fail, finish, renew_lease, series_files
+from seganypet_node.db.states import JobState
+from seganypet_node.dicom.spool import Spool
+from seganypet_node.imaging.pet import SeriesError, read_pet_series
+from seganypet_node.imaging.volume import from_pet_series
+from seganypet_node.pipeline import OrganPipeline, pipeline_from_config, segment_to_folder
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLostError(RuntimeError):
+    """Another worker took the job over (our lease expired); our result is not recorded."""
+
+
+def job_results_dir(results_root: Path, job_id: int) -> Path:
+    """Where a job's masks and summary go (named by job id: no header value becomes a path)."""
+    return results_root / f"job-{job_id}"
+
+
+class JobWorker:
+    """One worker thread.
+
+    Parameters
+    ----------
+    config : Config
+        Validated configuration (model, atlas, organs, lease, poll interval, data dir).
+    sessions : sqlalchemy.orm.sessionmaker
+        Session factory of the node's database.
+    name : str
+        Distinguishes threads of one process in lease owners and logs.
+    """
+
+    def __init__(self, config: Config, sessions: sessionmaker[Session], name: str = "w1") -> None:
+        self.config = config
+        self.sessions = sessions
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{name}"
+        self.spool = Spool(config.spool_dir)
+        self._pipeline: OrganPipeline | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"worker-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop after the job in hand (its lease lets another worker finish it if we cannot)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def run_once(self) -> JobState | None:
+        """Claim and run one job; returns its new state, or None when the queue was empty."""
+        lease = _lease(self.config)
+        with self.sessions.begin() as session:
+            claimed = claim_next(session, self.owner, lease, utcnow())
+        if claimed is None:
+            return None
+        log.info("job %d: attempt %d on series %d", claimed.job_id, claimed.attempt,
+                 claimed.series_id)
+        start = time.perf_counter()
+        try:
+            self._process(claimed)
+        except LeaseLostError:
+            log.warning("job %d: lease lost to another worker; result not recorded",
+                        claimed.job_id)
+            return JobState.RUNNING
+        except (SeriesError, RegistrationError) as exc:
+            return self._record_failure(claimed, str(exc), permanent=isinstance(exc, SeriesError))
+        except Exception as exc:
+            log.exception("job %d: unexpected error", claimed.job_id)
+            return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")
+        with self.sessions.begin() as session:
+            finish(session, claimed, utcnow())
+        log.info("job %d: done in %.1f s", claimed.job_id, time.perf_counter() - start)
+        return JobState.DONE
+
+    def _process(self, claimed: ClaimedJob) -> None:
+        with self.sessions.begin() as session:
+            files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
+        volume = from_pet_series(read_pet_series(files))
+        pipeline = self._ensure_pipeline()
+
+        def renew(stage: str, done: int, total: int) -> None:
+            with self.sessions.begin() as session:
+                if not renew_lease(session, claimed, _lease(self.config), utcnow()):
+                    raise LeaseLostError(stage)
+
+        out = job_results_dir(self.config.results_dir, claimed.job_id)
+        source = {"job": claimed.job_id, "series_instance_uid": claimed.series_uid,
+                  "study_instance_uid": claimed.study_uid, "instances": len(files)}
+        result = segment_to_folder(pipeline, volume, out, source, renew)
+        found = sum(o.found for o in result.organs)
+        log.info("job %d: %d of %d organs found", claimed.job_id, found, len(result.organs))
+
+    def _ensure_pipeline(self) -> OrganPipeline:
+        if self._pipeline is None:
+            self._pipeline = pipeline_from_config(self.config)
+        return self._pipeline
+
+    def _record_failure(self, claimed: ClaimedJob, reason: str,
+                        permanent: bool = False) -> JobState:
+        with self.sessions.begin() as session:
+            state = fail(session, claimed, reason, utcnow(), permanent)
+        log.warning("job %d: attempt %d failed (%s): %s", claimed.job_id, claimed.attempt,
+                    state.value, reason)
+        return state
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once() is not None
+            except Exception:
+                # Database briefly unavailable: the job (if claimed) keeps its lease and
+                # comes back to the queue when it expires.
+                log.exception("worker loop error")
+                busy = False
+            if not busy:
+                self._stop.wait(self.config.worker.poll_interval_s)
+
+
+def _lease(config: Config) -> dt.timedelta:
+    return dt.timedelta(seconds=config.worker.lease_s)

@@ -1,0 +1,66 @@
+"""Received series are segmented by the node's workers without a human; failures say why."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import SimpleITK as sitk
+
+from seganypet_node.organs import BY_NAME
+from tests.support import cli, storescu
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
+
+
+@pytest.fixture(scope="module")
+def whole_body(make_phantom):
+    """A vertex-to-thigh study wide enough for the arms (128 x 128 at 4 mm)."""
+    return make_phantom(21, matrix=128, slices=300)
+
+
+def test_complete_series_is_segmented_and_results_recorded(start_node, whole_body) -> None:
+    node = start_node(worker={"count": 1, "poll_interval_s": 0.2})
+    assert storescu(node.port, whole_body.dicom_dir).returncode == 0
+    jobs = node.wait_for_jobs({"done", "failed"})
+    assert jobs[0].state.value == "done", jobs[0].last_error
+    assert jobs[0].attempts == 1
+    out = node.data_dir / "results" / f"job-{jobs[0].id}"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["source"]["series_instance_uid"] == whole_body.identity.series_uid
+    assert summary["unit"] == "SUVbw"
+    labels = sitk.ReadImage(str(whole_body.labels_path))
+    found = [name for name, entry in summary["organs"].items() if entry["found"]]
+    assert len(found) >= 9, summary["organs"]
+    liver = sitk.ReadImage(str(out / summary["organs"]["liver"]["mask"]))
+    assert liver.GetSize() == labels.GetSize()
+    truth = sitk.GetArrayFromImage(labels) == BY_NAME["liver"].label
+    overlap = (sitk.GetArrayFromImage(liver) > 0) & truth
+    assert overlap.sum() > 0.7 * truth.sum()
+    assert 1.3 < summary["organs"]["liver"]["mean"] < 3.2
+    log = node.log()
+    assert f"job {jobs[0].id}: done" in log
+    assert whole_body.identity.patient_name not in log  # no patient data at INFO
+    assert whole_body.identity.patient_id not in log
+
+
+def test_unusable_series_fails_once_with_its_reason_and_can_be_retried(
+        start_node, whole_body, tmp_path) -> None:
+    gappy = tmp_path / "gappy"
+    gappy.mkdir()
+    for number, path in enumerate(sorted(whole_body.files)):
+        if number != 150:
+            shutil.copy(path, gappy / path.name)
+    node = start_node(worker={"count": 1, "poll_interval_s": 0.2},
+                      completion={"quiet_period_s": 1, "sweep_interval_s": 0.2})
+    assert storescu(node.port, gappy).returncode == 0
+    jobs = node.wait_for_jobs({"failed"})
+    assert jobs[0].attempts == 1  # the series itself is unusable: no pointless retries
+    assert "slice(s) missing" in (jobs[0].last_error or "")
+    listing = cli("--config", str(node.config_path), "jobs")
+    assert "failed" in listing.stdout and "missing" in listing.stdout
+    retried = cli("--config", str(node.config_path), "jobs", "--retry", str(jobs[0].id))
+    assert retried.returncode == 0
+    jobs = node.wait_for_jobs({"failed"})
+    assert jobs[0].attempts == 2

@@ -1,0 +1,82 @@
+"""The automatic pipeline with the bundled network and the default atlas, on phantoms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.model.evaluate import as_image
+from seganypet_node.model.metrics import dice
+from seganypet_node.organs import BY_NAME
+from seganypet_node.pipeline import largest_component, segment_to_folder
+
+pytestmark = pytest.mark.slow
+
+
+def as_input(volume, keep_slices: int | None = None) -> VolumeInput:
+    grid = volume.grid
+    suv = volume.suv[:keep_slices]
+    return VolumeInput(as_image(suv, grid.spacing, grid.origin), 1.0, "SUVbw")
+
+
+def test_every_organ_is_found_disjoint_and_close_to_the_truth(compact_pipeline,
+                                                               body_volume) -> None:
+    result = compact_pipeline.run(as_input(body_volume))
+    assert [o.organ for o in result.organs] == list(BY_NAME)
+    owner = np.zeros(body_volume.labels.shape, np.int16)
+    scores = {}
+    for organ in result.organs:
+        assert organ.found, f"{organ.organ}: {organ.reason}"
+        assert not (owner[organ.mask] > 0).any(), f"{organ.organ} overlaps another organ"
+        owner[organ.mask] = BY_NAME[organ.organ].label
+        scores[organ.organ] = dice(organ.mask, body_volume.labels == BY_NAME[organ.organ].label)
+        assert organ.stats is not None and organ.stats.unit == "SUVbw"
+    for name in ("brain", "heart", "liver", "kidney_left", "kidney_right", "urinary_bladder"):
+        assert scores[name] > 0.8, (name, scores)
+    assert np.mean(list(scores.values())) > 0.7, scores
+    stages = dict(result.timings)
+    assert "registration and prompts" in stages and "inference liver" in stages
+
+
+def test_organ_outside_the_field_is_reported_not_found(compact_pipeline, body_volume) -> None:
+    """Neck to thigh: no brain in the field, so no brain mask, and the reason says why."""
+    brain_rows = np.nonzero((body_volume.labels == BY_NAME["brain"].label).any(axis=(1, 2)))[0]
+    keep = int(brain_rows.min()) - 15  # 60 mm below the brain
+    result = compact_pipeline.run(as_input(body_volume, keep))
+    brain = next(o for o in result.organs if o.organ == "brain")
+    assert not brain.found and brain.mask is None and brain.stats is None
+    assert "outside the field of view" in (brain.reason or "")
+    liver = next(o for o in result.organs if o.organ == "liver")
+    assert liver.found
+
+
+def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
+        compact_pipeline, body_volume, tmp_path) -> None:
+    volume = as_input(body_volume)
+    result = segment_to_folder(compact_pipeline, volume, tmp_path, {"files": ["test"]})
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary["organs"]) == list(BY_NAME)
+    assert summary["registration"]["body_overlap"] > 0.75
+    assert summary["source"]["checkpoint"] == "seganypet_compact.pth"
+    for organ in result.organs:
+        entry = summary["organs"][organ.organ]
+        mask = sitk.ReadImage(str(tmp_path / entry["mask"]))
+        assert mask.GetSize() == volume.values.GetSize()
+        assert mask.GetOrigin() == volume.values.GetOrigin()
+        assert np.array_equal(sitk.GetArrayFromImage(mask) > 0, organ.mask)
+        assert entry["volume_ml"] == pytest.approx(organ.mask.sum() * 0.064, rel=1e-3)
+        assert any(p["positive"] for p in entry["prompts"])
+    assert result.timings[-1][0] == "writing results"
+
+
+def test_largest_component_keeps_one_piece() -> None:
+    mask = np.zeros((10, 10, 10), bool)
+    mask[1:4, 1:4, 1:4] = True
+    mask[6:9, 6:9, 6:9] = True
+    mask[6, 6, 5] = True  # the bigger piece
+    kept = largest_component(mask)
+    assert kept.sum() == 28 and kept[6, 6, 5] and not kept[2, 2, 2]
