@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seganypet-node: configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.logging.level)
-    result: int = args.handler(config, args)
+    try:
+        result: int = args.handler(config, args)
+    except ConfigError as exc:  # a command-line option that overrides a setting
+        print(f"seganypet-node: configuration error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 
