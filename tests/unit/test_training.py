@@ -14,6 +14,7 @@ from seganypet_node.model.engine import z_normalise
 from seganypet_node.model.evaluate import as_image
 from seganypet_node.model.metrics import dice, hausdorff95
 from seganypet_node.model.training_data import CropSampler, error_click
+from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.generate import PhantomSpec, generate_volume
 
 
@@ -103,3 +104,39 @@ def test_pet_simulated_on_the_totalseg_ct(shared_data) -> None:
         assert (simulated.labels == BY_NAME[organ].label).sum() > 300, organ
     liver = np.median(suv[simulated.labels == BY_NAME["liver"].label])
     assert 1.3 < liver < 3.2
+
+
+def test_focus_organs_get_half_of_the_crops(volume) -> None:
+    sampler = CropSampler([volume], COMPACT, np.random.default_rng(3), augment=False,
+                          focus=("aorta",))
+    aorta = BY_NAME["aorta"].label
+    drawn = [sampler._organs[sampler._draw_organ()][1] for _ in range(400)]
+    share = np.mean([label == aorta for label in drawn])
+    assert 0.45 < share < 0.65  # half focused, plus its share of the other half
+    with pytest.raises(KeyError, match="pancreas"):
+        CropSampler([volume], COMPACT, np.random.default_rng(3), focus=("pancreas",))
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_given_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    import torch
+
+    from seganypet_node.model import train as training
+    from seganypet_node.model.build import build_sam3d
+    from seganypet_node.model.checkpoint import load_model, save_checkpoint
+
+    monkeypatch.setattr(training, "training_subjects",
+                        lambda count, log: [generate_volume(PhantomSpec(seed=1000, slices=300,
+                                                                        matrix=112))])
+    torch.manual_seed(5)
+    start = build_sam3d(COMPACT)
+    save_checkpoint(start, tmp_path / "start.pth")
+    plan = training.TrainingPlan(out=tmp_path / "ft", steps=1, batch=1, subjects=1,
+                                 learning_rate=1e-9, warmup=1, init=tmp_path / "start.pth",
+                                 focus=("aorta",))
+    tuned = load_model(training.train(plan, log=lambda line: None))
+    before = start.state_dict()
+    # A learning rate of 1e-9 moves nothing visibly: the weights are the checkpoint's.
+    for name, value in tuned.model.state_dict().items():
+        assert torch.allclose(value, before[name], atol=1e-5), name
+    assert tuned.meta["fine_tuned_from"] == "start.pth" and tuned.meta["focus"] == ["aorta"]
