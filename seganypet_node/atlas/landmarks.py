@@ -17,6 +17,9 @@ SPREAD_STEP_MM = 80.0
 MAX_POSITIVES = 4
 NEIGHBOUR_GAP_MM = 20.0  # organs closer than this are confusable neighbours
 MAX_NEGATIVES = 3
+# Neighbours are looked for this far around an organ (well past the gap and the depth at
+# which a negative point is placed).
+SEARCH_MARGIN_MM = 60.0
 MIN_VOXELS = 30
 
 
@@ -28,8 +31,7 @@ def landmarks_from_labels(labels: sitk.Image,
     wanted = set(organs) if organs is not None else None
     present = {o.name: array == o.label for o in ORGANS
                if (wanted is None or o.name in wanted) and (array == o.label).sum() >= MIN_VOXELS}
-    depth = {name: ndimage.distance_transform_edt(mask, sampling=spacing)
-             for name, mask in present.items()}
+    depth = {name: _depth(mask, spacing) for name, mask in present.items()}
     result = {}
     for name, mask in present.items():
         positives = [_to_lps(labels, v) for v in _spread_points(mask, depth[name], spacing)]
@@ -62,21 +64,39 @@ def _spread_points(mask: np.ndarray, depth: np.ndarray,
 def _neighbour_points(name: str, present: dict[str, np.ndarray], depth: dict[str, np.ndarray],
                       spacing: tuple[float, ...]) -> list[np.ndarray]:
     """For each close neighbour, its voxel nearest to this organ that is still well inside it."""
-    outside = ndimage.distance_transform_edt(~present[name], sampling=spacing)
+    box = _box(present[name], spacing, SEARCH_MARGIN_MM)
+    outside = ndimage.distance_transform_edt(~present[name][box], sampling=spacing)
+    low = np.array([s.start for s in box])
     found = []
     for other, mask in present.items():
         if other == name:
             continue
-        inner = mask & (depth[other] >= min(8.0, 0.5 * float(depth[other].max())))
+        inner = mask[box] & (depth[other][box] >= min(8.0, 0.5 * float(depth[other].max())))
         if not inner.any():
             continue
         distances = np.where(inner, outside, np.inf)
         index = np.unravel_index(int(np.argmin(distances)), distances.shape)
-        gap = float(np.where(mask, outside, np.inf).min())
+        gap = float(np.where(mask[box], outside, np.inf).min())
         if gap <= NEIGHBOUR_GAP_MM:
-            found.append((gap, np.array(index)))
+            found.append((gap, np.array(index) + low))
     found.sort(key=lambda item: item[0])
     return [index for _, index in found[:MAX_NEGATIVES]]
+
+
+def _box(mask: np.ndarray, spacing: tuple[float, ...], margin_mm: float) -> tuple[slice, ...]:
+    """Bounding box of ``mask`` grown by ``margin_mm`` (clipped to the array)."""
+    found = ndimage.find_objects(mask.astype(np.uint8))[0]
+    grow = [int(np.ceil(margin_mm / s)) for s in spacing]
+    return tuple(slice(max(0, f.start - g), min(n, f.stop + g))
+                 for f, g, n in zip(found, grow, mask.shape, strict=True))
+
+
+def _depth(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """Distance (mm) of each organ voxel to the organ's surface; computed in its box only."""
+    box = _box(mask, spacing, max(spacing))
+    depth = np.zeros(mask.shape, np.float32)
+    depth[box] = ndimage.distance_transform_edt(mask[box], sampling=spacing)
+    return depth
 
 
 def _to_lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
