@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from seganypet_node.atlas.assets import Atlas
 from seganypet_node.atlas.landmarks import landmarks_from_labels
-from seganypet_node.atlas.register import register_to_atlas
+from seganypet_node.atlas.register import isotropic_grid, register_to_atlas
 from seganypet_node.imaging.pet import SeriesError
 from seganypet_node.organs import BY_NAME, ORGANS
 
@@ -42,8 +42,8 @@ def build_atlas(volumes: Sequence[LabelledVolume], description: str,
     """Register every volume to the first, average uptake, vote labels, place landmarks."""
     if len(volumes) < 1:
         raise ValueError("an atlas needs at least one labelled volume")
-    label_grid = _grid(volumes[0].suv, LABEL_SPACING_MM)
-    image_grid = _grid(volumes[0].suv, IMAGE_SPACING_MM)
+    label_grid = isotropic_grid(volumes[0].suv, LABEL_SPACING_MM, sitk.sitkUInt8)
+    image_grid = isotropic_grid(volumes[0].suv, IMAGE_SPACING_MM, sitk.sitkUInt8)
     total = np.zeros(_shape(image_grid), np.float64)
     count = np.zeros_like(total)
     votes = np.zeros((len(ORGANS) + 1, *_shape(label_grid)), np.uint16)
@@ -86,16 +86,6 @@ def phantom_volumes(count: int, first_seed: int = ATLAS_SEEDS_START,
         log(f"atlas: phantom {seed} simulated")
         yield LabelledVolume(f"phantom{seed}", as_image(volume.suv, grid.spacing, grid.origin),
                              as_image(volume.labels, grid.spacing, grid.origin))
-
-
-def _grid(image: sitk.Image, spacing: float) -> sitk.Image:
-    size = [max(1, round(n * s / spacing))
-            for n, s in zip(image.GetSize(), image.GetSpacing(), strict=True)]
-    reference = sitk.Image(size, sitk.sitkUInt8)
-    reference.SetSpacing((spacing,) * 3)
-    reference.SetOrigin(image.GetOrigin())
-    reference.SetDirection(image.GetDirection())
-    return reference
 
 
 def _shape(image: sitk.Image) -> tuple[int, int, int]:

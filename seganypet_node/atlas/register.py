@@ -107,16 +107,24 @@ def register_to_atlas(atlas: sitk.Image, patient: sitk.Image,
     return Registration(transform, overlap, correlation, height, time.perf_counter() - start)
 
 
-def _resample_isotropic(image: sitk.Image, spacing: float) -> sitk.Image:
+def isotropic_grid(image: sitk.Image, spacing: float,
+                   pixel_type: int = sitk.sitkFloat32) -> sitk.Image:
+    """An empty image covering ``image``'s field with ``spacing`` mm voxels, same direction."""
     size = [max(1, round(n * s / spacing))
             for n, s in zip(image.GetSize(), image.GetSpacing(), strict=True)]
-    reference = sitk.Image(size, sitk.sitkFloat32)
+    reference = sitk.Image(size, pixel_type)
     reference.SetSpacing((spacing,) * 3)
     reference.SetDirection(image.GetDirection())
+    # Voxel corners (not centres) of the two grids coincide at the field's low corner.
     origin = np.array(image.GetOrigin()) + np.array(image.GetDirection()).reshape(3, 3) @ (
         (spacing - np.array(image.GetSpacing())) / 2)
     reference.SetOrigin(tuple(float(v) for v in origin))
-    return sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, 0.0)
+    return reference
+
+
+def _resample_isotropic(image: sitk.Image, spacing: float) -> sitk.Image:
+    return sitk.Resample(image, isotropic_grid(image, spacing), sitk.Transform(),
+                         sitk.sitkLinear, 0.0)
 
 
 def _axial_profile(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
