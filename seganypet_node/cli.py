@@ -49,12 +49,18 @@ def _raw(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
-def _serve(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.app import NodeApp
-
+def _stop_on_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets (the process then stops cleanly)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.app import NodeApp
+
+    stop = _stop_on_signals()
     app = NodeApp(config)
     app.start()
     stop.wait()
@@ -66,9 +72,7 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import open_database
     from seganypet_node.worker import JobWorker
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = _stop_on_signals()
     database = open_database(config)
     workers = [JobWorker(config, database.sessions, f"w{k}")
                for k in range(1, config.worker.count + 1)]

@@ -121,22 +121,25 @@ class OrganPipeline:
         registration = register_to_atlas(self.atlas.image, suv, self.options.deformable)
         prompts = map_landmarks(self.atlas.landmarks, self.options.organs,
                                 registration.transform, suv)
-        return self.segment(volume, prompts, registration, progress,
-                            (("registration and prompts", time.perf_counter() - start),))
+        return self._segment_suv(volume, suv, prompts, registration, progress,
+                                 (("registration and prompts", time.perf_counter() - start),))
 
     def segment(self, volume: VolumeInput, prompts: dict[str, OrganPrompts],
-                registration: Registration | None = None, progress: Progress | None = None,
-                timings: tuple[tuple[str, float], ...] = ()) -> PipelineResult:
-        """Segment and measure with given prompts (the atlas's, or ideal ones in evaluation)."""
-        suv = suv_like(volume)
+                progress: Progress | None = None) -> PipelineResult:
+        """Segment and measure with given prompts (ideal ones in evaluation), no registration."""
+        return self._segment_suv(volume, suv_like(volume), prompts, None, progress, ())
+
+    def _segment_suv(self, volume: VolumeInput, suv: sitk.Image,
+                     prompts: dict[str, OrganPrompts], registration: Registration | None,
+                     progress: Progress | None, timings: tuple[tuple[str, float], ...]
+                     ) -> PipelineResult:
         self.predictor.set_image(suv)
         owner, seconds = self._segment(prompts, progress)
         start = time.perf_counter()
         results = self._results(volume, suv, prompts, owner, seconds)
-        unit = "SUVbw" if volume.suvbw is not None else volume.unit
         stages = (*timings, *((f"inference {name}", s) for name, s in seconds.items()),
                   ("clean-up and measurements", time.perf_counter() - start))
-        return PipelineResult(tuple(results), registration, unit, stages)
+        return PipelineResult(tuple(results), registration, measured_unit(volume), stages)
 
     def _segment(self, prompts: dict[str, OrganPrompts], progress: Progress | None
                  ) -> tuple[np.ndarray, dict[str, float]]:
@@ -166,7 +169,7 @@ class OrganPipeline:
     def _results(self, volume: VolumeInput, suv: sitk.Image, prompts: dict[str, OrganPrompts],
                  owner: np.ndarray, seconds: dict[str, float]) -> list[OrganResult]:
         measured = sitk.GetArrayViewFromImage(suv if volume.suvbw is not None else volume.values)
-        unit = "SUVbw" if volume.suvbw is not None else volume.unit
+        unit = measured_unit(volume)
         voxel_ml = float(np.prod(suv.GetSpacing())) / 1000.0
         results = []
         for number, name in enumerate(self.options.organs, start=1):
@@ -186,6 +189,11 @@ class OrganPipeline:
                                        organ_prompts.prompts, None, organ_prompts.rejected,
                                        seconds.get(name, 0.0)))
         return results
+
+
+def measured_unit(volume: VolumeInput) -> str:
+    """SUVbw when the header allows it, else the volume's own unit (Bq/ml, ...)."""
+    return "SUVbw" if volume.suvbw is not None else volume.unit
 
 
 def suv_like(volume: VolumeInput) -> sitk.Image:

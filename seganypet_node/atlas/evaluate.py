@@ -8,11 +8,10 @@ coverage, arms up and down, and subjects 20 % smaller and larger than the atlas 
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from seganypet_node.atlas.landmarks import landmarks_from_labels
 from seganypet_node.atlas.prompts import OrganPrompts
 from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.model.evaluate import save_table
 from seganypet_node.model.metrics import dice
 from seganypet_node.model.predictor import Prompt
 from seganypet_node.organs import BY_NAME
@@ -149,8 +149,4 @@ def summary_table(scores: Sequence[CaseScore]) -> str:
 
 def write_report(scores: Sequence[CaseScore], out: Path, title: str) -> str:
     """``out`` (Markdown) and ``out.json``; returns the table."""
-    table = summary_table(scores)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"## {title}\n\n{table}\n")
-    out.with_suffix(".json").write_text(json.dumps([asdict(s) for s in scores], indent=2))
-    return table
+    return save_table(summary_table(scores), scores, out, title)

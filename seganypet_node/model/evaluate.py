@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -140,8 +141,12 @@ def evaluate_totalseg(predictor: SegAnyPETPredictor,
 
 def write_report(scores: list[OrganScore], out: Path, title: str) -> str:
     """Write ``out`` (Markdown) and ``out.json`` beside it; returns the table."""
-    table = summary_table(scores)
+    return save_table(summary_table(scores), scores, out, title)
+
+
+def save_table(table: str, records: Sequence[Any], out: Path, title: str) -> str:
+    """``out`` as a titled Markdown table and ``out.json`` with the records (dataclasses)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"## {title}\n\n{table}\n")
-    out.with_suffix(".json").write_text(json.dumps([asdict(s) for s in scores], indent=2))
+    out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in records], indent=2))
     return table
