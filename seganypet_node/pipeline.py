@@ -29,6 +29,11 @@ from seganypet_node.model.predictor import Prompt, SegAnyPETPredictor
 from seganypet_node.model.registry import load_configured_model, runtime_options
 from seganypet_node.organs import ORGANS, organ
 from seganypet_node.outputs.measurements import UptakeStats, uptake_stats
+from seganypet_node.outputs.reference import (
+    ReferenceRegion,
+    blood_pool_reference,
+    liver_reference,
+)
 
 DEFAULT_ORGANS = tuple(o.name for o in ORGANS)
 DEFAULT_ATLAS_DIR = "atlas"  # inside models/
@@ -84,6 +89,11 @@ class PipelineResult:
     registration: Registration | None  # None when the prompts were given
     unit: str
     timings: tuple[tuple[str, float], ...]
+    references: tuple[ReferenceRegion, ...] = ()
+
+    def organ(self, name: str) -> OrganResult:
+        """The result of one organ by catalogue name."""
+        return next(o for o in self.organs if o.organ == name)
 
 
 class OrganPipeline:
@@ -137,9 +147,11 @@ class OrganPipeline:
         owner, seconds = self._segment(prompts, progress)
         start = time.perf_counter()
         results = self._results(volume, suv, prompts, owner, seconds)
+        references = reference_regions(volume, suv, results)
         stages = (*timings, *((f"inference {name}", s) for name, s in seconds.items()),
                   ("clean-up and measurements", time.perf_counter() - start))
-        return PipelineResult(tuple(results), registration, measured_unit(volume), stages)
+        return PipelineResult(tuple(results), registration, measured_unit(volume), stages,
+                              references)
 
     def _segment(self, prompts: dict[str, OrganPrompts], progress: Progress | None
                  ) -> tuple[np.ndarray, dict[str, float]]:
@@ -168,9 +180,9 @@ class OrganPipeline:
 
     def _results(self, volume: VolumeInput, suv: sitk.Image, prompts: dict[str, OrganPrompts],
                  owner: np.ndarray, seconds: dict[str, float]) -> list[OrganResult]:
-        measured = sitk.GetArrayViewFromImage(suv if volume.suvbw is not None else volume.values)
+        measured = measured_values(volume, suv)
         unit = measured_unit(volume)
-        voxel_ml = float(np.prod(suv.GetSpacing())) / 1000.0
+        spacing = suv.GetSpacing()[::-1]
         results = []
         for number, name in enumerate(self.options.organs, start=1):
             organ_prompts = prompts[name]
@@ -185,10 +197,30 @@ class OrganPipeline:
                     "SegAnyPET found nothing at the prompts", organ_prompts.rejected,
                     seconds.get(name, 0.0)))
                 continue
-            results.append(OrganResult(name, mask, uptake_stats(measured, mask, voxel_ml, unit),
+            results.append(OrganResult(name, mask, uptake_stats(measured, mask, spacing, unit),
                                        organ_prompts.prompts, None, organ_prompts.rejected,
                                        seconds.get(name, 0.0)))
         return results
+
+
+def reference_regions(volume: VolumeInput, suv: sitk.Image,
+                      organs: list[OrganResult]) -> tuple[ReferenceRegion, ...]:
+    """PERCIST liver and blood-pool references from the liver and aorta masks, when found."""
+    measured = measured_values(volume, suv)
+    spacing = suv.GetSpacing()[::-1]
+    masks = {o.organ: o.mask for o in organs if o.mask is not None}
+    regions = []
+    if "liver" in masks:
+        right_is_low_x = suv.GetDirection()[0] > 0  # LPS: +x is the patient's left
+        regions.append(liver_reference(measured, masks["liver"], spacing, right_is_low_x))
+    if "aorta" in masks:
+        regions.append(blood_pool_reference(measured, masks["aorta"], spacing))
+    return tuple(regions)
+
+
+def measured_values(volume: VolumeInput, suv: sitk.Image) -> np.ndarray:
+    """The array measurements are taken on: SUVbw when the header allows it, else the values."""
+    return sitk.GetArrayViewFromImage(suv if volume.suvbw is not None else volume.values)
 
 
 def measured_unit(volume: VolumeInput) -> str:

@@ -1,10 +1,20 @@
-"""Uptake statistics of one organ mask (volume, mean, max, standard deviation)."""
+"""Uptake statistics of one region: volume, mean, max, peak, SD; MTV and TLG for lesions.
+
+SUVpeak follows PERCIST: the highest mean uptake in a 1 ml sphere (radius 6.2 mm) whose centre
+lies in the region. The sphere is a true sphere in millimetres, with each voxel weighted by the
+fraction of it inside (voxels are supersampled), not a cube of voxels.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
+
+PEAK_SPHERE_ML = 1.0
+SUPERSAMPLING = 5  # sub-voxel samples per axis when weighting a sphere's edge voxels
 
 
 @dataclass(frozen=True)
@@ -17,6 +27,10 @@ class UptakeStats:
         "SUVbw", "Bq/ml" or the series' Units when neither can be had.
     volume_ml, mean, maximum, sd : float
         Sum of voxel volumes, and the statistics of the voxel values inside the region.
+    peak : float
+        Highest mean in a 1 ml sphere centred in the region (SUVpeak).
+    tlg : float | None
+        Total lesion glycolysis, volume x mean (g when the unit is SUVbw); lesions only.
     """
 
     unit: str
@@ -24,13 +38,64 @@ class UptakeStats:
     mean: float
     maximum: float
     sd: float
+    peak: float
+    tlg: float | None = None
 
 
-def uptake_stats(values: np.ndarray, mask: np.ndarray, voxel_ml: float, unit: str) -> UptakeStats:
-    """Statistics of ``values`` inside a non-empty boolean ``mask`` of the same shape."""
+def uptake_stats(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float], unit: str,
+                 lesion: bool = False) -> UptakeStats:
+    """Statistics of ``values`` inside a non-empty boolean ``mask`` of the same shape.
+
+    Parameters
+    ----------
+    values, mask : numpy.ndarray
+        Arrays indexed (z, y, x).
+    spacing_zyx : sequence of float
+        Voxel size in mm along the array axes.
+    lesion : bool
+        Also report TLG (the volume is the lesion's metabolic volume, MTV).
+    """
     inside = values[mask]
     if inside.size == 0:
         raise ValueError("the mask is empty")
+    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    volume = float(inside.size * voxel_ml)
+    mean = float(inside.mean())
     sd = float(inside.std(ddof=1)) if inside.size > 1 else 0.0
-    return UptakeStats(unit, float(inside.size * voxel_ml), float(inside.mean()),
-                       float(inside.max()), sd)
+    peak = sphere_peak(values, mask, spacing_zyx)
+    return UptakeStats(unit, volume, mean, float(inside.max()), sd, peak,
+                       volume * mean if lesion else None)
+
+
+def sphere_kernel(radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+    """Fraction of each voxel inside a sphere of ``radius_mm`` centred on the middle voxel."""
+    spacing = np.asarray(spacing_zyx, float)
+    half = np.ceil(radius_mm / spacing - 0.5).astype(int)
+    offsets = (np.arange(SUPERSAMPLING) + 0.5) / SUPERSAMPLING - 0.5
+    axes = [np.add.outer(np.arange(-h, h + 1), offsets).ravel() * s
+            for h, s in zip(half, spacing, strict=True)]
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    inside = (z**2 + y**2 + x**2 <= radius_mm**2).astype(np.float64)
+    shape = tuple(int(2 * h + 1) for h in half)
+    blocks = inside.reshape(shape[0], SUPERSAMPLING, shape[1], SUPERSAMPLING,
+                            shape[2], SUPERSAMPLING)
+    return blocks.mean(axis=(1, 3, 5))
+
+
+def sphere_radius_mm(volume_ml: float) -> float:
+    """Radius of a sphere of the given volume."""
+    return float((3.0 * volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0))
+
+
+def sphere_peak(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float],
+                volume_ml: float = PEAK_SPHERE_ML) -> float:
+    """Highest sphere mean over centres inside ``mask`` (voxels outside the image count as 0)."""
+    kernel = sphere_kernel(sphere_radius_mm(volume_ml), spacing_zyx)
+    kernel /= kernel.sum()
+    margin = np.array(kernel.shape) // 2
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    lo = [max(0, s.start - m) for s, m in zip(box, margin, strict=True)]
+    hi = [min(n, s.stop + m) for s, m, n in zip(box, margin, values.shape, strict=True)]
+    window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    means = ndimage.correlate(values[window].astype(np.float64), kernel, mode="constant")
+    return float(means[mask[window]].max())

@@ -1,4 +1,4 @@
-"""DICOM Segmentation (BINARY) of catalogue organs on the grid of the source PET series."""
+"""DICOM Segmentation (BINARY) of organs and lesions on the grid of the source PET series."""
 
 from __future__ import annotations
 
@@ -17,6 +17,33 @@ from seganypet_node.organs import Organ
 LATERALITY = {"left": hd.sr.CodedConcept("7771000", "SCT", "Left"),
               "right": hd.sr.CodedConcept("24028007", "SCT", "Right")}
 MANUFACTURER = "seganypet-node"
+ALTERED_STRUCTURE = hd.sr.CodedConcept("49755003", "SCT", "Morphologically Altered Structure")
+NEOPLASM = hd.sr.CodedConcept("108369006", "SCT", "Neoplasm")
+LESION_RGB = (255, 255, 0)
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentMask:
+    """One segment to write: a catalogue organ, or a lesion when ``organ`` is None.
+
+    Parameters
+    ----------
+    label : str
+        Organ name or ``lesion_N``: the segment's tracking identifier.
+    organ : Organ | None
+        The catalogue organ (codes, laterality, colour).
+    mask : numpy.ndarray
+        Boolean (slices, rows, columns) on the source grid.
+    """
+
+    label: str
+    organ: Organ | None
+    mask: np.ndarray
+
+
+def organ_code(organ: Organ) -> hd.sr.CodedConcept:
+    """SNOMED CT code of an organ (without laterality)."""
+    return hd.sr.CodedConcept(organ.snomed_code, "SCT", organ.snomed_meaning)
 
 
 @dataclass(frozen=True)
@@ -31,60 +58,62 @@ class Algorithm:
 
 
 def segment_description(
-    number: int, organ: Organ, algorithm: Algorithm
+    number: int, segment: SegmentMask, algorithm: Algorithm
 ) -> hd.seg.SegmentDescription:
     """Segment with SNOMED CT category/type, laterality modifier and recommended colour."""
+    organ = segment.organ
     family = hd.sr.CodedConcept("123109", "DCM", "Artificial Intelligence") \
         if algorithm.family == "Artificial Intelligence" else codes.DCM.ImageProcessing
     description = hd.seg.SegmentDescription(
         segment_number=number,
-        segment_label=organ.name.replace("_", " "),
-        segmented_property_category=codes.SCT.Organ,
-        segmented_property_type=hd.sr.CodedConcept(organ.snomed_code, "SCT", organ.snomed_meaning),
+        segment_label=segment.label.replace("_", " "),
+        segmented_property_category=codes.SCT.Organ if organ else ALTERED_STRUCTURE,
+        segmented_property_type=organ_code(organ) if organ else NEOPLASM,
         algorithm_type=(hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if algorithm.automatic
                         else hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC),
         algorithm_identification=hd.AlgorithmIdentificationSequence(
             name=algorithm.name, family=family, version=algorithm.version,
             parameters=dict(algorithm.parameters or {})),
         tracking_uid=generate_uid(),
-        tracking_id=organ.name,
-        display_color=hd.color.CIELabColor.from_rgb(*organ.rgb),
+        tracking_id=segment.label,
+        display_color=hd.color.CIELabColor.from_rgb(*(organ.rgb if organ else LESION_RGB)),
     )
-    if organ.laterality:
+    if organ and organ.laterality:
         organ_type = description.SegmentedPropertyTypeCodeSequence[0]
         organ_type.SegmentedPropertyTypeModifierCodeSequence = [LATERALITY[organ.laterality]]
     return description
 
 
 def build_segmentation(
-    source: Sequence[Dataset], masks: Mapping[Organ, np.ndarray], algorithm: Algorithm,
+    source: Sequence[Dataset], segments: Sequence[SegmentMask], algorithm: Algorithm,
     series_number: int = 901, series_description: str = "SegAnyPET organs",
 ) -> hd.seg.Segmentation:
-    """A BINARY SEG with one segment per non-empty organ mask.
+    """A BINARY SEG with one segment per non-empty mask, numbered from 1 in the given order.
 
     Parameters
     ----------
     source : sequence of pydicom.Dataset
         The PET slices, in the order of the masks' first axis.
-    masks : mapping of Organ to numpy.ndarray
-        Boolean arrays (slices, rows, columns) on the source grid.
+    segments : sequence of SegmentMask
+        Masks on the source grid; empty ones are left out.
     algorithm : Algorithm
         Identification written into every segment.
     """
-    present = [(organ, mask) for organ, mask in masks.items() if mask.any()]
+    present = [segment for segment in segments if segment.mask.any()]
     if not present:
-        raise ValueError("no organ mask has any voxel; a SEG needs at least one segment")
+        raise ValueError("no mask has any voxel; a SEG needs at least one segment")
     shape = (len(source), int(source[0].Rows), int(source[0].Columns))
-    for organ, mask in present:
-        if mask.shape != shape:
-            raise ValueError(f"{organ.name} mask has shape {mask.shape}, source grid is {shape}")
-    stack = np.stack([mask for _, mask in present], axis=-1).astype(np.uint8)
-    segments = [segment_description(i, organ, algorithm)
-                for i, (organ, _) in enumerate(present, start=1)]
+    for segment in present:
+        if segment.mask.shape != shape:
+            raise ValueError(f"{segment.label} mask has shape {segment.mask.shape}, "
+                             f"source grid is {shape}")
+    stack = np.stack([segment.mask for segment in present], axis=-1).astype(np.uint8)
+    descriptions = [segment_description(i, segment, algorithm)
+                    for i, segment in enumerate(present, start=1)]
     return hd.seg.Segmentation(
         source_images=list(source), pixel_array=stack,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=segments, series_instance_uid=generate_uid(),
+        segment_descriptions=descriptions, series_instance_uid=generate_uid(),
         series_number=series_number, sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer=MANUFACTURER, manufacturer_model_name="seganypet-node",
         software_versions=__version__, device_serial_number="0",

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.outputs.reference import ReferenceRegion
 from seganypet_node.pipeline import OrganResult, PipelineResult
 
 SUMMARY_FILE = "summary.json"
@@ -60,8 +61,15 @@ def summary(result: PipelineResult, source: Mapping[str, Any]) -> dict[str, Any]
         "unit": result.unit,
         "registration": registration,
         "organs": {o.organ: _organ(o) for o in result.organs},
+        "reference_regions": {r.name: _reference(r) for r in result.references},
         "timings_s": {stage: round(seconds, 3) for stage, seconds in result.timings},
     }
+
+
+def _reference(region: ReferenceRegion) -> dict[str, Any]:
+    return {"mean": round(region.mean, 4), "sd": round(region.sd, 4),
+            "volume_ml": round(region.volume_ml, 2), "centre_index_zyx": list(region.centre_index),
+            "note": region.note}
 
 
 def _organ(result: OrganResult) -> dict[str, Any]:

@@ -117,12 +117,13 @@ def generate(spec: PhantomSpec, out: Path, ct: bool = False,
 
 
 def _write_reference_seg(files: Sequence[Path], labels: np.ndarray, path: Path) -> None:
-    from seganypet_node.outputs.seg import Algorithm, build_segmentation
+    from seganypet_node.outputs.seg import Algorithm, SegmentMask, build_segmentation
 
     # The series is written head first; the label array runs feet first.
     source = [pydicom.dcmread(f) for f in reversed(files)]
     truth = Algorithm("seganypet-node phantom ground truth", "0.1.0", family="Image Processing")
-    build_segmentation(source, {o: labels == o.label for o in ORGANS}, truth, series_number=902,
+    segments = [SegmentMask(o.name, o, labels == o.label) for o in ORGANS]
+    build_segmentation(source, segments, truth, series_number=990,
                        series_description="Phantom ground truth").save_as(path)
 
 

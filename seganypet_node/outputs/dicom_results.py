@@ -1,0 +1,118 @@
+"""The three DICOM objects of one pipeline run: SEG, TID 1500 SR and key image, on disk.
+
+Files are ``<out>/dicom/seg.dcm``, ``sr.dcm`` and ``key_image.dcm`` (named by kind, never by a
+UID), each written to a temporary name, flushed to disk and renamed, so a file that exists is
+whole: outbound rows point at them and the sender may read them after a restart.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from pydicom.dataset import Dataset
+
+from seganypet_node import __version__
+from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.organs import organ
+from seganypet_node.outputs.key_image import KeyImageRow, build_key_image, render_key_image
+from seganypet_node.outputs.seg import Algorithm, SegmentMask, build_segmentation
+from seganypet_node.outputs.sr import RegionReport, build_report
+from seganypet_node.pipeline import PipelineResult
+
+DICOM_DIR = "dicom"
+
+
+class ObjectKind(enum.Enum):
+    """Which result object a file is."""
+
+    SEG = "seg"
+    SR = "sr"
+    KEY_IMAGE = "key_image"
+
+
+@dataclass(frozen=True)
+class ResultObject:
+    """One written object: its kind, file and identity."""
+
+    kind: ObjectKind
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+
+
+class OutputsUnavailableError(ValueError):
+    """No DICOM outputs can be made for this input; the message says why."""
+
+
+def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
+                        checkpoint: str, device_name: str) -> tuple[ResultObject, ...]:
+    """Build and write SEG, SR and key image for the found organs into ``out/dicom/``.
+
+    Raises
+    ------
+    OutputsUnavailableError
+        The input is not a classic DICOM PET series, or no organ was found.
+    """
+    sources = _sources(volume)
+    segments = [SegmentMask(o.organ, organ(o.organ), o.mask)
+                for o in result.organs if o.mask is not None and o.stats is not None]
+    if not segments:
+        raise OutputsUnavailableError("no organ was found, so there is nothing to report")
+    algorithm = Algorithm("SegAnyPET", __version__, parameters={
+        "checkpoint": checkpoint or "unknown", "prompts": "atlas landmarks"})
+    seg = build_segmentation(sources, segments, algorithm)
+    stats = {o.organ: o.stats for o in result.organs if o.stats is not None}
+    regions = [RegionReport(number, s.organ, s.label, stats[s.label])
+               for number, s in enumerate(segments, start=1)]
+    assert volume.pet is not None
+    sr = build_report(seg, volume.pet.series_uid, regions, result.references, device_name,
+                      volume.suv_note)
+    picture = _picture(result, volume, segments, checkpoint)
+    key = build_key_image(sources[0], picture)
+    folder = out / DICOM_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return tuple(_save(kind, dataset, folder / f"{kind.value}.dcm")
+                 for kind, dataset in ((ObjectKind.SEG, seg), (ObjectKind.SR, sr),
+                                       (ObjectKind.KEY_IMAGE, key)))
+
+
+def _sources(volume: VolumeInput) -> Sequence[Dataset]:
+    if volume.pet is None:
+        raise OutputsUnavailableError("DICOM outputs need a DICOM PET series; the input was NIfTI")
+    sources = volume.pet.sources
+    if len({str(ds.SOPInstanceUID) for ds in sources}) != len(sources):
+        raise OutputsUnavailableError(
+            "DICOM outputs for multi-frame (Enhanced) PET are not supported yet")
+    return sources
+
+
+def _picture(result: PipelineResult, volume: VolumeInput, segments: Sequence[SegmentMask],
+             checkpoint: str) -> np.ndarray:
+    values = sitk.GetArrayFromImage(volume.values).astype(np.float32)
+    if volume.suvbw is not None:
+        values *= volume.suvbw
+    stats = {o.organ: o.stats for o in result.organs if o.stats is not None}
+    rows = [KeyImageRow(s, stats[s.label]) for s in segments]
+    missing = [o.organ for o in result.organs if not o.found]
+    footer = [f"model: {checkpoint or 'unknown'}; prompts: atlas landmarks",
+              f"SUV: {volume.suv_note or 'not available'}",
+              "not found: " + (", ".join(missing) if missing else "none"),
+              "Automatic segmentation: review before clinical use."]
+    return render_key_image(values, volume.values.GetSpacing()[::-1],
+                            volume.values.GetDirection(), rows, result.references, result.unit,
+                            footer)
+
+
+def _save(kind: ObjectKind, dataset: Dataset, path: Path) -> ResultObject:
+    temp = path.with_suffix(".tmp")
+    dataset.save_as(temp, enforce_file_format=True)
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    return ResultObject(kind, path, str(dataset.SOPClassUID), str(dataset.SOPInstanceUID))
