@@ -16,6 +16,7 @@ from seganypet_node.db.migrate import upgrade
 from seganypet_node.dicom.completion import QuietPeriodSweeper
 from seganypet_node.dicom.receive import InstanceReceiver
 from seganypet_node.dicom.scp import StorageNode
+from seganypet_node.dicom.scu import ResultSender
 from seganypet_node.dicom.spool import Spool
 from seganypet_node.worker import JobWorker
 
@@ -39,7 +40,7 @@ def open_database(config: Config) -> Database:
 
 
 class NodeApp:
-    """The node process: listener, quiet-period sweeper and segmentation workers.
+    """The node process: listener, quiet-period sweeper, segmentation workers, result sender.
 
     Parameters
     ----------
@@ -63,12 +64,14 @@ class NodeApp:
         )
         self.workers = [JobWorker(config, self.database.sessions, f"w{k}")
                         for k in range(1, config.worker.count + 1)]
+        self.sender = ResultSender(config, self.database.sessions)
 
     def start(self) -> None:
         self.listener.start()
         self.sweeper.start()
         for worker in self.workers:
             worker.start()
+        self.sender.start()
         node = self.config.node
         log.info("seganypet-node ready: AE %s listening on %s:%d%s", node.ae_title, node.host,
                  self.listener.port, " (TLS)" if self.config.tls.enabled else "")
@@ -79,5 +82,6 @@ class NodeApp:
         self.sweeper.stop()
         for worker in self.workers:
             worker.stop()
+        self.sender.stop()
         self.database.engine.dispose()
         log.info("stopped")

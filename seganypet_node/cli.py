@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from seganypet_node.commands import results
 from seganypet_node.config import Config, ConfigError, load_config
 from seganypet_node.logs import setup_logging
 
@@ -338,6 +339,21 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--totalseg", action="store_true",
                           help="also the PET simulated on the TotalSegmentator example CT")
     evaluate.set_defaults(handler=_evaluate)
+
+    suv = commands.add_parser("suv", parents=[common],
+                              help="SUVbw and SUL factors of PET instances from their headers")
+    suv.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    suv.add_argument("--json", action="store_true", help="machine-readable output")
+    suv.set_defaults(handler=results.suv)
+
+    send = commands.add_parser("send", parents=[common],
+                               help="list result transfers; --retry failed ones; --run now")
+    send.add_argument("--retry", type=int, nargs="*", metavar="ID",
+                      help="queue failed transfers again (all when no id is given)")
+    send.add_argument("--run", action="store_true", help="send everything due, then exit")
+    send.add_argument("--json", action="store_true", help="machine-readable list")
+    send.add_argument("--limit", type=int, default=200)
+    send.set_defaults(handler=results.send)
 
     phantom = commands.add_parser("phantom", parents=[common],
                                   help="write a synthetic whole-body FDG PET study")

@@ -68,6 +68,18 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class SendSettings:
+    to_caller: bool = _key(v.boolean)
+    destinations: tuple[Caller, ...] = _key(v.callers)
+    max_attempts: int = _key(v.integer(1, 1000))
+    retry_initial_s: float = _key(v.number(0.1, 86400))
+    retry_max_s: float = _key(v.number(0.1, 7 * 86400))
+    batch_size: int = _key(v.integer(1, 10000))
+    poll_interval_s: float = _key(v.number(0.05, 3600))
+    lease_s: float = _key(v.number(1, 86400))
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     checkpoint: Path | None = _key(v.optional_path)
     architecture: str = _key(v.choice("AUTO", "VIT_B_ORI", "SEGANYPET_COMPACT"))
@@ -100,6 +112,7 @@ SECTIONS: dict[str, type] = {
     "completion": CompletionSettings,
     "worker": WorkerSettings,
     "pipeline": PipelineSettings,
+    "send": SendSettings,
     "model": ModelSettings,
     "access": AccessSettings,
     "tls": TlsSettings,
@@ -116,6 +129,7 @@ class Config:
     completion: CompletionSettings
     worker: WorkerSettings
     pipeline: PipelineSettings
+    send: SendSettings
     model: ModelSettings
     access: AccessSettings
     tls: TlsSettings

@@ -2,7 +2,8 @@
 
 Researchers and physicists run it on a folder of DICOM files or a NIfTI volume; it prints a
 progress bar on standard error and writes ``OUT/masks/<organ>.nii.gz`` and
-``OUT/summary.json`` (see :mod:`seganypet_node.outputs.summary`).
+``OUT/summary.json`` (see :mod:`seganypet_node.outputs.summary`), and for DICOM input the
+SEG, SR and key image in ``OUT/dicom/``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, TextIO
 
 from seganypet_node.config import Config
 from seganypet_node.imaging.volume import load_input
-from seganypet_node.pipeline import PipelineResult, pipeline_from_config, segment_to_folder
+from seganypet_node.outputs.folder import FolderResult, segment_to_folder
+from seganypet_node.pipeline import pipeline_from_config
 
 BAR_WIDTH = 30
 
@@ -38,7 +40,7 @@ class ProgressBar:
 
 
 def segment_files(config: Config, sources: Sequence[Path], out: Path,
-                  stream: TextIO = sys.stderr) -> PipelineResult:
+                  stream: TextIO = sys.stderr) -> FolderResult:
     """Load ``sources`` (one NIfTI, or DICOM files/folders of one PET series), segment, write.
 
     Raises
@@ -57,8 +59,9 @@ def segment_files(config: Config, sources: Sequence[Path], out: Path,
     return segment_to_folder(pipeline, volume, out, source, ProgressBar(stream))
 
 
-def report(result: PipelineResult, out: Path) -> str:
+def report(written: FolderResult, out: Path) -> str:
     """A short table of what was found, for the terminal."""
+    result = written.result
     lines = [f"{'organ':<16} {'found':<6} {'volume ml':>9} {'mean':>7} {'max':>7}  "
              f"({result.unit})"]
     for organ in result.organs:
@@ -70,4 +73,8 @@ def report(result: PipelineResult, out: Path) -> str:
                      f"{s.maximum:7.2f}")
     total = sum(seconds for _, seconds in result.timings)
     lines.append(f"{total:.1f} s; masks and summary.json in {out}")
+    if written.objects:
+        lines.append(f"DICOM SEG, SR and key image in {out / 'dicom'}")
+    else:
+        lines.append(f"no DICOM outputs: {written.dicom_note}")
     return "\n".join(lines)

@@ -8,12 +8,9 @@ to the organ with the highest logit, the largest connected piece kept, measureme
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -266,22 +263,3 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
     options = PipelineOptions(organs=config.pipeline.organs,
                               deformable=config.pipeline.deformable)
     return OrganPipeline(predictor, atlas, options, loaded.path.name)
-
-
-def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
-                      source: Mapping[str, Any], progress: Progress | None = None
-                      ) -> PipelineResult:
-    """Run the pipeline and write its masks and ``summary.json`` into ``out``.
-
-    The returned timings end with the time spent writing (not in the summary itself).
-    """
-    from seganypet_node.outputs.summary import write_results
-
-    result = pipeline.run(volume, progress)
-    start = time.perf_counter()
-    described = {**source, "checkpoint": pipeline.checkpoint_name,
-                 "atlas": pipeline.atlas.meta.get("description", ""),
-                 "suv": volume.suv_note}
-    write_results(result, volume.values, out, described)
-    seconds = time.perf_counter() - start
-    return dataclasses.replace(result, timings=(*result.timings, ("writing results", seconds)))

@@ -21,11 +21,16 @@ from seganypet_node.atlas.register import RegistrationError
 from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.jobs import ClaimedJob, claim_next, fail, finish, renew_lease, series_files
+from seganypet_node.db.models import Series
+from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState
+from seganypet_node.dicom.scu import result_destinations
 from seganypet_node.dicom.spool import Spool
 from seganypet_node.imaging.pet import SeriesError, read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
-from seganypet_node.pipeline import OrganPipeline, pipeline_from_config, segment_to_folder
+from seganypet_node.outputs.dicom_results import ResultObject
+from seganypet_node.outputs.folder import segment_to_folder
+from seganypet_node.pipeline import OrganPipeline, pipeline_from_config
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +85,7 @@ class JobWorker:
                  claimed.series_id)
         start = time.perf_counter()
         try:
-            self._process(claimed)
+            objects = self._process(claimed)
         except LeaseLostError:
             log.warning("job %d: lease lost to another worker; result not recorded",
                         claimed.job_id)
@@ -91,11 +96,28 @@ class JobWorker:
             log.exception("job %d: unexpected error", claimed.job_id)
             return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")
         with self.sessions.begin() as session:
-            finish(session, claimed, utcnow())
-        log.info("job %d: done in %.1f s", claimed.job_id, time.perf_counter() - start)
+            if not finish(session, claimed, utcnow()):
+                log.warning("job %d: lease lost before the result was recorded",
+                            claimed.job_id)
+                return JobState.RUNNING
+            queued = self._enqueue(session, claimed, objects)
+        log.info("job %d: done in %.1f s; %d transfer(s) queued", claimed.job_id,
+                 time.perf_counter() - start, queued)
         return JobState.DONE
 
-    def _process(self, claimed: ClaimedJob) -> None:
+    def _enqueue(self, session: Session, claimed: ClaimedJob,
+                 objects: tuple[ResultObject, ...]) -> int:
+        calling_ae = session.get_one(Series, claimed.series_id).calling_ae
+        destinations = result_destinations(self.config, calling_ae)
+        if objects and not destinations:
+            log.info("job %d: no destination for results (caller %s has no allow-list entry "
+                     "and no [send] destinations)", claimed.job_id, calling_ae)
+        root = self.config.node.data_dir
+        items = [OutboundObject(o.kind.value, o.sop_class_uid, o.sop_instance_uid,
+                                str(o.path.relative_to(root))) for o in objects]
+        return enqueue(session, claimed.job_id, items, destinations, utcnow())
+
+    def _process(self, claimed: ClaimedJob) -> tuple[ResultObject, ...]:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
         volume = from_pet_series(read_pet_series(files))
@@ -109,9 +131,13 @@ class JobWorker:
         out = job_results_dir(self.config.results_dir, claimed.job_id)
         source = {"job": claimed.job_id, "series_instance_uid": claimed.series_uid,
                   "study_instance_uid": claimed.study_uid, "instances": len(files)}
-        result = segment_to_folder(pipeline, volume, out, source, renew)
-        found = sum(o.found for o in result.organs)
-        log.info("job %d: %d of %d organs found", claimed.job_id, found, len(result.organs))
+        written = segment_to_folder(pipeline, volume, out, source, renew,
+                                    self.config.node.ae_title)
+        found = sum(o.found for o in written.result.organs)
+        log.info("job %d: %d of %d organs found", claimed.job_id, found,
+                 len(written.result.organs))
+        renew("results written", 1, 1)
+        return written.objects
 
     def _ensure_pipeline(self) -> OrganPipeline:
         if self._pipeline is None:

@@ -137,6 +137,10 @@ class Outbound(Base):
     state: Mapped[OutboundState] = mapped_column(_state(OutboundState), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Not before this time (exponential backoff after a failure).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

@@ -12,7 +12,8 @@ from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.evaluate import as_image
 from seganypet_node.model.metrics import dice
 from seganypet_node.organs import BY_NAME
-from seganypet_node.pipeline import largest_component, segment_to_folder
+from seganypet_node.outputs.folder import segment_to_folder
+from seganypet_node.pipeline import largest_component
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,9 @@ def test_organ_outside_the_field_is_reported_not_found(compact_pipeline, body_vo
 def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
         compact_pipeline, body_volume, tmp_path) -> None:
     volume = as_input(body_volume)
-    result = segment_to_folder(compact_pipeline, volume, tmp_path, {"files": ["test"]})
+    written = segment_to_folder(compact_pipeline, volume, tmp_path, {"files": ["test"]})
+    result = written.result
+    assert written.objects == () and "NIfTI" in (written.dicom_note or "")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert list(summary["organs"]) == list(BY_NAME)
     assert summary["registration"]["body_overlap"] > 0.75
@@ -71,6 +74,7 @@ def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
         assert entry["volume_ml"] == pytest.approx(organ.mask.sum() * 0.064, rel=1e-3)
         assert any(p["positive"] for p in entry["prompts"])
     assert result.timings[-1][0] == "writing results"
+    assert set(summary["reference_regions"]) == {"liver", "blood pool"}
 
 
 def test_largest_component_keeps_one_piece() -> None:

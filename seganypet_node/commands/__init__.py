@@ -1,0 +1,1 @@
+"""Handlers of ``seganypet-node`` subcommands, grouped by what they act on."""

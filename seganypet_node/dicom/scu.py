@@ -1,0 +1,204 @@
+"""C-STORE sender: delivers result objects from the outbound queue to their destinations.
+
+One association per batch (the rows of one destination), status checked per object. Success
+and warning statuses confirm an object; a failure status, a refused or broken association or an
+unreadable file sends the row back to the queue with a backoff (see :mod:`db.outbound`).
+Runs as a thread of ``serve``; ``seganypet-node send --run`` drains the queue once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE
+from pynetdicom.association import Association
+from sqlalchemy.orm import Session, sessionmaker
+
+from seganypet_node.config import Config
+from seganypet_node.db.engine import utcnow
+from seganypet_node.db.outbound import (
+    OutboundItem,
+    RetryPolicy,
+    claim_batch,
+    mark_failed,
+    mark_sent,
+)
+from seganypet_node.settings_values import Caller
+
+log = logging.getLogger(__name__)
+
+WARNING_STATUSES = (0x0001, 0xB000, 0xB006, 0xB007)  # coercion, elements discarded: stored
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one object: sent, or why not."""
+
+    row_id: int
+    sent: bool
+    reason: str = ""
+
+
+def result_destinations(config: Config, calling_ae: str) -> tuple[Caller, ...]:
+    """Where the results of a series sent by ``calling_ae`` go: the caller (when its allow-list
+    entry says where) and every fixed destination, each once."""
+    found: list[Caller] = []
+    caller = config.caller(calling_ae) if config.send.to_caller else None
+    for destination in ((caller,) if caller else ()) + config.send.destinations:
+        if destination not in found:
+            found.append(destination)
+    return tuple(found)
+
+
+def retry_policy(config: Config) -> RetryPolicy:
+    """The configured backoff."""
+    send = config.send
+    return RetryPolicy(send.max_attempts, send.retry_initial_s, send.retry_max_s)
+
+
+class ResultSender:
+    """Drains the outbound queue.
+
+    Parameters
+    ----------
+    config : Config
+        Calling AE title, timeouts, batch size, backoff, data dir.
+    sessions : sqlalchemy.orm.sessionmaker
+        Session factory of the node's database.
+    """
+
+    def __init__(self, config: Config, sessions: sessionmaker[Session], name: str = "s1") -> None:
+        self.config = config
+        self.sessions = sessions
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{name}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"sender-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the batch in hand (rows not yet confirmed stay in the queue)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def run_once(self) -> int:
+        """Claim and send one batch; returns the number of rows handled (0: nothing due)."""
+        send = self.config.send
+        with self.sessions.begin() as session:
+            batch = claim_batch(session, self.owner, dt.timedelta(seconds=send.lease_s), utcnow(),
+                                send.batch_size)
+        if not batch:
+            return 0
+        deliveries = self.deliver(batch)
+        self._record(deliveries)
+        return len(deliveries)
+
+    def drain(self) -> int:
+        """Send every row that is due now; returns the number of rows handled."""
+        total = 0
+        while (handled := self.run_once()) > 0:
+            total += handled
+        return total
+
+    def deliver(self, batch: Sequence[OutboundItem]) -> list[Delivery]:
+        """Send a batch for one destination over one association."""
+        destination = batch[0].destination
+        ready: list[tuple[OutboundItem, pydicom.Dataset]] = []
+        results: list[Delivery] = []
+        for item in batch:
+            try:
+                ready.append((item, self._read(item)))
+            except (OSError, InvalidDicomError) as exc:
+                results.append(Delivery(item.row_id, False, f"cannot read the object: {exc}"))
+        if not ready:
+            return results
+        assoc = self._associate(destination, {str(ds.SOPClassUID) for _, ds in ready})
+        if assoc is None or not assoc.is_established:
+            reason = f"no association with {destination.ae_title}@{destination.host}:" \
+                     f"{destination.port} (refused, unreachable or timed out)"
+            return results + [Delivery(item.row_id, False, reason) for item, _ in ready]
+        try:
+            for item, dataset in ready:
+                results.append(self._store(assoc, item, dataset))
+        finally:
+            if assoc.is_established:
+                assoc.release()
+        return results
+
+    def _store(self, assoc: Association, item: OutboundItem,
+               dataset: pydicom.Dataset) -> Delivery:
+        if not assoc.is_established:
+            return Delivery(item.row_id, False, "association ended before this object")
+        try:
+            status = assoc.send_c_store(dataset)
+        except (RuntimeError, ValueError) as exc:  # no accepted context, connection lost
+            return Delivery(item.row_id, False, f"C-STORE not possible: {exc}")
+        code = int(getattr(status, "Status", -1)) if status else -1
+        if code == 0x0000 or code in WARNING_STATUSES:
+            return Delivery(item.row_id, True)
+        if code == -1:
+            return Delivery(item.row_id, False, "no C-STORE response (connection lost)")
+        comment = str(status.get("ErrorComment", "")) if status else ""
+        return Delivery(item.row_id, False, f"C-STORE status 0x{code:04X} {comment}".strip())
+
+    def _associate(self, destination: Caller, sop_classes: set[str]) -> Association | None:
+        node = self.config.node
+        ae = AE(ae_title=node.ae_title)
+        ae.acse_timeout = node.acse_timeout
+        ae.dimse_timeout = node.dimse_timeout
+        ae.network_timeout = node.network_timeout
+        for sop_class in sorted(sop_classes):
+            ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+        try:
+            return ae.associate(destination.host, destination.port, ae_title=destination.ae_title,
+                                max_pdu=node.max_pdu)
+        except (OSError, RuntimeError, ValueError):
+            return None
+
+    def _read(self, item: OutboundItem) -> pydicom.Dataset:
+        # The stored path was built by the node from a job id, never from a header value;
+        # still refuse anything that would leave the data directory.
+        root = self.config.node.data_dir.resolve()
+        path = (root / item.item.relative_path).resolve()
+        if root not in path.parents:
+            raise OSError(f"path outside the data directory: {item.item.relative_path}")
+        return pydicom.dcmread(Path(path))
+
+    def _record(self, deliveries: Sequence[Delivery]) -> None:
+        policy = retry_policy(self.config)
+        sent = failed = 0
+        with self.sessions.begin() as session:
+            now = utcnow()
+            for delivery in deliveries:
+                if delivery.sent:
+                    sent += mark_sent(session, delivery.row_id, self.owner, now)
+                    continue
+                failed += 1
+                state = mark_failed(session, delivery.row_id, self.owner, delivery.reason, now,
+                                    policy)
+                log.warning("outbound %d: %s (%s)", delivery.row_id, delivery.reason,
+                            state.value if state else "lease lost")
+        log.info("sender: %d object(s) confirmed, %d failed", sent, failed)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once() > 0
+            except Exception:
+                # Database briefly unavailable: claimed rows keep their lease and come
+                # back to the queue when it expires.
+                log.exception("sender loop error")
+                busy = False
+            if not busy:
+                self._stop.wait(self.config.send.poll_interval_s)

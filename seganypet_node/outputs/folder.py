@@ -1,0 +1,61 @@
+"""A result folder: masks, DICOM objects and ``summary.json`` of one pipeline run.
+
+The worker writes one per job (``<data_dir>/results/job-N``), ``seganypet-node segment`` into
+``OUT``. See :mod:`outputs.summary` for the masks and summary, :mod:`outputs.dicom_results`
+for ``dicom/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.outputs.dicom_results import (
+    OutputsUnavailableError,
+    ResultObject,
+    write_dicom_results,
+)
+from seganypet_node.outputs.summary import write_results
+from seganypet_node.pipeline import OrganPipeline, PipelineResult, Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class FolderResult:
+    """What a run wrote: the pipeline result, the DICOM objects, or why there are none."""
+
+    result: PipelineResult
+    objects: tuple[ResultObject, ...]
+    dicom_note: str | None = None
+
+
+def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
+                      source: Mapping[str, Any], progress: Progress | None = None,
+                      device_name: str = "seganypet-node") -> FolderResult:
+    """Run the pipeline and write masks, DICOM SEG/SR/key image and the summary into ``out``.
+
+    The returned timings end with the time spent writing (not in the summary itself).
+    """
+    result = pipeline.run(volume, progress)
+    start = time.perf_counter()
+    try:
+        objects = write_dicom_results(result, volume, out, pipeline.checkpoint_name, device_name)
+        note = None
+    except OutputsUnavailableError as exc:
+        objects, note = (), str(exc)
+        log.info("no DICOM outputs: %s", note)
+    described = {**source, "checkpoint": pipeline.checkpoint_name,
+                 "atlas": pipeline.atlas.meta.get("description", ""), "suv": volume.suv_note,
+                 "dicom": {o.kind.value: str(o.path.relative_to(out)) for o in objects}
+                 if objects else {"none": note}}
+    write_results(result, volume.values, out, described)
+    seconds = time.perf_counter() - start
+    timed = dataclasses.replace(result, timings=(*result.timings, ("writing results", seconds)))
+    return FolderResult(timed, objects, note)
