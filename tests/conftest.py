@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from seganypet_node.db.engine import make_engine, make_session_factory
 from seganypet_node.db.migrate import upgrade
 from seganypet_node.phantom.generate import PhantomSpec, PhantomStudy, generate
-from tests.support import SHARED_DATA, NodeProcess, find_dcmtk, free_port, write_config
+from tests.support import (
+    SHARED_DATA,
+    NetNamespace,
+    NodeProcess,
+    find_dcmtk,
+    free_port,
+    unshare_available,
+    write_config,
+)
 
 TEST_MATRIX = 64  # small rows/columns keep 300-slice series fast to make and send
 
@@ -51,18 +59,28 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
     started: list[NodeProcess] = []
 
     def start(data_dir: Path | None = None, port: int | None = None,
-              **sections: dict[str, Any]) -> NodeProcess:
+              prefix: tuple[str, ...] = (), **sections: dict[str, Any]) -> NodeProcess:
         index = len(started)
         data = data_dir or tmp_path / f"node{index}"
         port = port or free_port()
         config = write_config(tmp_path / f"node{index}.toml", data, port, **sections)
-        node = NodeProcess(config, data, port, tmp_path / f"node{index}.log")
+        node = NodeProcess(config, data, port, tmp_path / f"node{index}.log", prefix)
         started.append(node)
         return node.start()
 
     yield start
     for node in started:
         node.kill()
+
+
+@pytest.fixture
+def netns() -> Iterator[NetNamespace]:
+    """A private loopback-only network namespace (stopped by PID afterwards)."""
+    if not unshare_available():
+        pytest.skip("user and network namespaces are not available here (unshare -rn)")
+    namespace = NetNamespace()
+    yield namespace
+    namespace.stop()
 
 
 @pytest.fixture

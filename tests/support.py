@@ -91,12 +91,15 @@ class NodeProcess:
     data_dir: Path
     port: int
     log_path: Path
+    # Command prefix, e.g. NetNamespace.enter() to run the node beside peers in a namespace.
+    prefix: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, timeout_s: float = 30.0) -> NodeProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "seganypet_node", "--config", str(self.config_path), "serve"],
+            [*self.prefix, sys.executable, "-m", "seganypet_node", "--config",
+             str(self.config_path), "serve"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
@@ -158,13 +161,13 @@ class NodeProcess:
 
 def storescu(
     port: int, *paths: Path, calling: str = "STORESCU", called: str = NODE_AE,
-    extra: tuple[str, ...] = (), timeout_s: float = 300,
+    extra: tuple[str, ...] = (), timeout_s: float = 300, prefix: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Send files or directories with dcmtk storescu (``+sd`` scans directories)."""
     tool = find_dcmtk("storescu")
     assert tool, "dcmtk storescu not installed"
     return subprocess.run(
-        [tool, "-v", "-aet", calling, "-aec", called, "+sd", *extra, "127.0.0.1", str(port),
+        [*prefix, tool, "-v", "-aet", calling, "-aec", called, "+sd", *extra, "127.0.0.1", str(port),
          *map(str, paths)],
         capture_output=True, text=True, env=dcmtk_env(), timeout=timeout_s, check=False,
     )
@@ -220,3 +223,50 @@ def pynetdicom_store(port: int, item: Any, calling: str = "PYSCU",
     finally:
         if assoc.is_established:
             assoc.release()
+
+
+class NetNamespace:
+    """A private network namespace with only loopback, for peers that cannot bind one address.
+
+    A holder process keeps the namespace alive; ``enter()`` is the command prefix that runs a
+    program inside it (nsenter execs the program, so its PID is the program's). Stopped by PID.
+    """
+
+    def __init__(self) -> None:
+        self.holder = subprocess.Popen(
+            ["unshare", "-rn", "sh", "-c", "ip link set lo up && exec sleep 3600"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            probe = subprocess.run([*self.enter(), "ip", "-o", "link", "show", "lo"],
+                                   capture_output=True, text=True, check=False)
+            if "UP" in probe.stdout:
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("network namespace did not come up")
+
+    def enter(self) -> tuple[str, ...]:
+        return ("nsenter", "-t", str(self.holder.pid), "-U", "-n", "--preserve-credentials")
+
+    def stop(self) -> None:
+        stop_process(self.holder)
+
+
+def stop_process(process: subprocess.Popen[Any] | None, timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL, a process a test started (by its PID)."""
+    if process is None or process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout_s)
+
+
+def unshare_available() -> bool:
+    """Whether this machine lets us make a user + network namespace (`unshare -rn`)."""
+    if not shutil.which("unshare") or not shutil.which("nsenter"):
+        return False
+    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, check=False)
+    return probe.returncode == 0

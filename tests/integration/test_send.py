@@ -1,0 +1,113 @@
+"""Results reach real peers: Orthanc routes a PET series to the node and gets SEG, SR and key
+image back in the same study; a storescp destination that goes away still gets everything once.
+
+The node and its peers run in a private network namespace (loopback only): storescp and Orthanc
+cannot bind one address.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pydicom
+import pytest
+from sqlalchemy import select
+
+from seganypet_node.db.models import Outbound
+from tests.peers import OrthancPeer, StorescpPeer
+from tests.support import NODE_AE, free_port, storescu
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
+
+RESULT_MODALITIES = {"SEG", "SR", "OT"}  # the key image is a Secondary Capture ("OT")
+
+
+@pytest.fixture(scope="module")
+def study(make_phantom):
+    return make_phantom(31, matrix=128, slices=300)
+
+
+@pytest.fixture(scope="module")
+def second_study(make_phantom):
+    return make_phantom(32, matrix=128, slices=300)
+
+
+def outbound_rows(node) -> list[Outbound]:
+    with node.session() as s:
+        rows = list(s.scalars(select(Outbound).order_by(Outbound.id)))
+        s.expunge_all()
+    return rows
+
+
+def wait_for(condition, timeout_s: float, what: str, log=lambda: "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not reached after {timeout_s} s\n{log()[-3000:]}")
+
+
+def test_orthanc_routes_pet_and_gets_seg_sr_and_key_image_in_the_study(
+        netns, start_node, study, tmp_path) -> None:
+    node_port = free_port()
+    orthanc = OrthancPeer(tmp_path / "orthanc", netns.enter(), (NODE_AE, node_port))
+    try:
+        orthanc.start()
+        node = start_node(
+            port=node_port, prefix=netns.enter(),
+            worker={"count": 1, "poll_interval_s": 0.2},
+            access={"allowed_callers": [{"ae_title": orthanc.ae_title, "host": "127.0.0.1",
+                                         "port": orthanc.dicom_port}]},
+            send={"retry_initial_s": 0.5, "poll_interval_s": 0.2})
+        sent = storescu(orthanc.dicom_port, study.dicom_dir, calling="MODALITY",
+                        called=orthanc.ae_title, prefix=netns.enter())
+        assert sent.returncode == 0, sent.stderr[-2000:]
+        jobs = node.wait_for_jobs({"done", "failed"}, timeout_s=240)
+        assert jobs[0].state.value == "done", jobs[0].last_error
+        wait_for(lambda: RESULT_MODALITIES <= set(orthanc.series_by_modality()), 120,
+                 "SEG, SR and key image in Orthanc", node.log)
+        series = orthanc.series_by_modality()
+        studies = {s["ParentStudy"] for m in ("PT", *RESULT_MODALITIES) for s in series[m]}
+        assert len(studies) == 1  # all in the patient's study
+        for modality in RESULT_MODALITIES:
+            assert len(series[modality]) == 1 and len(series[modality][0]["Instances"]) == 1
+        rows = outbound_rows(node)
+        assert len(rows) == 3
+        assert {r.state.value for r in rows} == {"sent"}
+        assert {r.destination_ae for r in rows} == {orthanc.ae_title}
+    finally:
+        orthanc.stop()
+
+
+def test_destination_stopped_during_sending_gets_everything_once(
+        netns, start_node, study, second_study, tmp_path) -> None:
+    archive = StorescpPeer(tmp_path / "archive", netns.enter()).start()
+    try:
+        node = start_node(
+            prefix=netns.enter(), worker={"count": 1, "poll_interval_s": 0.2},
+            send={"to_caller": False, "retry_initial_s": 1, "retry_max_s": 2,
+                  "poll_interval_s": 0.2, "max_attempts": 100,
+                  "destinations": [{"ae_title": archive.ae_title, "host": "127.0.0.1",
+                                    "port": archive.port}]})
+        assert storescu(node.port, study.dicom_dir, prefix=netns.enter()).returncode == 0
+        wait_for(lambda: len(archive.received()) == 3, 240, "first results", node.log)
+
+        archive.stop()
+        assert storescu(node.port, second_study.dicom_dir, prefix=netns.enter()).returncode == 0
+        wait_for(lambda: any(r.attempts >= 2 and r.state.value != "sent"
+                             for r in outbound_rows(node)), 240,
+                 "failed attempts while the archive is down", node.log)
+        waiting = [r for r in outbound_rows(node) if r.state.value != "sent"]
+        assert len(waiting) == 3
+        assert all("no association" in (r.last_error or "") for r in waiting)
+
+        archive.start()
+        wait_for(lambda: all(r.state.value == "sent" for r in outbound_rows(node)), 60,
+                 "everything sent after the restart", node.log)
+        arrived = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+                   for p in archive.received()]
+        expected = {r.sop_instance_uid for r in outbound_rows(node)}
+        assert len(arrived) == 6 and set(arrived) == expected  # each object exactly once
+    finally:
+        archive.stop()
