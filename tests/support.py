@@ -167,8 +167,8 @@ def storescu(
     tool = find_dcmtk("storescu")
     assert tool, "dcmtk storescu not installed"
     return subprocess.run(
-        [*prefix, tool, "-v", "-aet", calling, "-aec", called, "+sd", *extra, "127.0.0.1", str(port),
-         *map(str, paths)],
+        [*prefix, tool, "-v", "-aet", calling, "-aec", called, "+sd", *extra, "127.0.0.1",
+         str(port), *map(str, paths)],
         capture_output=True, text=True, env=dcmtk_env(), timeout=timeout_s, check=False,
     )
 

@@ -65,7 +65,7 @@ def test_orthanc_routes_pet_and_gets_seg_sr_and_key_image_in_the_study(
         assert sent.returncode == 0, sent.stderr[-2000:]
         jobs = node.wait_for_jobs({"done", "failed"}, timeout_s=240)
         assert jobs[0].state.value == "done", jobs[0].last_error
-        wait_for(lambda: RESULT_MODALITIES <= set(orthanc.series_by_modality()), 120,
+        wait_for(lambda: set(orthanc.series_by_modality()) >= RESULT_MODALITIES, 120,
                  "SEG, SR and key image in Orthanc", node.log)
         series = orthanc.series_by_modality()
         studies = {s["ParentStudy"] for m in ("PT", *RESULT_MODALITIES) for s in series[m]}
