@@ -87,6 +87,8 @@ class PipelineResult:
     unit: str
     timings: tuple[tuple[str, float], ...]
     references: tuple[ReferenceRegion, ...] = ()
+    # Lesion regions (label lesion_N, stats with TLG), reported after the organs.
+    lesions: tuple[OrganResult, ...] = ()
 
     def organ(self, name: str) -> OrganResult:
         """The result of one organ by catalogue name."""

@@ -57,9 +57,9 @@ class RetryPolicy:
 def enqueue(session: Session, job_id: int, objects: Sequence[OutboundObject],
             destinations: Sequence[Caller], now: dt.datetime) -> int:
     """Add a PENDING row per object and destination (existing pairs are left alone)."""
-    existing = set(session.execute(
+    existing = {(uid, ae) for uid, ae in session.execute(
         select(Outbound.sop_instance_uid, Outbound.destination_ae)
-        .where(Outbound.job_id == job_id)).tuples())
+        .where(Outbound.job_id == job_id))}
     added = 0
     for destination in destinations:
         for obj in objects:

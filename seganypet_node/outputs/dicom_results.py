@@ -60,14 +60,17 @@ def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
         The input is not a classic DICOM PET series, or no organ was found.
     """
     sources = _sources(volume)
-    segments = [SegmentMask(o.organ, organ(o.organ), o.mask)
-                for o in result.organs if o.mask is not None and o.stats is not None]
-    if not segments:
+    measured = [o for o in (*result.organs, *result.lesions)
+                if o.mask is not None and o.stats is not None]
+    if not measured:
         raise OutputsUnavailableError("no organ was found, so there is nothing to report")
+    lesions = {o.organ for o in result.lesions}
+    segments = [SegmentMask(o.organ, None if o.organ in lesions else organ(o.organ), o.mask)
+                for o in measured if o.mask is not None]
     algorithm = Algorithm("SegAnyPET", __version__, parameters={
         "checkpoint": checkpoint or "unknown", "prompts": "atlas landmarks"})
     seg = build_segmentation(sources, segments, algorithm)
-    stats = {o.organ: o.stats for o in result.organs if o.stats is not None}
+    stats = {o.organ: o.stats for o in measured if o.stats is not None}
     regions = [RegionReport(number, s.organ, s.label, stats[s.label])
                for number, s in enumerate(segments, start=1)]
     assert volume.pet is not None
@@ -97,7 +100,8 @@ def _picture(result: PipelineResult, volume: VolumeInput, segments: Sequence[Seg
     values = sitk.GetArrayFromImage(volume.values).astype(np.float32)
     if volume.suvbw is not None:
         values *= volume.suvbw
-    stats = {o.organ: o.stats for o in result.organs if o.stats is not None}
+    stats = {o.organ: o.stats for o in (*result.organs, *result.lesions)
+             if o.stats is not None}
     rows = [KeyImageRow(s, stats[s.label]) for s in segments]
     missing = [o.organ for o in result.organs if not o.found]
     footer = [f"model: {checkpoint or 'unknown'}; prompts: atlas landmarks",
