@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pydicom
 import pytest
 import SimpleITK as sitk
 
@@ -30,6 +31,11 @@ def test_segment_a_dicom_folder_writes_masks_summary_and_shows_progress(
         mask = sitk.ReadImage(str(out / "masks" / f"{name}.nii.gz"))
         assert mask.GetSize() == sitk.ReadImage(str(study.labels_path)).GetSize()
     assert "registration and prompts" in summary["timings_s"]
+    assert summary["source"]["dicom"] == {"seg": "dicom/seg.dcm", "sr": "dicom/sr.dcm",
+                                          "key_image": "dicom/key_image.dcm"}
+    seg = pydicom.dcmread(tmp_path / "out" / "dicom" / "seg.dcm", stop_before_pixels=True)
+    assert seg.StudyInstanceUID == study.identity.study_uid
+    assert "DICOM SEG, SR and key image" in result.stdout
 
 
 def test_segment_refuses_bad_input_and_bad_organs_by_name(tmp_path) -> None:

@@ -23,7 +23,7 @@ from seganypet_node.db.outbound import (
 from seganypet_node.db.states import JobState, OutboundState, SeriesState
 from seganypet_node.dicom.scu import ResultSender, result_destinations
 from seganypet_node.settings_values import Caller
-from tests.support import free_port
+from tests.support import cli, free_port
 
 LEASE = dt.timedelta(seconds=60)
 POLICY = RetryPolicy(max_attempts=3, initial_s=10, max_s=25)
@@ -144,3 +144,35 @@ def test_results_go_to_the_caller_and_fixed_destinations_once(tmp_path) -> None:
     assert result_destinations(only_archive, "PACS") == (PACS, ARCHIVE)
     no_caller = config.with_overrides("send", to_caller=False, destinations=[])
     assert result_destinations(no_caller, "PACS") == ()
+
+
+def test_send_command_lists_retries_and_runs(tmp_path) -> None:
+    from seganypet_node.app import open_database
+
+    config = load_config(None, environ={}).with_overrides("node", data_dir=str(tmp_path))
+    database = open_database(config)
+    now = utcnow()
+    with database.sessions.begin() as s:
+        study = Study(study_uid="1.2.3", created_at=now)
+        s.add(study)
+        s.flush()
+        series = Series(study_id=study.id, series_uid="1.2.3.4", modality="PT",
+                        sop_class_uid="1.2.840.10008.5.1.4.1.1.128", calling_ae="PACS",
+                        received_instances=1, state=SeriesState.COMPLETE,
+                        first_received_at=now, last_received_at=now)
+        s.add(series)
+        s.flush()
+        job = Job(series_id=series.id, state=JobState.DONE, attempts=1, max_attempts=3,
+                  created_at=now, updated_at=now)
+        s.add(job)
+        s.flush()
+        enqueue(s, job.id, OBJECTS[:1], [Caller("GONE", "127.0.0.1", free_port())], now)
+        (item,) = claim_batch(s, "x", LEASE, now, limit=1)
+        mark_failed(s, item.row_id, "x", "refused", now, RetryPolicy(1, 1, 1))
+    database.engine.dispose()
+    listed = cli("--data-dir", str(tmp_path), "send")
+    assert listed.returncode == 0 and "failed" in listed.stdout and "refused" in listed.stdout
+    retried = cli("--data-dir", str(tmp_path), "send", "--retry")
+    assert "1 failed transfer(s) queued again" in retried.stdout
+    ran = cli("--data-dir", str(tmp_path), "send", "--run")
+    assert "1 transfer(s) attempted" in ran.stdout, ran.stderr
