@@ -45,5 +45,5 @@ def test_a_database_at_0001_upgrades_in_place_keeping_its_rows(tmp_path: Path) -
     assert current_revision(engine) == head_revision(engine)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT study_uid FROM study").scalar() == "1.2.3"
-        columns = {c["name"] for c in inspect(engine).get_columns("outbound")}
+    columns = {c["name"] for c in inspect(engine).get_columns("outbound")}
     assert {"next_attempt_at", "lease_owner", "lease_expires_at"} <= columns
