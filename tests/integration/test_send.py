@@ -1,5 +1,6 @@
 """Results reach real peers: Orthanc routes a PET series to the node and gets SEG, SR and key
-image back in the same study; a storescp destination that goes away still gets everything once.
+image back in the same study; a storescp destination that goes away (while the node is killed
+and restarted) still gets everything, once.
 
 The node and its peers run in a private network namespace (loopback only): storescp and Orthanc
 cannot bind one address.
@@ -80,14 +81,14 @@ def test_orthanc_routes_pet_and_gets_seg_sr_and_key_image_in_the_study(
         orthanc.stop()
 
 
-def test_destination_stopped_during_sending_gets_everything_once(
+def test_destination_and_node_restarts_still_deliver_everything_once(
         netns, start_node, study, second_study, tmp_path) -> None:
     archive = StorescpPeer(tmp_path / "archive", netns.enter()).start()
     try:
         node = start_node(
             prefix=netns.enter(), worker={"count": 1, "poll_interval_s": 0.2},
             send={"to_caller": False, "retry_initial_s": 1, "retry_max_s": 2,
-                  "poll_interval_s": 0.2, "max_attempts": 100,
+                  "poll_interval_s": 0.2, "max_attempts": 100, "lease_s": 3,
                   "destinations": [{"ae_title": archive.ae_title, "host": "127.0.0.1",
                                     "port": archive.port}]})
         assert storescu(node.port, study.dicom_dir, prefix=netns.enter()).returncode == 0
@@ -102,7 +103,9 @@ def test_destination_stopped_during_sending_gets_everything_once(
         assert len(waiting) == 3
         assert all("no association" in (r.last_error or "") for r in waiting)
 
+        node.kill()  # the node dies too while its results are undelivered
         archive.start()
+        node.start()
         wait_for(lambda: all(r.state.value == "sent" for r in outbound_rows(node)), 60,
                  "everything sent after the restart", node.log)
         arrived = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
