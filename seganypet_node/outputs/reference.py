@@ -51,6 +51,16 @@ def liver_reference(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence
     ``right_is_low_x`` says which way the patient's right lies along the array's x axis
     (True for LPS images whose direction has a positive x column).
     """
+    box = _box(liver)
+    inner = _liver_in_box(values[box], liver[box], spacing_zyx, right_is_low_x)
+    offset = tuple(s.start for s in box)
+    centre = _index(tuple(c + o for c, o in zip(inner.centre_index, offset, strict=True)))
+    return ReferenceRegion(inner.name, inner.mean, inner.sd, inner.volume_ml, centre, inner.note)
+
+
+def _liver_in_box(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence[float],
+                           right_is_low_x: bool) -> ReferenceRegion:
+    """:func:`liver_reference` on arrays cropped around the liver (indices in the crop)."""
     depth = ndimage.distance_transform_edt(liver, sampling=spacing_zyx)
     columns = np.nonzero(liver)[2]
     middle = np.median(columns)
@@ -69,6 +79,15 @@ def liver_reference(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence
 def blood_pool_reference(values: np.ndarray, aorta: np.ndarray,
                          spacing_zyx: Sequence[float]) -> ReferenceRegion:
     """Mediastinal blood pool from the aorta mask: its core in a 2 cm axial slab."""
+    box = _box(aorta)
+    inner = _blood_pool_in_box(values[box], aorta[box], spacing_zyx)
+    offset = tuple(s.start for s in box)
+    centre = _index(tuple(c + o for c, o in zip(inner.centre_index, offset, strict=True)))
+    return ReferenceRegion(inner.name, inner.mean, inner.sd, inner.volume_ml, centre, inner.note)
+
+
+def _blood_pool_in_box(values: np.ndarray, aorta: np.ndarray,
+                       spacing_zyx: Sequence[float]) -> ReferenceRegion:
     depth = ndimage.distance_transform_edt(aorta, sampling=spacing_zyx)
     centre = _index(np.unravel_index(int(np.argmax(depth)), aorta.shape))
     half = max(1, round(AORTA_SLAB_MM / 2 / spacing_zyx[0]))
@@ -80,6 +99,16 @@ def blood_pool_reference(values: np.ndarray, aorta: np.ndarray,
         core = aorta & slab
         note = f"the aorta is too thin for a {AORTA_CORE_MM:.0f} mm core; whole lumen used"
     return _region("blood pool", values, core, spacing_zyx, centre, note)
+
+
+def _box(mask: np.ndarray) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask, one voxel wider where the image allows (the EDT then
+    sees background all round)."""
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    if not found or found[0] is None:
+        raise ValueError("the mask is empty")
+    return tuple(slice(max(0, s.start - 1), min(n, s.stop + 1))
+                 for s, n in zip(found[0], mask.shape, strict=True))
 
 
 def _index(index: tuple[Any, ...]) -> tuple[int, int, int]:
