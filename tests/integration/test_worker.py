@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
+import highdicom as hd
+import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 
@@ -39,6 +42,17 @@ def test_complete_series_is_segmented_and_results_recorded(start_node, whole_bod
     overlap = (sitk.GetArrayFromImage(liver) > 0) & truth
     assert overlap.sum() > 0.7 * truth.sum()
     assert 1.3 < summary["organs"]["liver"]["mean"] < 3.2
+    # The SEG the node sends holds exactly the masks the pipeline wrote, slice by slice.
+    seg = hd.seg.segread(out / "dicom" / "seg.dcm")
+    numbers = {str(d.TrackingID): int(d.SegmentNumber) for d in seg.SegmentSequence}
+    assert set(numbers) == set(found)
+    # Volume slice 0 is the lowest along the slice normal (feet first for axial PET).
+    sources = sorted(whole_body.files, key=lambda f: float(
+        pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    uids = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in sources]
+    pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[numbers["liver"]])
+    liver_mask = sitk.GetArrayFromImage(liver) > 0
+    assert np.array_equal(pixels[..., 0] > 0, liver_mask)
     log = node.log()
     assert f"job {jobs[0].id}: done" in log
     assert whole_body.identity.patient_name not in log  # no patient data at INFO
