@@ -1,4 +1,4 @@
-"""Real DICOM peers the end-to-end tests run in a private network namespace: Orthanc, storescp."""
+"""Real DICOM peers run in a private network namespace: Orthanc, storescp (tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class OrthancPeer:
         AE title and port of the node it routes PET series to.
     """
 
-    def __init__(self, folder: Path, prefix: tuple[str, ...], node: tuple[str, int],
+    def __init__(self, folder: Path, prefix: tuple[str, ...], node: tuple[str, int] | None,
                  ae_title: str = "ORTHANC") -> None:
         self.folder = folder
         self.prefix = prefix
@@ -45,14 +45,15 @@ class OrthancPeer:
         self.dicom_port = free_port()
         self.http_port = free_port()
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "route.lua").write_text(ROUTE_PET_TO_NODE)
+        (folder / "route.lua").write_text(ROUTE_PET_TO_NODE if node else "")
         config = {
             "Name": "test-pacs", "DicomAet": ae_title, "DicomPort": self.dicom_port,
             "HttpPort": self.http_port, "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False, "StorageDirectory": str(folder / "storage"),
             "IndexDirectory": str(folder / "index"), "StableAge": 2,
             "LuaScripts": [str(folder / "route.lua")], "DicomCheckCalledAet": False,
-            "DicomModalities": {"node": [node[0], "127.0.0.1", node[1]]}, "Plugins": [],
+            "DicomModalities": {"node": [node[0], "127.0.0.1", node[1]]} if node else {},
+            "Plugins": [],
             "DicomAlwaysAllowStore": True, "DicomScuTimeout": 30,
         }
         (folder / "orthanc.json").write_text(json.dumps(config, indent=2))
@@ -63,7 +64,7 @@ class OrthancPeer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*self.prefix, "Orthanc", str(self.folder / "orthanc.json")],
-                stdout=log, stderr=subprocess.STDOUT)
+                stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env())
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -98,11 +99,13 @@ class OrthancPeer:
 class StorescpPeer:
     """dcmtk storescp writing every received object into a folder (restartable)."""
 
-    def __init__(self, folder: Path, prefix: tuple[str, ...], ae_title: str = "ARCHIVE") -> None:
+    def __init__(self, folder: Path, prefix: tuple[str, ...], ae_title: str = "ARCHIVE",
+                 extra: tuple[str, ...] = ()) -> None:
         self.folder = folder
         self.prefix = prefix
         self.ae_title = ae_title
         self.port = free_port()
+        self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
         tool = find_dcmtk("storescp")
@@ -112,8 +115,8 @@ class StorescpPeer:
     def start(self) -> StorescpPeer:
         with (self.folder.parent / f"{self.folder.name}.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [*self.prefix, self.tool, "-v", "-aet", self.ae_title, "-od", str(self.folder),
-                 "+uf", str(self.port)], stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env())
+                [*self.prefix, self.tool, "-aet", self.ae_title, "-od", str(self.folder),
+                 "+uf", *self.extra, str(self.port)], stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env())
         self._wait_listening()
         return self
 

@@ -1,0 +1,169 @@
+"""Ingest rate of the node against dcmtk storescp and Orthanc, in the same run, alternating.
+
+Client: dcmtk storescu, one association per series (``+sd DIR``), 400-slice 200x200 phantom PET
+series. Modes: 1 association, then 4 in parallel with 4 different series. Receivers: the node
+(``serve``, default durability: fsync + database row before success; workers off so only
+ingest is timed), storescp (``--fork`` for the parallel mode) and Orthanc (own storage). All run
+with TCP_NODELAY=1 inside one private network namespace (loopback only). Every round starts each
+receiver afresh on an empty store; the receiver order rotates between rounds.
+
+Usage:  python benchmarks/ingest.py [--rounds 3] [--slices 400] [--matrix 200]
+Writes benchmarks/results/ingest.json and prints a Markdown table for RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.peers import OrthancPeer, StorescpPeer  # noqa: E402
+from tests.support import (  # noqa: E402
+    NODE_AE,
+    NetNamespace,
+    NodeProcess,
+    dcmtk_env,
+    find_dcmtk,
+    free_port,
+    write_config,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CACHE = Path(tempfile.gettempdir()) / "seganypet-bench-series"
+
+
+def make_series(count: int, slices: int, matrix: int) -> list[Path]:
+    """Phantom PET series written once (seeds 7001+) and reused by later runs."""
+    from seganypet_node.phantom.generate import PhantomSpec, generate
+
+    folders = []
+    for seed in range(7001, 7001 + count):
+        out = CACHE / f"s{seed}-{slices}-{matrix}"
+        if not (out / "labels.json").exists():
+            print(f"writing phantom series {seed} ({slices} slices {matrix}x{matrix})",
+                  file=sys.stderr)
+            generate(PhantomSpec(seed=seed, slices=slices, matrix=matrix), out)
+        folders.append(out / "dicom")
+    return folders
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Receiver:
+    """One receiver started afresh for a measurement: its port, AE title, PID, stop."""
+
+    def __init__(self, name: str, start: Callable[[Path], tuple[int, str, Any]]) -> None:
+        self.name = name
+        self._start = start
+
+    def measure(self, work: Path, ns: NetNamespace, series: list[Path]) -> dict[str, float]:
+        port, ae_title, handle = self._start(work)
+        try:
+            seconds = send_all(ns, port, ae_title, series)
+            rss = peak_rss_mb(handle.process.pid)
+        finally:
+            handle.stop() if hasattr(handle, "stop") else handle.terminate()
+        instances = sum(len(list(s.iterdir())) for s in series)
+        return {"seconds": seconds, "rate": instances / seconds, "peak_rss_mb": rss}
+
+
+def send_all(ns: NetNamespace, port: int, ae_title: str, series: list[Path]) -> float:
+    """Wall time of one storescu per series, all in parallel; fails loudly on any error."""
+    tool = find_dcmtk("storescu")
+    assert tool, "dcmtk storescu not installed"
+    start = time.perf_counter()
+    senders = [subprocess.Popen([*ns.enter(), tool, "-aec", ae_title, "+sd", "127.0.0.1",
+                                 str(port), str(folder)], env=dcmtk_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for folder in series]
+    errors = [s.communicate()[1].decode()[-300:] for s in senders if s.wait() != 0]
+    seconds = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"storescu failed: {errors}")
+    return seconds
+
+
+def receivers(ns: NetNamespace, parallel: bool) -> list[Receiver]:
+    def node(work: Path) -> tuple[int, str, Any]:
+        port = free_port()
+        config = write_config(work / "node.toml", work / "node", port)
+        process = NodeProcess(config, work / "node", port, work / "node.log", ns.enter())
+        return port, NODE_AE, process.start()
+
+    def storescp(work: Path) -> tuple[int, str, Any]:
+        peer = StorescpPeer(work / "storescp", ns.enter(), "STORESCP",
+                            ("--fork",) if parallel else ())
+        return peer.port, peer.ae_title, peer.start()
+
+    def orthanc(work: Path) -> tuple[int, str, Any]:
+        peer = OrthancPeer(work / "orthanc", ns.enter(), None).start()
+        return peer.dicom_port, peer.ae_title, peer
+
+    return [Receiver("node", node), Receiver("storescp", storescp),
+            Receiver("orthanc", orthanc)]
+
+
+def run(rounds: int, series: list[Path]) -> dict[str, Any]:
+    ns = NetNamespace()
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {}
+    try:
+        for mode, chosen in (("1 association", series[:1]), ("4 parallel", series[:4])):
+            peers = receivers(ns, parallel=len(chosen) > 1)
+            for r in range(rounds):
+                order = peers[r % len(peers):] + peers[:r % len(peers)]
+                for receiver in order:
+                    with tempfile.TemporaryDirectory() as work:
+                        result = receiver.measure(Path(work), ns, chosen)
+                    samples.setdefault(mode, {}).setdefault(receiver.name, []).append(result)
+                    print(f"{mode:<14} round {r + 1} {receiver.name:<9} "
+                          f"{result['rate']:7.0f} instances/s", file=sys.stderr)
+    finally:
+        ns.stop()
+    return samples
+
+
+def table(samples: dict[str, Any]) -> str:
+    lines = ["| mode | receiver | median instances/s | node / receiver | peak RSS MB | rounds |",
+             "|---|---|---|---|---|---|"]
+    for mode, by_receiver in samples.items():
+        node_rate = statistics.median(s["rate"] for s in by_receiver["node"])
+        for name, runs in by_receiver.items():
+            rate = statistics.median(s["rate"] for s in runs)
+            rss = max(s["peak_rss_mb"] for s in runs)
+            lines.append(f"| {mode} | {name} | {rate:.0f} | {node_rate / rate:.2f} | "
+                         f"{rss:.0f} | {len(runs)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--slices", type=int, default=400)
+    parser.add_argument("--matrix", type=int, default=200)
+    args = parser.parse_args()
+    series = make_series(4, args.slices, args.matrix)
+    samples = run(args.rounds, series)
+    RESULTS.mkdir(exist_ok=True)
+    record = {"command": " ".join(sys.argv), "slices": args.slices, "matrix": args.matrix,
+              "samples": samples, "table": table(samples)}
+    (RESULTS / "ingest.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(record["table"])
+
+
+if __name__ == "__main__":
+    main()
