@@ -116,7 +116,8 @@ class StorescpPeer:
         with (self.folder.parent / f"{self.folder.name}.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [*self.prefix, self.tool, "-aet", self.ae_title, "-od", str(self.folder),
-                 "+uf", *self.extra, str(self.port)], stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env())
+                 "+uf", *self.extra, str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env())
         self._wait_listening()
         return self
 
