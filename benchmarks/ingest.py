@@ -77,7 +77,7 @@ class Receiver:
             seconds = send_all(ns, port, ae_title, series)
             rss = peak_rss_mb(handle.process.pid)
         finally:
-            handle.stop() if hasattr(handle, "stop") else handle.terminate()
+            handle.stop()
         instances = sum(len(list(s.iterdir())) for s in series)
         return {"seconds": seconds, "rate": instances / seconds, "peak_rss_mb": rss}
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -31,6 +28,7 @@ from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import segment_to_folder
 from seganypet_node.pipeline import OrganPipeline, pipeline_from_config
+from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ def job_results_dir(results_root: Path, job_id: int) -> Path:
     return results_root / f"job-{job_id}"
 
 
-class JobWorker:
+class JobWorker(QueuePoller):
     """One worker thread.
 
     Parameters
@@ -58,21 +56,14 @@ class JobWorker:
     """
 
     def __init__(self, config: Config, sessions: sessionmaker[Session], name: str = "w1") -> None:
+        super().__init__("worker", name, config.worker.poll_interval_s)
         self.config = config
         self.sessions = sessions
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{name}"
         self.spool = Spool(config.spool_dir)
         self._pipeline: OrganPipeline | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"worker-{name}", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop after the job in hand (its lease lets another worker finish it if we cannot)."""
-        self._stop.set()
-        self._thread.join(timeout)
+    def step(self) -> bool:
+        return self.run_once() is not None
 
     def run_once(self) -> JobState | None:
         """Claim and run one job; returns its new state, or None when the queue was empty."""
@@ -151,18 +142,6 @@ class JobWorker:
         log.warning("job %d: attempt %d failed (%s): %s", claimed.job_id, claimed.attempt,
                     state.value, reason)
         return state
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once() is not None
-            except Exception:
-                # Database briefly unavailable: the job (if claimed) keeps its lease and
-                # comes back to the queue when it expires.
-                log.exception("worker loop error")
-                busy = False
-            if not busy:
-                self._stop.wait(self.config.worker.poll_interval_s)
 
 
 def _lease(config: Config) -> dt.timedelta:

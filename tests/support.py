@@ -124,6 +124,13 @@ class NodeProcess:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout_s)
 
+    def stop(self) -> None:
+        """Terminate (SIGKILL when it does not exit in time), like the peers' ``stop``."""
+        try:
+            self.terminate()
+        except subprocess.TimeoutExpired:
+            self.kill()
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGKILL)

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from seganypet_node.db.models import Outbound
@@ -169,7 +169,8 @@ def list_outbound(session: Session, limit: int = 200) -> list[OutboundRow]:
 def pending_count(session: Session) -> int:
     """Rows not yet confirmed and not given up (PENDING or SENDING)."""
     states = (OutboundState.PENDING, OutboundState.SENDING)
-    return len(session.scalars(select(Outbound.id).where(Outbound.state.in_(states))).all())
+    return session.scalar(select(func.count(Outbound.id))
+                          .where(Outbound.state.in_(states))) or 0
 
 
 def _held(session: Session, row_id: int, owner: str) -> Outbound | None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +30,7 @@ from seganypet_node.db.outbound import (
     mark_failed,
     mark_sent,
 )
+from seganypet_node.polling import QueuePoller
 from seganypet_node.settings_values import Caller
 
 log = logging.getLogger(__name__)
@@ -66,7 +64,7 @@ def retry_policy(config: Config) -> RetryPolicy:
     return RetryPolicy(send.max_attempts, send.retry_initial_s, send.retry_max_s)
 
 
-class ResultSender:
+class ResultSender(QueuePoller):
     """Drains the outbound queue.
 
     Parameters
@@ -78,19 +76,12 @@ class ResultSender:
     """
 
     def __init__(self, config: Config, sessions: sessionmaker[Session], name: str = "s1") -> None:
+        super().__init__("sender", name, config.send.poll_interval_s)
         self.config = config
         self.sessions = sessions
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{name}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"sender-{name}", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the batch in hand (rows not yet confirmed stay in the queue)."""
-        self._stop.set()
-        self._thread.join(timeout)
+    def step(self) -> bool:
+        return self.run_once() > 0
 
     def run_once(self) -> int:
         """Claim and send one batch; returns the number of rows handled (0: nothing due)."""
@@ -190,15 +181,3 @@ class ResultSender:
                 log.warning("outbound %d: %s (%s)", delivery.row_id, delivery.reason,
                             state.value if state else "lease lost")
         log.info("sender: %d object(s) confirmed, %d failed", sent, failed)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once() > 0
-            except Exception:
-                # Database briefly unavailable: claimed rows keep their lease and come
-                # back to the queue when it expires.
-                log.exception("sender loop error")
-                busy = False
-            if not busy:
-                self._stop.wait(self.config.send.poll_interval_s)

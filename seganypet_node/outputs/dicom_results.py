@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from seganypet_node import __version__
+from seganypet_node.imaging.pet import PetVolume
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.organs import organ
 from seganypet_node.outputs.key_image import KeyImageRow, build_key_image, render_key_image
@@ -59,25 +60,22 @@ def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
     OutputsUnavailableError
         The input is not a classic DICOM PET series, or no organ was found.
     """
-    sources = _sources(volume)
-    measured = [o for o in (*result.organs, *result.lesions)
-                if o.mask is not None and o.stats is not None]
-    if not measured:
-        raise OutputsUnavailableError("no organ was found, so there is nothing to report")
+    pet = _classic_pet(volume)
     lesions = {o.organ for o in result.lesions}
-    segments = [SegmentMask(o.organ, None if o.organ in lesions else organ(o.organ), o.mask)
-                for o in measured if o.mask is not None]
+    rows = [KeyImageRow(SegmentMask(o.organ, None if o.organ in lesions else organ(o.organ),
+                                    o.mask), o.stats)
+            for o in (*result.organs, *result.lesions)
+            if o.mask is not None and o.stats is not None]
+    if not rows:
+        raise OutputsUnavailableError("no organ was found, so there is nothing to report")
     algorithm = Algorithm("SegAnyPET", __version__, parameters={
         "checkpoint": checkpoint or "unknown", "prompts": "atlas landmarks"})
-    seg = build_segmentation(sources, segments, algorithm)
-    stats = {o.organ: o.stats for o in measured if o.stats is not None}
-    regions = [RegionReport(number, s.organ, s.label, stats[s.label])
-               for number, s in enumerate(segments, start=1)]
-    assert volume.pet is not None
-    sr = build_report(seg, volume.pet.series_uid, regions, result.references, device_name,
+    seg = build_segmentation(pet.sources, [row.segment for row in rows], algorithm)
+    regions = [RegionReport(number, row.segment.organ, row.segment.label, row.stats)
+               for number, row in enumerate(rows, start=1)]
+    sr = build_report(seg, pet.series_uid, regions, result.references, device_name,
                       volume.suv_note)
-    picture = _picture(result, volume, segments, checkpoint)
-    key = build_key_image(sources[0], picture)
+    key = build_key_image(pet.sources[0], _picture(result, volume, rows, checkpoint))
     folder = out / DICOM_DIR
     folder.mkdir(parents=True, exist_ok=True)
     return tuple(_save(kind, dataset, folder / f"{kind.value}.dcm")
@@ -85,24 +83,22 @@ def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
                                        (ObjectKind.KEY_IMAGE, key)))
 
 
-def _sources(volume: VolumeInput) -> Sequence[Dataset]:
+def _classic_pet(volume: VolumeInput) -> PetVolume:
+    """The DICOM series behind ``volume``, one instance per slice."""
     if volume.pet is None:
         raise OutputsUnavailableError("DICOM outputs need a DICOM PET series; the input was NIfTI")
     sources = volume.pet.sources
     if len({str(ds.SOPInstanceUID) for ds in sources}) != len(sources):
         raise OutputsUnavailableError(
             "DICOM outputs for multi-frame (Enhanced) PET are not supported yet")
-    return sources
+    return volume.pet
 
 
-def _picture(result: PipelineResult, volume: VolumeInput, segments: Sequence[SegmentMask],
+def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImageRow],
              checkpoint: str) -> np.ndarray:
     values = sitk.GetArrayFromImage(volume.values).astype(np.float32)
     if volume.suvbw is not None:
         values *= volume.suvbw
-    stats = {o.organ: o.stats for o in (*result.organs, *result.lesions)
-             if o.stats is not None}
-    rows = [KeyImageRow(s, stats[s.label]) for s in segments]
     missing = [o.organ for o in result.organs if not o.found]
     footer = [f"model: {checkpoint or 'unknown'}; prompts: atlas landmarks",
               f"SUV: {volume.suv_note or 'not available'}",

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,10 +53,7 @@ def liver_reference(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence
     (True for LPS images whose direction has a positive x column).
     """
     box = _box(liver)
-    inner = _liver_in_box(values[box], liver[box], spacing_zyx, right_is_low_x)
-    offset = tuple(s.start for s in box)
-    centre = _index(tuple(c + o for c, o in zip(inner.centre_index, offset, strict=True)))
-    return ReferenceRegion(inner.name, inner.mean, inner.sd, inner.volume_ml, centre, inner.note)
+    return _uncropped(_liver_in_box(values[box], liver[box], spacing_zyx, right_is_low_x), box)
 
 
 def _liver_in_box(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence[float],
@@ -80,10 +78,7 @@ def blood_pool_reference(values: np.ndarray, aorta: np.ndarray,
                          spacing_zyx: Sequence[float]) -> ReferenceRegion:
     """Mediastinal blood pool from the aorta mask: its core in a 2 cm axial slab."""
     box = _box(aorta)
-    inner = _blood_pool_in_box(values[box], aorta[box], spacing_zyx)
-    offset = tuple(s.start for s in box)
-    centre = _index(tuple(c + o for c, o in zip(inner.centre_index, offset, strict=True)))
-    return ReferenceRegion(inner.name, inner.mean, inner.sd, inner.volume_ml, centre, inner.note)
+    return _uncropped(_blood_pool_in_box(values[box], aorta[box], spacing_zyx), box)
 
 
 def _blood_pool_in_box(values: np.ndarray, aorta: np.ndarray,
@@ -109,6 +104,12 @@ def _box(mask: np.ndarray) -> tuple[slice, ...]:
         raise ValueError("the mask is empty")
     return tuple(slice(max(0, s.start - 1), min(n, s.stop + 1))
                  for s, n in zip(found[0], mask.shape, strict=True))
+
+
+def _uncropped(region: ReferenceRegion, box: tuple[slice, ...]) -> ReferenceRegion:
+    """A region found in a crop, with its centre in the whole image's indices."""
+    centre = _index(tuple(c + s.start for c, s in zip(region.centre_index, box, strict=True)))
+    return dataclasses.replace(region, centre_index=centre)
 
 
 def _index(index: tuple[Any, ...]) -> tuple[int, int, int]:

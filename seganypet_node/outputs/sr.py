@@ -21,7 +21,7 @@ from seganypet_node import __version__
 from seganypet_node.organs import Organ
 from seganypet_node.outputs.measurements import UptakeStats
 from seganypet_node.outputs.reference import ReferenceRegion
-from seganypet_node.outputs.seg import LATERALITY, MANUFACTURER, organ_code
+from seganypet_node.outputs.seg import LATERALITY, MANUFACTURER, NEOPLASM, organ_code
 
 SUVBW = hd.sr.CodedConcept("126401", "DCM", "SUVbw")
 SUVBW_UNIT = hd.sr.CodedConcept("{SUVbw}g/ml", "UCUM", "Standardized Uptake Value body weight")
@@ -33,7 +33,6 @@ VOXEL_SUM = hd.sr.CodedConcept("126030", "DCM", "Sum of segmented voxel volumes"
 PET_WHOLE_BODY = hd.sr.CodedConcept("44139-4", "LN", "PET whole body")
 QUALITATIVE = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
 COMMENT = hd.sr.CodedConcept("121106", "DCM", "Comment")
-NEOPLASM = hd.sr.CodedConcept("108369006", "SCT", "Neoplasm")
 
 
 @dataclass(frozen=True)

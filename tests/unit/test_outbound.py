@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy.orm import Session
 
 from seganypet_node.config import load_config
 from seganypet_node.db.engine import utcnow
@@ -34,24 +35,28 @@ OBJECTS = [OutboundObject(kind, "1.2.840.10008.5.1.4.1.1.66.4", f"1.2.3.{n}",
            for n, kind in enumerate(("seg", "sr", "key_image"))]
 
 
+def add_done_job(session: Session, now: dt.datetime) -> int:
+    """A study, its complete PET series from PACS and the finished job; returns the job id."""
+    study = Study(study_uid="1.2.3", created_at=now)
+    session.add(study)
+    session.flush()
+    series = Series(study_id=study.id, series_uid="1.2.3.4", modality="PT",
+                    sop_class_uid="1.2.840.10008.5.1.4.1.1.128", calling_ae="PACS",
+                    received_instances=1, state=SeriesState.COMPLETE,
+                    first_received_at=now, last_received_at=now)
+    session.add(series)
+    session.flush()
+    job = Job(series_id=series.id, state=JobState.DONE, attempts=1, max_attempts=3,
+              created_at=now, updated_at=now)
+    session.add(job)
+    session.flush()
+    return job.id
+
+
 @pytest.fixture
 def job_id(sessions) -> int:
-    now = utcnow()
     with sessions.begin() as s:
-        study = Study(study_uid="1.2.3", created_at=now)
-        s.add(study)
-        s.flush()
-        series = Series(study_id=study.id, series_uid="1.2.3.4", modality="PT",
-                        sop_class_uid="1.2.840.10008.5.1.4.1.1.128", calling_ae="PACS",
-                        received_instances=1, state=SeriesState.COMPLETE,
-                        first_received_at=now, last_received_at=now)
-        s.add(series)
-        s.flush()
-        job = Job(series_id=series.id, state=JobState.DONE, attempts=1, max_attempts=3,
-                  created_at=now, updated_at=now)
-        s.add(job)
-        s.flush()
-        return job.id
+        return add_done_job(s, utcnow())
 
 
 def test_one_row_per_object_and_destination_and_enqueue_is_idempotent(sessions, job_id) -> None:
@@ -153,20 +158,8 @@ def test_send_command_lists_retries_and_runs(tmp_path) -> None:
     database = open_database(config)
     now = utcnow()
     with database.sessions.begin() as s:
-        study = Study(study_uid="1.2.3", created_at=now)
-        s.add(study)
-        s.flush()
-        series = Series(study_id=study.id, series_uid="1.2.3.4", modality="PT",
-                        sop_class_uid="1.2.840.10008.5.1.4.1.1.128", calling_ae="PACS",
-                        received_instances=1, state=SeriesState.COMPLETE,
-                        first_received_at=now, last_received_at=now)
-        s.add(series)
-        s.flush()
-        job = Job(series_id=series.id, state=JobState.DONE, attempts=1, max_attempts=3,
-                  created_at=now, updated_at=now)
-        s.add(job)
-        s.flush()
-        enqueue(s, job.id, OBJECTS[:1], [Caller("GONE", "127.0.0.1", free_port())], now)
+        job_id = add_done_job(s, now)
+        enqueue(s, job_id, OBJECTS[:1], [Caller("GONE", "127.0.0.1", free_port())], now)
         (item,) = claim_batch(s, "x", LEASE, now, limit=1)
         mark_failed(s, item.row_id, "x", "refused", now, RetryPolicy(1, 1, 1))
     database.engine.dispose()

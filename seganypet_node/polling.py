@@ -1,0 +1,55 @@
+"""A background thread that polls a database queue: the shape shared by workers and the sender."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class QueuePoller:
+    """Runs :meth:`step` until stopped, waiting ``poll_interval_s`` whenever it found no work.
+
+    Parameters
+    ----------
+    kind : str
+        "worker" or "sender": names the thread.
+    name : str
+        Distinguishes threads of one process in lease owners and logs.
+    poll_interval_s : float
+        Wait after an idle step.
+    """
+
+    def __init__(self, kind: str, name: str, poll_interval_s: float) -> None:
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{name}"
+        self._poll_interval_s = poll_interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"{kind}-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop after the work in hand; what was claimed but not finished keeps its lease and
+        returns to the queue when the lease expires."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def step(self) -> bool:
+        """Do one unit of work; True when there was some."""
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:
+                # Database briefly unavailable: claimed work keeps its lease and comes back
+                # to the queue when it expires.
+                log.exception("%s loop error", self._thread.name)
+                busy = False
+            if not busy:
+                self._stop.wait(self._poll_interval_s)
