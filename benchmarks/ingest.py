@@ -4,8 +4,10 @@ Client: dcmtk storescu, one association per series (``+sd DIR``), 400-slice 200x
 series. Modes: 1 association, then 4 in parallel with 4 different series. Receivers: the node
 (``serve``, default durability: fsync + database row before success; workers off so only
 ingest is timed), storescp (``--fork`` for the parallel mode) and Orthanc (own storage). All run
-with TCP_NODELAY=1 inside one private network namespace (loopback only). Every round starts each
-receiver afresh on an empty store; the receiver order rotates between rounds.
+with TCP_NODELAY=1 inside one private network namespace (loopback only). A fourth receiver,
+``minimal_scp.py`` (pynetdicom writing the bytes it receives, nothing else), shows the ceiling of
+the network layer the node is built on. Every round starts each receiver afresh on an empty
+store; the receiver order rotates between rounds.
 
 Usage:  python benchmarks/ingest.py [--rounds 3] [--slices 400] [--matrix 200]
 Writes benchmarks/results/ingest.json and prints a Markdown table for RESULTS.md.
@@ -39,6 +41,7 @@ from tests.support import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MINIMAL_SCP = Path(__file__).resolve().parent / "minimal_scp.py"
 CACHE = Path(tempfile.gettempdir()) / "seganypet-bench-series"
 
 
@@ -62,6 +65,18 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class MinimalScp(StorescpPeer):
+    """benchmarks/minimal_scp.py: pynetdicom writing the received bytes, nothing else."""
+
+    def start(self) -> MinimalScp:
+        with (self.folder.parent / f"{self.folder.name}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [*self.prefix, sys.executable, str(MINIMAL_SCP), str(self.port),
+                 str(self.folder)], stdout=log, stderr=subprocess.STDOUT)
+        self._wait_listening()
+        return self
 
 
 class Receiver:
@@ -114,8 +129,12 @@ def receivers(ns: NetNamespace, parallel: bool) -> list[Receiver]:
         peer = OrthancPeer(work / "orthanc", ns.enter(), None).start()
         return peer.dicom_port, peer.ae_title, peer
 
+    def minimal(work: Path) -> tuple[int, str, Any]:
+        peer = MinimalScp(work / "minimal", ns.enter(), "MINIMAL").start()
+        return peer.port, peer.ae_title, peer
+
     return [Receiver("node", node), Receiver("storescp", storescp),
-            Receiver("orthanc", orthanc)]
+            Receiver("orthanc", orthanc), Receiver("pynetdicom-minimal", minimal)]
 
 
 def run(rounds: int, series: list[Path]) -> dict[str, Any]:
@@ -130,7 +149,7 @@ def run(rounds: int, series: list[Path]) -> dict[str, Any]:
                     with tempfile.TemporaryDirectory() as work:
                         result = receiver.measure(Path(work), ns, chosen)
                     samples.setdefault(mode, {}).setdefault(receiver.name, []).append(result)
-                    print(f"{mode:<14} round {r + 1} {receiver.name:<9} "
+                    print(f"{mode:<14} round {r + 1} {receiver.name:<18} "
                           f"{result['rate']:7.0f} instances/s", file=sys.stderr)
     finally:
         ns.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pydicom.config
 from sqlalchemy import Engine
@@ -12,13 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.config import Config
 from seganypet_node.db.engine import make_engine, make_session_factory
+from seganypet_node.db.group_commit import GroupCommitter
 from seganypet_node.db.migrate import upgrade
 from seganypet_node.dicom.completion import QuietPeriodSweeper
 from seganypet_node.dicom.receive import InstanceReceiver
 from seganypet_node.dicom.scp import StorageNode
 from seganypet_node.dicom.scu import ResultSender
 from seganypet_node.dicom.spool import Spool
-from seganypet_node.worker import JobWorker
+
+if TYPE_CHECKING:
+    from seganypet_node.worker import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +59,19 @@ class NodeApp:
         self.config = config
         self.database = open_database(config)
         self.spool = Spool(config.spool_dir)
-        self.listener = StorageNode(config, InstanceReceiver(self.spool, self.database.sessions))
+        self.committer = GroupCommitter(self.database.engine)
+        self.listener = StorageNode(config, InstanceReceiver(self.spool, self.committer))
         completion = config.completion
         self.sweeper = QuietPeriodSweeper(
             self.database.sessions,
             dt.timedelta(seconds=completion.quiet_period_s),
             completion.sweep_interval_s,
         )
-        self.workers = [JobWorker(config, self.database.sessions, f"w{k}")
-                        for k in range(1, config.worker.count + 1)]
+        self.workers = _workers(config, self.database.sessions)
         self.sender = ResultSender(config, self.database.sessions)
 
     def start(self) -> None:
+        self.committer.start()
         self.listener.start()
         self.sweeper.start()
         for worker in self.workers:
@@ -79,9 +84,19 @@ class NodeApp:
     def stop(self) -> None:
         log.info("stopping: finishing instances in flight")
         self.listener.stop()
+        self.committer.stop()
         self.sweeper.stop()
         for worker in self.workers:
             worker.stop()
         self.sender.stop()
         self.database.engine.dispose()
         log.info("stopped")
+
+
+def _workers(config: Config, sessions: sessionmaker[Session]) -> list[JobWorker]:
+    if config.worker.count == 0:
+        # An intake-only node (scale-out) never loads torch and the model: 300 MB less.
+        return []
+    from seganypet_node.worker import JobWorker
+
+    return [JobWorker(config, sessions, f"w{k}") for k in range(1, config.worker.count + 1)]

@@ -1,23 +1,53 @@
 """Database side of receiving: study/series/instance rows, series completion, job creation.
 
 Every function works inside the caller's transaction and is safe against concurrent
-associations on SQLite (serialised writers) and PostgreSQL (row locks, ON CONFLICT).
+associations on SQLite (serialised writers) and PostgreSQL (row locks, ON CONFLICT). They use
+SQLAlchemy Core on a :class:`~sqlalchemy.engine.Connection`, with statements built once: at
+hundreds of instances a second the ORM's per-statement bookkeeping was most of the cost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Insert, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from seganypet_node.db.jobs import DEFAULT_MAX_ATTEMPTS
 from seganypet_node.db.models import Base, Instance, Job, Series, Study
 from seganypet_node.db.states import CompletionRule, JobState, SeriesState
 from seganypet_node.dicom.header import InstanceHeader
+
+_STUDY, _SERIES, _INSTANCE, _JOB = (
+    Base.metadata.tables[model.__tablename__] for model in (Study, Series, Instance, Job))
+
+_SERIES_ID = select(_SERIES.c.id).where(_SERIES.c.series_uid == bindparam("uid"))
+_STUDY_ID = select(_STUDY.c.id).where(_STUDY.c.study_uid == bindparam("uid"))
+_STORED_PATH = select(_INSTANCE.c.spool_path).where(
+    _INSTANCE.c.sop_instance_uid == bindparam("uid"))
+_JOB_ID = select(_JOB.c.id).where(_JOB.c.series_id == bindparam("series"))
+# One UPDATE .. RETURNING: the row lock makes the count exact under concurrent inserts.
+_COUNT_INSTANCE = (
+    update(_SERIES)
+    .where(_SERIES.c.id == bindparam("series"))
+    .values(received_instances=_SERIES.c.received_instances + 1,
+            last_received_at=bindparam("now", type_=_SERIES.c.last_received_at.type))
+    .returning(_SERIES.c.received_instances, _SERIES.c.expected_instances, _SERIES.c.state)
+)
+_COMPLETE = (
+    update(_SERIES)
+    .where(_SERIES.c.id == bindparam("series"), _SERIES.c.state == SeriesState.RECEIVING)
+    .values(state=SeriesState.COMPLETE, completion_rule=bindparam("rule"),
+            completed_at=bindparam("now", type_=_SERIES.c.completed_at.type))
+    .returning(_SERIES.c.skip_reason)
+)
+_QUIET = select(_SERIES.c.id).where(
+    _SERIES.c.state == SeriesState.RECEIVING,
+    _SERIES.c.last_received_at < bindparam("since", type_=_SERIES.c.last_received_at.type),
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +76,7 @@ class RecordedInstance:
 
 
 def record_instance(
-    session: Session,
+    connection: Connection,
     header: InstanceHeader,
     *,
     spool_path: str,
@@ -57,45 +87,38 @@ def record_instance(
     now: dt.datetime,
 ) -> RecordedInstance:
     """Insert the rows for a stored instance and complete its series when the count is reached."""
-    series_id = session.scalar(select(Series.id).where(Series.series_uid == header.series_uid))
+    series_id = connection.scalar(_SERIES_ID, {"uid": header.series_uid})
     if series_id is None:
-        series_id = _new_series(session, header, calling_ae, skip_reason, now)
-    inserted = _insert_ignore(session, Instance, "sop_instance_uid", {
+        series_id = _new_series(connection, header, calling_ae, skip_reason, now)
+    inserted = connection.execute(_insert_ignore(connection, "instance"), {
         "series_id": series_id, "sop_instance_uid": header.sop_instance_uid,
         "sop_class_uid": header.sop_class_uid, "transfer_syntax_uid": transfer_syntax_uid,
         "instance_number": header.instance_number, "spool_path": spool_path,
         "size_bytes": size_bytes, "received_at": now,
-    })
+    }).rowcount
     if not inserted:
-        existing = session.scalar(
-            select(Instance.spool_path).where(Instance.sop_instance_uid == header.sop_instance_uid)
-        )
+        existing = connection.scalar(_STORED_PATH, {"uid": header.sop_instance_uid})
         return RecordedInstance(duplicate=True, series_id=series_id, stored_path=existing)
-    # One UPDATE .. RETURNING: the row lock makes the count exact under concurrent inserts.
-    received, expected, state = session.execute(
-        update(Series)
-        .where(Series.id == series_id)
-        .values(received_instances=Series.received_instances + 1, last_received_at=now)
-        .returning(Series.received_instances, Series.expected_instances, Series.state)
-    ).one()
+    received, expected, state = connection.execute(
+        _COUNT_INSTANCE, {"series": series_id, "now": now}).one()
     if state is not SeriesState.RECEIVING:
         return RecordedInstance(duplicate=False, series_id=series_id, late=True)
     job_id = None
     if expected is not None and received >= expected:
-        job_id = complete_series(session, series_id, CompletionRule.COUNT, now)
+        job_id = complete_series(connection, series_id, CompletionRule.COUNT, now)
     return RecordedInstance(duplicate=False, series_id=series_id, job_id=job_id)
 
 
 def _new_series(
-    session: Session, header: InstanceHeader, calling_ae: str, skip_reason: str | None,
+    connection: Connection, header: InstanceHeader, calling_ae: str, skip_reason: str | None,
     now: dt.datetime,
 ) -> int:
-    study_id = _upsert_id(session, Study, "study_uid", {
+    study_id = _upsert_id(connection, "study", _STUDY_ID, header.study_uid, {
         "study_uid": header.study_uid, "patient_id": header.patient_id,
         "study_date": header.study_date, "accession_number": header.accession_number,
         "created_at": now,
     })
-    return _upsert_id(session, Series, "series_uid", {
+    return _upsert_id(connection, "series", _SERIES_ID, header.series_uid, {
         "study_id": study_id, "series_uid": header.series_uid, "modality": header.modality,
         "sop_class_uid": header.sop_class_uid,
         "frame_of_reference_uid": header.frame_of_reference_uid,
@@ -107,58 +130,54 @@ def _new_series(
 
 
 def complete_series(
-    session: Session, series_id: int, rule: CompletionRule, now: dt.datetime,
+    connection: Connection, series_id: int, rule: CompletionRule, now: dt.datetime,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> int | None:
     """Mark a receiving series complete; create its one pending job unless it is skipped.
 
     Returns the new job's id, or None when the series was already complete or gets no job.
     """
-    changed = session.execute(
-        update(Series)
-        .where(Series.id == series_id, Series.state == SeriesState.RECEIVING)
-        .values(state=SeriesState.COMPLETE, completion_rule=rule, completed_at=now)
-        .returning(Series.skip_reason)
-    ).all()
+    changed = connection.execute(
+        _COMPLETE, {"series": series_id, "rule": rule, "now": now}).all()
     if not changed or changed[0].skip_reason is not None:
         return None
-    inserted = _insert_ignore(session, Job, "series_id", {
+    inserted = connection.execute(_insert_ignore(connection, "job"), {
         "series_id": series_id, "state": JobState.PENDING, "attempts": 0,
         "max_attempts": max_attempts, "created_at": now, "updated_at": now,
-    })
+    }).rowcount
     if not inserted:
         return None
-    return session.scalar(select(Job.id).where(Job.series_id == series_id))
+    return connection.scalar(_JOB_ID, {"series": series_id})
 
 
-def quiet_series(session: Session, quiet_since: dt.datetime) -> list[int]:
+def quiet_series(connection: Connection, quiet_since: dt.datetime) -> list[int]:
     """Ids of receiving series whose last instance arrived before ``quiet_since``."""
-    return list(session.scalars(
-        select(Series.id).where(
-            Series.state == SeriesState.RECEIVING, Series.last_received_at < quiet_since
-        )
-    ))
+    return list(connection.scalars(_QUIET, {"since": quiet_since}))
 
 
-def _insert_ignore(
-    session: Session, model: type[Base], unique: str, values: dict[str, Any]
-) -> bool:
-    """INSERT that does nothing on a unique conflict; True when a row was inserted."""
-    dialect = session.get_bind().dialect.name
+_UNIQUE_KEY = {"study": "study_uid", "series": "series_uid", "instance": "sop_instance_uid",
+               "job": "series_id"}
+
+
+def _insert_ignore(connection: Connection, table: str) -> Insert:
+    """INSERT into ``table`` that does nothing on a conflict of its unique key."""
+    return _insert_ignore_for(connection.dialect.name, table)
+
+
+@cache
+def _insert_ignore_for(dialect: str, table: str) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(
-        insert(model).values(**values).on_conflict_do_nothing(index_elements=[unique])
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    target = {"study": _STUDY, "series": _SERIES, "instance": _INSTANCE, "job": _JOB}[table]
+    return insert(target).on_conflict_do_nothing(index_elements=[_UNIQUE_KEY[table]])
 
 
-def _upsert_id(session: Session, model: type[Base], unique: str, values: dict[str, Any]) -> int:
-    """Id of the row with ``values[unique]``, inserting it first when absent."""
-    table = model.__table__
-    query = select(table.c.id).where(table.c[unique] == values[unique])
-    found = session.scalar(query)
+def _upsert_id(
+    connection: Connection, table: str, query: Any, uid: str, values: dict[str, Any]
+) -> int:
+    """Id of the row whose unique key is ``uid``, inserting ``values`` first when absent."""
+    found = connection.scalar(query, {"uid": uid})
     if found is None:
-        _insert_ignore(session, model, unique, values)
-        found = session.scalar(query)
+        connection.execute(_insert_ignore(connection, table), values)
+        found = connection.scalar(query, {"uid": uid})
     assert found is not None
     return int(found)

@@ -66,8 +66,9 @@ class QuietPeriodSweeper:
         now = now or utcnow()
         created = []
         with self._sessions.begin() as session:
-            for series_id in quiet_series(session, now - self._quiet_period):
-                job_id = complete_series(session, series_id, CompletionRule.QUIET, now)
+            connection = session.connection()
+            for series_id in quiet_series(connection, now - self._quiet_period):
+                job_id = complete_series(connection, series_id, CompletionRule.QUIET, now)
                 log.info("series %d complete (quiet period), job %s", series_id, job_id)
                 if job_id is not None:
                     created.append(job_id)

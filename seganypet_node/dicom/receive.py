@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.db.engine import utcnow
+from seganypet_node.db.group_commit import GroupCommitter
 from seganypet_node.db.ingest import record_instance
 from seganypet_node.dicom.completion import skip_reason
 from seganypet_node.dicom.header import InstanceHeader, read_header
@@ -54,9 +54,9 @@ class ReceivedInstance:
 class InstanceReceiver:
     """Stores received instances durably in the spool and the database."""
 
-    def __init__(self, spool: Spool, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, spool: Spool, committer: GroupCommitter) -> None:
         self.spool = spool
-        self._sessions = sessions
+        self._committer = committer
 
     def receive(self, item: ReceivedInstance) -> StoreOutcome:
         """Store ``item``; raises :class:`InstanceRejected` with the status for bad input."""
@@ -72,13 +72,13 @@ class InstanceReceiver:
             stored = self.spool.write(relative, item.encoded())
         except OSError as exc:
             raise _storage_error(exc) from exc
+        skip = skip_reason(header)
         try:
-            with self._sessions.begin() as session:
-                recorded = record_instance(
-                    session, header, spool_path=str(relative), size_bytes=stored.size_bytes,
-                    transfer_syntax_uid=item.transfer_syntax_uid, calling_ae=item.calling_ae,
-                    skip_reason=skip_reason(header), now=utcnow(),
-                )
+            recorded = self._committer.run(lambda connection: record_instance(
+                connection, header, spool_path=str(relative), size_bytes=stored.size_bytes,
+                transfer_syntax_uid=item.transfer_syntax_uid, calling_ae=item.calling_ae,
+                skip_reason=skip, now=utcnow(),
+            ))
         except SQLAlchemyError as exc:
             if not stored.replaced:
                 self.spool.remove(relative)

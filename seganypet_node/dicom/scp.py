@@ -24,6 +24,12 @@ from seganypet_node.dicom.status import InstanceRejected, StoreOutcome, StoreSta
 
 log = logging.getLogger(__name__)
 
+# pynetdicom's DUL thread sleeps this long whenever it finds nothing to do (default 1 ms), and
+# a C-STORE waits on it twice (request in, response out): at 1 ms that sleep was a third of
+# the time per instance. 0.2 ms costs an idle open association about 3 % of a core; idle
+# associations are closed after network_timeout.
+DUL_POLL_S = 0.0002
+
 
 class InFlight:
     """Counts C-STORE requests being handled, so shutdown can wait for them."""
@@ -80,6 +86,7 @@ class StorageNode:
         """Bind and serve associations in background threads."""
         node = self._config.node
         handlers: list[Any] = [
+            (evt.EVT_CONN_OPEN, _on_connection_open),
             (evt.EVT_C_ECHO, _on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_ACCEPTED, _on_accepted),
@@ -176,6 +183,10 @@ def _status(outcome: StoreOutcome) -> Dataset:
     if outcome.comment:
         status.ErrorComment = outcome.comment
     return status
+
+
+def _on_connection_open(event: evt.Event) -> None:
+    event.assoc.dul._run_loop_delay = DUL_POLL_S
 
 
 def _on_echo(event: evt.Event) -> int:

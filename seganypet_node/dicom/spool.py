@@ -73,6 +73,7 @@ class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root.absolute()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._real_root = self.root.resolve()
         self._known_dirs: set[Path] = set()
         self._dir_lock = threading.Lock()
 
@@ -86,8 +87,8 @@ class Spool:
 
     def absolute(self, relative: PurePosixPath | str) -> Path:
         """Absolute path of a spool-relative path, refusing anything that leaves the root."""
-        candidate = (self.root / str(relative)).resolve()
-        if not candidate.is_relative_to(self.root.resolve()):
+        candidate = (self._real_root / str(relative)).resolve()
+        if not candidate.is_relative_to(self._real_root):
             raise ValueError(f"path {relative!s} leaves the spool")
         return candidate
 
