@@ -32,7 +32,8 @@ def pet_header(
 def record(sessions: sessionmaker[Session], header: InstanceHeader, now: dt.datetime = T0):
     with sessions.begin() as session:
         return record_instance(
-            session.connection(), header, spool_path=f"x/{header.sop_instance_uid}.dcm", size_bytes=10,
+            session.connection(), header, spool_path=f"x/{header.sop_instance_uid}.dcm",
+            size_bytes=10,
             transfer_syntax_uid="1.2.840.10008.1.2.1", calling_ae="SCU",
             skip_reason=skip_reason(header), now=now,
         )
