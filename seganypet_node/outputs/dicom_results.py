@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ class ResultObject:
     path: Path
     sop_class_uid: str
     sop_instance_uid: str
+    seconds: float = 0.0  # building and writing it
 
 
 class OutputsUnavailableError(ValueError):
@@ -70,17 +72,21 @@ def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
         raise OutputsUnavailableError("no organ was found, so there is nothing to report")
     algorithm = Algorithm("SegAnyPET", __version__, parameters={
         "checkpoint": checkpoint or "unknown", "prompts": "atlas landmarks"})
+    folder = out / DICOM_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     seg = build_segmentation(pet.sources, [row.segment for row in rows], algorithm)
+    written = [_save(ObjectKind.SEG, seg, folder, start)]
+    start = time.perf_counter()
     regions = [RegionReport(number, row.segment.organ, row.segment.label, row.stats)
                for number, row in enumerate(rows, start=1)]
     sr = build_report(seg, pet.series_uid, regions, result.references, device_name,
                       volume.suv_note)
+    written.append(_save(ObjectKind.SR, sr, folder, start))
+    start = time.perf_counter()
     key = build_key_image(pet.sources[0], _picture(result, volume, rows, checkpoint))
-    folder = out / DICOM_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    return tuple(_save(kind, dataset, folder / f"{kind.value}.dcm")
-                 for kind, dataset in ((ObjectKind.SEG, seg), (ObjectKind.SR, sr),
-                                       (ObjectKind.KEY_IMAGE, key)))
+    written.append(_save(ObjectKind.KEY_IMAGE, key, folder, start))
+    return tuple(written)
 
 
 def _classic_pet(volume: VolumeInput) -> PetVolume:
@@ -109,10 +115,12 @@ def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImag
                             footer)
 
 
-def _save(kind: ObjectKind, dataset: Dataset, path: Path) -> ResultObject:
+def _save(kind: ObjectKind, dataset: Dataset, folder: Path, started: float) -> ResultObject:
+    path = folder / f"{kind.value}.dcm"
     temp = path.with_suffix(".tmp")
     dataset.save_as(temp, enforce_file_format=True)
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temp, path)
-    return ResultObject(kind, path, str(dataset.SOPClassUID), str(dataset.SOPInstanceUID))
+    return ResultObject(kind, path, str(dataset.SOPClassUID), str(dataset.SOPInstanceUID),
+                        time.perf_counter() - started)

@@ -41,21 +41,25 @@ def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
                       device_name: str = "seganypet-node") -> FolderResult:
     """Run the pipeline and write masks, DICOM SEG/SR/key image and the summary into ``out``.
 
-    The returned timings end with the time spent writing (not in the summary itself).
+    The timings gain one stage per DICOM object (in the summary) and, last, the time spent
+    writing masks and summary (not in the summary itself).
     """
     result = pipeline.run(volume, progress)
-    start = time.perf_counter()
     try:
         objects = write_dicom_results(result, volume, out, pipeline.checkpoint_name, device_name)
         note = None
     except OutputsUnavailableError as exc:
         objects, note = (), str(exc)
         log.info("no DICOM outputs: %s", note)
+    result = dataclasses.replace(result, timings=(
+        *result.timings, *((f"writing {o.kind.value}", o.seconds) for o in objects)))
+    start = time.perf_counter()
     described = {**source, "checkpoint": pipeline.checkpoint_name,
                  "atlas": pipeline.atlas.meta.get("description", ""), "suv": volume.suv_note,
                  "dicom": {o.kind.value: str(o.path.relative_to(out)) for o in objects}
                  if objects else {"none": note}}
     write_results(result, volume.values, out, described)
     seconds = time.perf_counter() - start
-    timed = dataclasses.replace(result, timings=(*result.timings, ("writing results", seconds)))
+    timed = dataclasses.replace(
+        result, timings=(*result.timings, ("writing masks and summary", seconds)))
     return FolderResult(timed, objects, note)

@@ -31,6 +31,7 @@ def test_segment_a_dicom_folder_writes_masks_summary_and_shows_progress(
         mask = sitk.ReadImage(str(out / "masks" / f"{name}.nii.gz"))
         assert mask.GetSize() == sitk.ReadImage(str(study.labels_path)).GetSize()
     assert "registration and prompts" in summary["timings_s"]
+    assert {"writing seg", "writing sr", "writing key_image"} <= set(summary["timings_s"])
     assert summary["source"]["dicom"] == {"seg": "dicom/seg.dcm", "sr": "dicom/sr.dcm",
                                           "key_image": "dicom/key_image.dcm"}
     seg = pydicom.dcmread(tmp_path / "out" / "dicom" / "seg.dcm", stop_before_pixels=True)

@@ -73,7 +73,8 @@ def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
         assert np.array_equal(sitk.GetArrayFromImage(mask) > 0, organ.mask)
         assert entry["volume_ml"] == pytest.approx(organ.mask.sum() * 0.064, rel=1e-3)
         assert any(p["positive"] for p in entry["prompts"])
-    assert result.timings[-1][0] == "writing results"
+    assert result.timings[-1][0] == "writing masks and summary"
+    assert "writing seg" not in summary["timings_s"]  # NIfTI input: no DICOM objects
     assert set(summary["reference_regions"]) == {"liver", "blood pool"}
 
 
