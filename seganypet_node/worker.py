@@ -111,8 +111,11 @@ class JobWorker(QueuePoller):
     def _process(self, claimed: ClaimedJob) -> tuple[ResultObject, ...]:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
+        start = time.perf_counter()
         volume = from_pet_series(read_pet_series(files))
+        read_s = time.perf_counter() - start
         pipeline = self._ensure_pipeline()
+        load_s = time.perf_counter() - start - read_s
 
         def renew(stage: str, done: int, total: int) -> None:
             with self.sessions.begin() as session:
@@ -123,7 +126,8 @@ class JobWorker(QueuePoller):
         source = {"job": claimed.job_id, "series_instance_uid": claimed.series_uid,
                   "study_instance_uid": claimed.study_uid, "instances": len(files)}
         written = segment_to_folder(pipeline, volume, out, source, renew,
-                                    self.config.node.ae_title)
+                                    self.config.node.ae_title,
+                                    (("read series", read_s), ("load model and atlas", load_s)))
         found = sum(o.found for o in written.result.organs)
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))

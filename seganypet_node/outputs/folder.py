@@ -38,11 +38,13 @@ class FolderResult:
 
 def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
                       source: Mapping[str, Any], progress: Progress | None = None,
-                      device_name: str = "seganypet-node") -> FolderResult:
+                      device_name: str = "seganypet-node",
+                      prior_timings: tuple[tuple[str, float], ...] = ()) -> FolderResult:
     """Run the pipeline and write masks, DICOM SEG/SR/key image and the summary into ``out``.
 
-    The timings gain one stage per DICOM object (in the summary) and, last, the time spent
-    writing masks and summary (not in the summary itself).
+    The timings are ``prior_timings`` (stages the caller ran first, e.g. reading the series),
+    the pipeline's, one per DICOM object and, last, the time spent writing masks and summary
+    (not in the summary itself).
     """
     result = pipeline.run(volume, progress)
     try:
@@ -52,7 +54,8 @@ def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
         objects, note = (), str(exc)
         log.info("no DICOM outputs: %s", note)
     result = dataclasses.replace(result, timings=(
-        *result.timings, *((f"writing {o.kind.value}", o.seconds) for o in objects)))
+        *prior_timings, *result.timings,
+        *((f"writing {o.kind.value}", o.seconds) for o in objects)))
     start = time.perf_counter()
     described = {**source, "checkpoint": pipeline.checkpoint_name,
                  "atlas": pipeline.atlas.meta.get("description", ""), "suv": volume.suv_note,

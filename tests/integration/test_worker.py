@@ -33,6 +33,9 @@ def test_complete_series_is_segmented_and_results_recorded(start_node, whole_bod
     summary = json.loads((out / "summary.json").read_text())
     assert summary["source"]["series_instance_uid"] == whole_body.identity.series_uid
     assert summary["unit"] == "SUVbw"
+    stages = list(summary["timings_s"])
+    assert stages[:2] == ["read series", "load model and atlas"]
+    assert stages[-3:] == ["writing seg", "writing sr", "writing key_image"]
     labels = sitk.ReadImage(str(whole_body.labels_path))
     found = [name for name, entry in summary["organs"].items() if entry["found"]]
     assert len(found) >= 9, summary["organs"]
