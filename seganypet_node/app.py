@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,15 +61,17 @@ class NodeApp:
         self.database = open_database(config)
         self.spool = Spool(config.spool_dir)
         self.committer = GroupCommitter(self.database.engine)
-        self.listener = StorageNode(config, InstanceReceiver(self.spool, self.committer))
+        self.sender = ResultSender(config, self.database.sessions)
+        self.workers = _workers(config, self.database.sessions, self.sender.wake)
+        self.listener = StorageNode(
+            config, InstanceReceiver(self.spool, self.committer, self._wake_workers))
         completion = config.completion
         self.sweeper = QuietPeriodSweeper(
             self.database.sessions,
             dt.timedelta(seconds=completion.quiet_period_s),
             completion.sweep_interval_s,
+            self._wake_workers,
         )
-        self.workers = _workers(config, self.database.sessions)
-        self.sender = ResultSender(config, self.database.sessions)
 
     def start(self) -> None:
         self.committer.start()
@@ -80,6 +83,10 @@ class NodeApp:
         node = self.config.node
         log.info("seganypet-node ready: AE %s listening on %s:%d%s", node.ae_title, node.host,
                  self.listener.port, " (TLS)" if self.config.tls.enabled else "")
+
+    def _wake_workers(self) -> None:
+        for worker in self.workers:
+            worker.wake()
 
     def stop(self) -> None:
         log.info("stopping: finishing instances in flight")
@@ -93,10 +100,12 @@ class NodeApp:
         log.info("stopped")
 
 
-def _workers(config: Config, sessions: sessionmaker[Session]) -> list[JobWorker]:
+def _workers(config: Config, sessions: sessionmaker[Session],
+             on_results_queued: Callable[[], None]) -> list[JobWorker]:
     if config.worker.count == 0:
         # An intake-only node (scale-out) never loads torch and the model: 300 MB less.
         return []
     from seganypet_node.worker import JobWorker
 
-    return [JobWorker(config, sessions, f"w{k}") for k in range(1, config.worker.count + 1)]
+    return [JobWorker(config, sessions, f"w{k}", on_results_queued)
+            for k in range(1, config.worker.count + 1)]

@@ -13,6 +13,10 @@ log = logging.getLogger(__name__)
 class QueuePoller:
     """Runs :meth:`step` until stopped, waiting ``poll_interval_s`` whenever it found no work.
 
+    :meth:`wake` ends the wait at once: the part of the node that queued work in this process
+    calls it, so a job or a transfer does not sit out a poll interval. Work queued by another
+    process (scale-out on PostgreSQL) is found by polling.
+
     Parameters
     ----------
     kind : str
@@ -27,6 +31,7 @@ class QueuePoller:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{name}"
         self._poll_interval_s = poll_interval_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"{kind}-{name}", daemon=True)
 
     def start(self) -> None:
@@ -36,7 +41,12 @@ class QueuePoller:
         """Stop after the work in hand; what was claimed but not finished keeps its lease and
         returns to the queue when the lease expires."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Look for work now instead of at the end of the poll interval."""
+        self._wake.set()
 
     def step(self) -> bool:
         """Do one unit of work; True when there was some."""
@@ -52,4 +62,5 @@ class QueuePoller:
                 log.exception("%s loop error", self._thread.name)
                 busy = False
             if not busy:
-                self._stop.wait(self._poll_interval_s)
+                self._wake.wait(self._poll_interval_s)
+                self._wake.clear()

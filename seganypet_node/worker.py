@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,10 +54,14 @@ class JobWorker(QueuePoller):
         Session factory of the node's database.
     name : str
         Distinguishes threads of one process in lease owners and logs.
+    on_results_queued : callable, optional
+        Called after a finished job's transfers were committed (wakes the sender).
     """
 
-    def __init__(self, config: Config, sessions: sessionmaker[Session], name: str = "w1") -> None:
+    def __init__(self, config: Config, sessions: sessionmaker[Session], name: str = "w1",
+                 on_results_queued: Callable[[], None] = lambda: None) -> None:
         super().__init__("worker", name, config.worker.poll_interval_s)
+        self._on_results_queued = on_results_queued
         self.config = config
         self.sessions = sessions
         self.spool = Spool(config.spool_dir)
@@ -92,6 +97,8 @@ class JobWorker(QueuePoller):
                             claimed.job_id)
                 return JobState.RUNNING
             queued = self._enqueue(session, claimed, objects)
+        if queued:
+            self._on_results_queued()
         log.info("job %d: done in %.1f s; %d transfer(s) queued", claimed.job_id,
                  time.perf_counter() - start, queued)
         return JobState.DONE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,12 +44,16 @@ class QuietPeriodSweeper:
         Time without new instances after which a receiving series is complete.
     interval_s : float
         Seconds between sweeps.
+    on_new_job : callable, optional
+        Called after a sweep committed new jobs (wakes workers).
     """
 
     def __init__(
-        self, sessions: sessionmaker[Session], quiet_period: dt.timedelta, interval_s: float
+        self, sessions: sessionmaker[Session], quiet_period: dt.timedelta, interval_s: float,
+        on_new_job: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
+        self._on_new_job = on_new_job
         self._quiet_period = quiet_period
         self._interval_s = interval_s
         self._stop = threading.Event()
@@ -72,6 +77,8 @@ class QuietPeriodSweeper:
                 log.info("series %d complete (quiet period), job %s", series_id, job_id)
                 if job_id is not None:
                     created.append(job_id)
+        if created:
+            self._on_new_job()
         return created
 
     def _run(self) -> None:

@@ -52,11 +52,23 @@ class ReceivedInstance:
 
 
 class InstanceReceiver:
-    """Stores received instances durably in the spool and the database."""
+    """Stores received instances durably in the spool and the database.
 
-    def __init__(self, spool: Spool, committer: GroupCommitter) -> None:
+    Parameters
+    ----------
+    spool : Spool
+        Where the files go.
+    committer : GroupCommitter
+        Writes the rows (shared transactions across associations).
+    on_new_job : callable, optional
+        Called after an instance completed its series and a job was committed (wakes workers).
+    """
+
+    def __init__(self, spool: Spool, committer: GroupCommitter,
+                 on_new_job: Callable[[], None] = lambda: None) -> None:
         self.spool = spool
         self._committer = committer
+        self._on_new_job = on_new_job
 
     def receive(self, item: ReceivedInstance) -> StoreOutcome:
         """Store ``item``; raises :class:`InstanceRejected` with the status for bad input."""
@@ -93,6 +105,8 @@ class InstanceReceiver:
             if not stored.replaced:
                 self.spool.remove(relative)
         self._log_recorded(header, recorded.job_id, recorded.late)
+        if recorded.job_id is not None:
+            self._on_new_job()
         return StoreOutcome(StoreStatus.SUCCESS)
 
     @staticmethod
