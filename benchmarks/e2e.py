@@ -230,7 +230,8 @@ def main() -> None:
         ns.stop()
     RESULTS.mkdir(exist_ok=True)
     record = {"command": " ".join(sys.argv), "runs": runs, "throughput": throughput,
-              "latency_table": latency_table(runs), "throughput_table": throughput_table(throughput)}
+              "latency_table": latency_table(runs),
+              "throughput_table": throughput_table(throughput)}
     (RESULTS / "e2e.json").write_text(json.dumps(record, indent=2) + "\n")
     print(record["latency_table"])
     print()

@@ -143,15 +143,25 @@ def report(samples: dict[str, dict[str, list[float]]], args: argparse.Namespace)
     (RESULTS / "model_bench.json").write_text(json.dumps(
         {"command": command, "machine": machine, "summary": summary, "samples": samples},
         indent=2) + "\n")
-    print("| variant | median s / crop | median ms / extra click | peak RSS MB | crops |")
-    print("|---|---|---|---|---|")
+    print(table(summary))
+
+
+def table(summary: dict[str, dict[str, float]]) -> str:
+    """Markdown table of a run's summary (also used by update_results.py)."""
+    names = {"official": "official `vit_b_ori`, node implementation",
+             "reference": "reference: padded 14^3 window attention computed literally",
+             "compact": "compact (`seganypet_compact`, 64^3 at 4 mm)"}
+    lines = ["| variant | median s / crop (encoder + prompt + decoder) | median ms / extra click "
+             "(cached embedding) | peak RSS MB | crops |", "|---|---|---|---|---|"]
     for variant, s in summary.items():
-        print(f"| {variant} | {s['median_crop_s']:.2f} | {s['median_click_ms']:.0f} | "
-              f"{s['peak_rss_mb']:.0f} | {s['crops_timed']} |")
+        lines.append(f"| {names.get(variant, variant)} | {s['median_crop_s']:.2f} | "
+                     f"{s['median_click_ms']:.0f} | {s['peak_rss_mb']:.0f} | "
+                     f"{s['crops_timed']:.0f} |")
     if "speedup_vs_reference" in summary.get("official", {}):
         o = summary["official"]
-        print(f"\nofficial vs reference: {o['speedup_vs_reference']:.1f}x faster, max |logit "
-              f"difference| {o['max_abs_logit_diff_vs_reference']:.2e}")
+        lines.append(f"\nOfficial vs reference in the same run: {o['speedup_vs_reference']:.1f}x "
+                     f"faster, max |logit difference| {o['max_abs_logit_diff_vs_reference']:.1e}.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

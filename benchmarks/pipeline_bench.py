@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -78,7 +79,7 @@ def main() -> None:
     print(table(runs))
 
 
-def table(runs: list[dict]) -> str:  # type: ignore[type-arg]
+def table(runs: list[dict[str, Any]]) -> str:
     stages = list(runs[0]["stages"])
     lines = ["| stage | median s |", "|---|---|"]
     for stage in stages:
