@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, then the tables of RESULTS.md rewritten from their results.
-# About 15 minutes on 2 cores with a cold phantom cache ($TMPDIR/seganypet-bench-series).
+# About 8 minutes on 2 cores; 11 with a cold phantom cache ($TMPDIR/seganypet-bench-series).
 # Needs the test set-up (dcmtk, orthanc, .venv with the [test,bench] extras).
 set -euo pipefail
 cd "$(dirname "$0")/.."
