@@ -93,20 +93,24 @@ class NodeProcess:
     log_path: Path
     # Command prefix, e.g. NetNamespace.enter() to run the node beside peers in a namespace.
     prefix: tuple[str, ...] = ()
+    # ("worker", "--workers", "1") runs queue workers only, on the same config and database.
+    command: tuple[str, ...] = ("serve",)
+    ready_mark: str = "seganypet-node ready"
+    database_url: str = ""  # empty: the embedded SQLite file in data_dir
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, timeout_s: float = 30.0) -> NodeProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [*self.prefix, sys.executable, "-m", "seganypet_node", "--config",
-             str(self.config_path), "serve"],
+             str(self.config_path), *self.command],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         deadline = time.monotonic() + timeout_s
-        ready_marks = self.log().count("seganypet-node ready")
+        ready_marks = self.log().count(self.ready_mark)
         while time.monotonic() < deadline:
-            if self.log().count("seganypet-node ready") > ready_marks:
+            if self.log().count(self.ready_mark) > ready_marks:
                 return self
             if self.process.poll() is not None:
                 raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
@@ -140,7 +144,7 @@ class NodeProcess:
         return self.process is not None and self.process.poll() is None
 
     def session(self) -> Session:
-        engine = make_engine(f"sqlite:///{self.data_dir / 'node.db'}")
+        engine = make_engine(self.database_url or f"sqlite:///{self.data_dir / 'node.db'}")
         return make_session_factory(engine)()
 
     def wait_for_jobs(self, states: set[str], count: int = 1,
