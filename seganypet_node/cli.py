@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from seganypet_node.commands import check as consistency
 from seganypet_node.commands import results
 from seganypet_node.config import Config, ConfigError, load_config
 from seganypet_node.logs import setup_logging
@@ -354,6 +355,13 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--json", action="store_true", help="machine-readable list")
     send.add_argument("--limit", type=int, default=200)
     send.set_defaults(handler=results.send)
+
+    check = commands.add_parser("check", parents=[common],
+                                help="do spool, result folders and database agree?")
+    check.add_argument("--repair", action="store_true",
+                       help="repair what can be (see the report for what was done)")
+    check.add_argument("--json", action="store_true", help="machine-readable report")
+    check.set_defaults(handler=consistency.check)
 
     phantom = commands.add_parser("phantom", parents=[common],
                                   help="write a synthetic whole-body FDG PET study")

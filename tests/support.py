@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from seganypet_node.db.engine import make_engine, make_session_factory
-from seganypet_node.db.models import Instance, Job, Series
+from seganypet_node.db.models import Instance, Job, Outbound, Series
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DCMTK_DIRS = ("/usr/bin", "/usr/local/bin", "/opt/homebrew/bin")
@@ -281,3 +282,22 @@ def unshare_available() -> bool:
         return False
     probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, check=False)
     return probe.returncode == 0
+
+
+def outbound_rows(node: NodeProcess) -> list[Outbound]:
+    """The node's outbound queue, oldest first."""
+    with node.session() as s:
+        rows = list(s.scalars(select(Outbound).order_by(Outbound.id)))
+        s.expunge_all()
+    return rows
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
+             log: Callable[[], str] = lambda: "", interval_s: float = 0.5) -> None:
+    """Poll ``condition`` until true; fail with ``what`` and the tail of ``log()``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"{what} not reached after {timeout_s} s\n{log()[-3000:]}")

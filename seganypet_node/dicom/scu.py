@@ -92,7 +92,8 @@ class ResultSender(QueuePoller):
         if not batch:
             return 0
         deliveries = self.deliver(batch)
-        self._record(deliveries)
+        sent = sum(d.sent for d in deliveries)
+        log.info("sender: %d object(s) confirmed, %d failed", sent, len(deliveries) - sent)
         return len(deliveries)
 
     def drain(self) -> int:
@@ -103,7 +104,11 @@ class ResultSender(QueuePoller):
         return total
 
     def deliver(self, batch: Sequence[OutboundItem]) -> list[Delivery]:
-        """Send a batch for one destination over one association."""
+        """Send a batch for one destination over one association, recording each outcome.
+
+        Each object's outcome is committed as soon as its response arrives, so an object the
+        destination confirmed is never sent again, even when the node dies mid-batch.
+        """
         destination = batch[0].destination
         ready: list[tuple[OutboundItem, pydicom.Dataset]] = []
         results: list[Delivery] = []
@@ -112,16 +117,21 @@ class ResultSender(QueuePoller):
                 ready.append((item, self._read(item)))
             except (OSError, InvalidDicomError) as exc:
                 results.append(Delivery(item.row_id, False, f"cannot read the object: {exc}"))
+        self._record(results)
         if not ready:
             return results
         assoc = self._associate(destination, {str(ds.SOPClassUID) for _, ds in ready})
         if assoc is None or not assoc.is_established:
             reason = f"no association with {destination.ae_title}@{destination.host}:" \
                      f"{destination.port} (refused, unreachable or timed out)"
-            return results + [Delivery(item.row_id, False, reason) for item, _ in ready]
+            refused = [Delivery(item.row_id, False, reason) for item, _ in ready]
+            self._record(refused)
+            return results + refused
         try:
             for item, dataset in ready:
-                results.append(self._store(assoc, item, dataset))
+                delivery = self._store(assoc, item, dataset)
+                self._record([delivery])
+                results.append(delivery)
         finally:
             if assoc.is_established:
                 assoc.release()
@@ -167,17 +177,18 @@ class ResultSender(QueuePoller):
         return pydicom.dcmread(Path(path))
 
     def _record(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
         policy = retry_policy(self.config)
-        sent = failed = 0
         with self.sessions.begin() as session:
             now = utcnow()
             for delivery in deliveries:
                 if delivery.sent:
-                    sent += mark_sent(session, delivery.row_id, self.owner, now)
+                    if not mark_sent(session, delivery.row_id, self.owner, now):
+                        log.warning("outbound %d: sent, but its lease had passed to another "
+                                    "sender", delivery.row_id)
                     continue
-                failed += 1
                 state = mark_failed(session, delivery.row_id, self.owner, delivery.reason, now,
                                     policy)
                 log.warning("outbound %d: %s (%s)", delivery.row_id, delivery.reason,
                             state.value if state else "lease lost")
-        log.info("sender: %d object(s) confirmed, %d failed", sent, failed)

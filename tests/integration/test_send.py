@@ -9,15 +9,12 @@ cannot bind one address.
 from __future__ import annotations
 
 import shutil
-import time
 
 import pydicom
 import pytest
-from sqlalchemy import select
 
-from seganypet_node.db.models import Outbound
 from tests.peers import OrthancPeer, StorescpPeer
-from tests.support import NODE_AE, free_port, storescu
+from tests.support import NODE_AE, free_port, outbound_rows, storescu, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
 
@@ -32,22 +29,6 @@ def study(make_phantom):
 @pytest.fixture(scope="module")
 def second_study(make_phantom):
     return make_phantom(32, matrix=128, slices=300)
-
-
-def outbound_rows(node) -> list[Outbound]:
-    with node.session() as s:
-        rows = list(s.scalars(select(Outbound).order_by(Outbound.id)))
-        s.expunge_all()
-    return rows
-
-
-def wait_for(condition, timeout_s: float, what: str, log=lambda: "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached after {timeout_s} s\n{log()[-3000:]}")
 
 
 def test_orthanc_routes_pet_and_gets_seg_sr_and_key_image_in_the_study(

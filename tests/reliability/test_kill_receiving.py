@@ -1,4 +1,5 @@
-"""SIGKILL of the node in the middle of a transfer loses nothing that was acknowledged."""
+"""SIGKILL of the node in the middle of a transfer loses nothing that was acknowledged, and
+``check`` then finds spool and database in agreement (after repairing crash leftovers)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from seganypet_node.db.models import Instance, Series
 from seganypet_node.db.states import CompletionRule, SeriesState
-from tests.support import acknowledged_files, dcmtk_env, find_dcmtk, storescu
+from tests.support import acknowledged_files, cli, dcmtk_env, find_dcmtk, storescu
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
 
@@ -38,6 +39,14 @@ def test_kill_mid_transfer_then_resend(start_node, phantom_study) -> None:
     # The file being written when the kill came may be on disk without its acknowledgement.
     assert 90 <= len(acked) < 300, "the kill did not land mid-transfer"
     assert sender.returncode != 0
+
+    # At most the instance in flight is on disk without its row (or as a temp file).
+    checked = cli("--config", str(node.config_path), "check", "--repair")
+    assert "unresolved" not in checked.stdout or " 0 unresolved" in checked.stdout, checked.stdout
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    leftovers = checked.stdout.count(": removed") + checked.stdout.count(": recorded")
+    assert leftovers <= 1, checked.stdout
+    assert cli("--config", str(node.config_path), "check").stdout.strip().endswith("consistent")
 
     restarted = start_node(data_dir=node.data_dir, port=node.port)
     with restarted.session() as s:
