@@ -59,7 +59,7 @@ class NodeApp:
         pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
         self.config = config
         self.database = open_database(config)
-        self.spool = Spool(config.spool_dir)
+        self.spool = Spool(config.spool_dir, config.node.min_free_mb * 2**20)
         self.committer = GroupCommitter(self.database.engine)
         self.sender = ResultSender(config, self.database.sessions)
         self.workers = _workers(config, self.database.sessions, self.sender.wake)

@@ -40,6 +40,7 @@ class NodeSettings:
     dimse_timeout: float = _key(v.number(0.1, 3600))
     network_timeout: float = _key(v.number(0.1, 86400))
     max_pdu: int = _key(v.integer(0, 2**32 - 1))
+    min_free_mb: int = _key(v.integer(0, 2**40))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ file outside the spool.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -68,9 +69,12 @@ class Spool:
     ----------
     root : pathlib.Path
         Directory that holds the files; created if missing.
+    min_free_bytes : int
+        Free space to keep on the disk: a write that would leave less is refused with ENOSPC.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, min_free_bytes: int = 0) -> None:
+        self.min_free_bytes = min_free_bytes
         self.root = root.absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self._real_root = self.root.resolve()
@@ -93,7 +97,12 @@ class Spool:
         return candidate
 
     def write(self, relative: PurePosixPath, data: bytes) -> StoredFile:
-        """Write ``data`` durably: temp file, fsync, atomic rename, fsync of the directory."""
+        """Write ``data`` durably: temp file, fsync, atomic rename, fsync of the directory.
+
+        Raises OSError with ENOSPC, writing nothing, when the disk would keep less than
+        ``min_free_bytes`` free.
+        """
+        self._check_free_space(len(data))
         target = self.absolute(relative)
         self._ensure_dir(target.parent)
         try:
@@ -122,6 +131,13 @@ class Spool:
             raise
         _fsync_dir(target.parent)
         return StoredFile(relative, len(data), replaced)
+
+    def _check_free_space(self, size: int) -> None:
+        if not self.min_free_bytes:
+            return
+        disk = os.statvfs(self.root)
+        if disk.f_bavail * disk.f_frsize - size < self.min_free_bytes:
+            raise OSError(errno.ENOSPC, "free space below the configured watermark")
 
     def remove(self, relative: PurePosixPath) -> None:
         """Delete a spool file (used when its database row could not be committed)."""

@@ -1,3 +1,5 @@
+import errno
+import os
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -59,3 +61,15 @@ def test_write_recreates_a_directory_removed_under_it(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "1.2")
     spool.write(spool.instance_path("1.2", "1.3", "1.5"), b"y")
     assert (tmp_path / "1.2" / "1.3" / "1.5.dcm").read_bytes() == b"y"
+
+
+def test_write_below_the_free_space_watermark_is_refused_and_leaves_nothing(tmp_path) -> None:
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    spool = Spool(tmp_path / "spool", min_free_bytes=free + 2**30)
+    relative = spool.instance_path("1.2.3", "1.2.3.4", "1.2.3.4.5")
+    with pytest.raises(OSError) as raised:
+        spool.write(relative, b"x" * 1000)
+    assert raised.value.errno == errno.ENOSPC
+    assert [p for p in (tmp_path / "spool").rglob("*") if p.is_file()] == []
+    roomy = Spool(tmp_path / "spool", min_free_bytes=1024)
+    assert roomy.write(relative, b"x" * 1000).size_bytes == 1000
