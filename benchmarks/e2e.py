@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,36 +30,30 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from phantoms import cached_phantom  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from seganypet_node.db.models import Job, Outbound, Series  # noqa: E402
+from seganypet_node.phantom.generate import PhantomSpec  # noqa: E402
 from tests.peers import StorescpPeer  # noqa: E402
 from tests.support import (  # noqa: E402
     NetNamespace,
     NodeProcess,
-    dcmtk_env,
-    find_dcmtk,
     free_port,
+    peak_rss_mb,
+    start_storescu,
     write_config,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CACHE = Path(tempfile.gettempdir()) / "seganypet-bench-series"
 OBJECTS_PER_STUDY = 3
 
 
 def make_studies(count: int, slices: int, matrix: int) -> list[Path]:
-    """Phantom studies (seeds 7101+) written once and reused by later runs."""
-    from seganypet_node.phantom.generate import PhantomSpec, generate
-
-    folders = []
-    for seed in range(7101, 7101 + count):
-        out = CACHE / f"e2e-{seed}-{slices}-{matrix}"
-        if not (out / "labels.json").exists():
-            print(f"writing phantom study {seed}", file=sys.stderr)
-            generate(PhantomSpec(seed=seed, slices=slices, matrix=matrix), out)
-        folders.append(out / "dicom")
-    return folders
+    """Phantom studies (seeds 7101+), written once and reused by later runs."""
+    return [cached_phantom(f"e2e-{seed}-{slices}-{matrix}",
+                           PhantomSpec(seed=seed, slices=slices, matrix=matrix))
+            for seed in range(7101, 7101 + count)]
 
 
 class Setup:
@@ -79,13 +72,10 @@ class Setup:
         self.node.start()
 
     def send(self, folder: Path) -> None:
-        tool = find_dcmtk("storescu")
-        assert tool, "dcmtk storescu not installed"
-        done = subprocess.run([*self.ns.enter(), tool, "-aec", "SEGANYPET", "+sd", "127.0.0.1",
-                               str(self.node.port), str(folder)], env=dcmtk_env(),
-                              capture_output=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"storescu failed: {done.stderr.decode()[-300:]}")
+        sender = start_storescu(self.node.port, folder, prefix=self.ns.enter())
+        _, errors = sender.communicate()
+        if sender.returncode != 0:
+            raise RuntimeError(f"storescu failed: {errors[-300:]}")
 
     def wait_results(self, count: int, timeout_s: float) -> float:
         """Wall time (time.time) when ``count`` result objects are in the archive."""
@@ -154,7 +144,7 @@ def latency_run(ns: NetNamespace, study: Path, threads: int) -> dict[str, Any]:
             sent = time.time()
             end = setup.wait_results(OBJECTS_PER_STUDY, 300)
             record = job_records(setup.node)[0]
-            peak = _peak_rss_mb(setup.node)
+            peak = _node_peak_rss_mb(setup.node)
         finally:
             setup.stop()
     return {"total": end - start, "storescu": sent - start, "peak_rss_mb": peak, **record}
@@ -169,7 +159,7 @@ def throughput_run(ns: NetNamespace, studies: list[Path], threads: int) -> dict[
                 setup.send(study)
             end = setup.wait_results(OBJECTS_PER_STUDY * len(studies), 120 * len(studies))
             records = job_records(setup.node)
-            peak = _peak_rss_mb(setup.node)
+            peak = _node_peak_rss_mb(setup.node)
         finally:
             setup.stop()
     total = end - start
@@ -178,12 +168,9 @@ def throughput_run(ns: NetNamespace, studies: list[Path], threads: int) -> dict[
             "queue_wait_s": [r["queue wait"] for r in records], "peak_rss_mb": peak}
 
 
-def _peak_rss_mb(node: NodeProcess) -> float:
+def _node_peak_rss_mb(node: NodeProcess) -> float:
     assert node.process is not None
-    for line in Path(f"/proc/{node.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return peak_rss_mb(node.process.pid)
 
 
 def latency_table(runs: list[dict[str, Any]]) -> str:

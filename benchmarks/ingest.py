@@ -29,42 +29,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from phantoms import cached_phantom  # noqa: E402
+
+from seganypet_node.phantom.generate import PhantomSpec  # noqa: E402
 from tests.peers import OrthancPeer, StorescpPeer  # noqa: E402
 from tests.support import (  # noqa: E402
     NODE_AE,
     NetNamespace,
     NodeProcess,
-    dcmtk_env,
-    find_dcmtk,
     free_port,
+    peak_rss_mb,
+    start_storescu,
     write_config,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MINIMAL_SCP = Path(__file__).resolve().parent / "minimal_scp.py"
-CACHE = Path(tempfile.gettempdir()) / "seganypet-bench-series"
 
 
 def make_series(count: int, slices: int, matrix: int) -> list[Path]:
-    """Phantom PET series written once (seeds 7001+) and reused by later runs."""
-    from seganypet_node.phantom.generate import PhantomSpec, generate
-
-    folders = []
-    for seed in range(7001, 7001 + count):
-        out = CACHE / f"s{seed}-{slices}-{matrix}"
-        if not (out / "labels.json").exists():
-            print(f"writing phantom series {seed} ({slices} slices {matrix}x{matrix})",
-                  file=sys.stderr)
-            generate(PhantomSpec(seed=seed, slices=slices, matrix=matrix), out)
-        folders.append(out / "dicom")
-    return folders
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Phantom PET series (seeds 7001+), written once and reused by later runs."""
+    return [cached_phantom(f"s{seed}-{slices}-{matrix}",
+                           PhantomSpec(seed=seed, slices=slices, matrix=matrix))
+            for seed in range(7001, 7001 + count)]
 
 
 class MinimalScp(StorescpPeer):
@@ -99,14 +86,10 @@ class Receiver:
 
 def send_all(ns: NetNamespace, port: int, ae_title: str, series: list[Path]) -> float:
     """Wall time of one storescu per series, all in parallel; fails loudly on any error."""
-    tool = find_dcmtk("storescu")
-    assert tool, "dcmtk storescu not installed"
     start = time.perf_counter()
-    senders = [subprocess.Popen([*ns.enter(), tool, "-aec", ae_title, "+sd", "127.0.0.1",
-                                 str(port), str(folder)], env=dcmtk_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    senders = [start_storescu(port, folder, called=ae_title, prefix=ns.enter())
                for folder in series]
-    errors = [s.communicate()[1].decode()[-300:] for s in senders if s.wait() != 0]
+    errors = [s.communicate()[1][-300:] for s in senders if s.wait() != 0]
     seconds = time.perf_counter() - start
     if errors:
         raise RuntimeError(f"storescu failed: {errors}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark, then the tables of RESULTS.md rewritten from their results.
-# About 8 minutes on 2 cores; 11 with a cold phantom cache ($TMPDIR/seganypet-bench-series).
+# The scripts one by one took 8.2 minutes on 2 cores with the phantom cache
+# ($TMPDIR/seganypet-bench-series) in place; writing the cache comes on top.
 # Needs the test set-up (dcmtk, orthanc, .venv with the [test,bench] extras).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -22,9 +22,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from phantoms import cached_phantom
+
+from seganypet_node.phantom.generate import PhantomSpec
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-CACHE = Path(tempfile.gettempdir()) / "seganypet-bench-series"
 FOV_SLICES, FOV_MATRIX, FOV_VOXEL = 300, 160, 4.0
 POINTS = [  # (sweep, slices, matrix, voxel mm)
     ("extent", 150, 160, 4.0), ("extent", 300, 160, 4.0), ("extent", 600, 160, 4.0),
@@ -33,13 +36,8 @@ POINTS = [  # (sweep, slices, matrix, voxel mm)
 
 
 def study(slices: int, matrix: int, voxel_mm: float) -> Path:
-    from seganypet_node.phantom.generate import PhantomSpec, generate
-
-    out = CACHE / f"scaling-{slices}-{matrix}-{voxel_mm:g}"
-    if not (out / "labels.json").exists():
-        print(f"writing phantom {slices}x{matrix}^2 at {voxel_mm:g} mm", file=sys.stderr)
-        generate(PhantomSpec(seed=9400, slices=slices, matrix=matrix, voxel_mm=voxel_mm), out)
-    return out / "dicom"
+    return cached_phantom(f"scaling-{slices}-{matrix}-{voxel_mm:g}", PhantomSpec(
+        seed=9400, slices=slices, matrix=matrix, voxel_mm=voxel_mm))
 
 
 def measure(dicom: Path, runs: int, threads: int) -> dict[str, Any]:

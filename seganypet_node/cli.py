@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import signal
 import sys
 import threading
@@ -12,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from seganypet_node.commands import check as consistency
-from seganypet_node.commands import results
+from seganypet_node.commands import print_json, results
 from seganypet_node.config import Config, ConfigError, load_config
 from seganypet_node.logs import setup_logging
 
@@ -149,7 +147,7 @@ def _jobs(config: Config, args: argparse.Namespace) -> int:
     with database.sessions.begin() as session:
         rows = list_series(session, args.limit)
     if args.json:
-        print(json.dumps([dataclasses.asdict(r) for r in rows], default=str, indent=2))
+        print_json(rows)
         return 0
     print(f"{'series':<28} {'mod':<4} {'recv':>9} {'series state':<16} {'job':>5} "
           f"{'job state':<9} {'try':>3}  note")
@@ -193,7 +191,7 @@ def _model(config: Config, args: argparse.Namespace) -> int:
         "network": loaded.config.to_dict(), "parameters": parameters,
         "device": str(runtime_options(config).resolved_device()), "meta": dict(loaded.meta),
     }
-    print(json.dumps(info, indent=2, default=str))
+    print_json(info)
     return 0
 
 

@@ -171,18 +171,42 @@ class NodeProcess:
             }
 
 
+def start_storescu(
+    port: int, *paths: Path, calling: str = "STORESCU", called: str = NODE_AE,
+    extra: tuple[str, ...] = (), prefix: tuple[str, ...] = (), verbose: bool = False,
+) -> subprocess.Popen[str]:
+    """Start dcmtk storescu sending files or directories (``+sd``); stderr is piped, and
+    stdout too with ``verbose`` (``-v``: one line per file and response), else discarded."""
+    tool = find_dcmtk("storescu")
+    assert tool, "dcmtk storescu not installed"
+    return subprocess.Popen(
+        [*prefix, tool, *(["-v"] if verbose else []), "-aet", calling, "-aec", called, "+sd",
+         *extra, "127.0.0.1", str(port), *map(str, paths)],
+        stdout=subprocess.PIPE if verbose else subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=dcmtk_env(),
+    )
+
+
 def storescu(
     port: int, *paths: Path, calling: str = "STORESCU", called: str = NODE_AE,
     extra: tuple[str, ...] = (), timeout_s: float = 300, prefix: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Send files or directories with dcmtk storescu (``+sd`` scans directories)."""
-    tool = find_dcmtk("storescu")
-    assert tool, "dcmtk storescu not installed"
-    return subprocess.run(
-        [*prefix, tool, "-v", "-aet", calling, "-aec", called, "+sd", *extra, "127.0.0.1",
-         str(port), *map(str, paths)],
-        capture_output=True, text=True, env=dcmtk_env(), timeout=timeout_s, check=False,
-    )
+    """Send files or directories with dcmtk storescu -v and wait for it."""
+    sender = start_storescu(port, *paths, calling=calling, called=called, extra=extra,
+                            prefix=prefix, verbose=True)
+    try:
+        stdout, stderr = sender.communicate(timeout=timeout_s)
+    finally:
+        stop_process(sender)
+    return subprocess.CompletedProcess(sender.args, sender.returncode, stdout, stderr)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a running process, MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmHWM for process {pid}")
 
 
 def echoscu(port: int, calling: str = "ECHOSCU", called: str = NODE_AE) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 
+from seganypet_node.commands import print_json
 from seganypet_node.config import Config
 
 
@@ -19,8 +19,7 @@ def check(config: Config, args: argparse.Namespace) -> int:
     report = ConsistencyCheck(database.sessions, Spool(config.spool_dir),
                               config.node.data_dir, config.results_dir).run(args.repair)
     if args.json:
-        print(json.dumps({**dataclasses.asdict(report),
-                          "unresolved": len(report.unresolved)}, default=str, indent=2))
+        print_json({**dataclasses.asdict(report), "unresolved": len(report.unresolved)})
     else:
         print(f"{report.instances} instance row(s), {report.spool_files} spool file(s)")
         for finding in report.findings:

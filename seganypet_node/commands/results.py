@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 
+from seganypet_node.commands import print_json
 from seganypet_node.config import Config
 
 
@@ -19,7 +18,7 @@ def suv(config: Config, args: argparse.Namespace) -> int:
         print("seganypet-node: no files found", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        print_json(rows)
     else:
         for r in rows:
             print(r.file)
@@ -54,7 +53,7 @@ def send(config: Config, args: argparse.Namespace) -> int:
         with database.sessions.begin() as session:
             rows = list_outbound(session, args.limit)
         if args.json:
-            print(json.dumps([dataclasses.asdict(r) for r in rows], default=str, indent=2))
+            print_json(rows)
             return 0
         print(f"{'id':>5} {'job':>5} {'object':<10} {'destination':<30} {'state':<8} "
               f"{'try':>3}  note")

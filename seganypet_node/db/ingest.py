@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from seganypet_node.db.jobs import DEFAULT_MAX_ATTEMPTS
@@ -90,7 +90,7 @@ def record_instance(
     series_id = connection.scalar(_SERIES_ID, {"uid": header.series_uid})
     if series_id is None:
         series_id = _new_series(connection, header, calling_ae, skip_reason, now)
-    inserted = connection.execute(_insert_ignore(connection, "instance"), {
+    inserted = connection.execute(_insert_ignore(connection, _INSTANCE, "sop_instance_uid"), {
         "series_id": series_id, "sop_instance_uid": header.sop_instance_uid,
         "sop_class_uid": header.sop_class_uid, "transfer_syntax_uid": transfer_syntax_uid,
         "instance_number": header.instance_number, "spool_path": spool_path,
@@ -113,12 +113,12 @@ def _new_series(
     connection: Connection, header: InstanceHeader, calling_ae: str, skip_reason: str | None,
     now: dt.datetime,
 ) -> int:
-    study_id = _upsert_id(connection, "study", _STUDY_ID, header.study_uid, {
+    study_id = _upsert_id(connection, _STUDY, "study_uid", _STUDY_ID, {
         "study_uid": header.study_uid, "patient_id": header.patient_id,
         "study_date": header.study_date, "accession_number": header.accession_number,
         "created_at": now,
     })
-    return _upsert_id(connection, "series", _SERIES_ID, header.series_uid, {
+    return _upsert_id(connection, _SERIES, "series_uid", _SERIES_ID, {
         "study_id": study_id, "series_uid": header.series_uid, "modality": header.modality,
         "sop_class_uid": header.sop_class_uid,
         "frame_of_reference_uid": header.frame_of_reference_uid,
@@ -141,7 +141,7 @@ def complete_series(
         _COMPLETE, {"series": series_id, "rule": rule, "now": now}).all()
     if not changed or changed[0].skip_reason is not None:
         return None
-    inserted = connection.execute(_insert_ignore(connection, "job"), {
+    inserted = connection.execute(_insert_ignore(connection, _JOB, "series_id"), {
         "series_id": series_id, "state": JobState.PENDING, "attempts": 0,
         "max_attempts": max_attempts, "created_at": now, "updated_at": now,
     }).rowcount
@@ -155,29 +155,24 @@ def quiet_series(connection: Connection, quiet_since: dt.datetime) -> list[int]:
     return list(connection.scalars(_QUIET, {"since": quiet_since}))
 
 
-_UNIQUE_KEY = {"study": "study_uid", "series": "series_uid", "instance": "sop_instance_uid",
-               "job": "series_id"}
-
-
-def _insert_ignore(connection: Connection, table: str) -> Insert:
-    """INSERT into ``table`` that does nothing on a conflict of its unique key."""
-    return _insert_ignore_for(connection.dialect.name, table)
+def _insert_ignore(connection: Connection, table: Table, unique: str) -> Insert:
+    """INSERT into ``table`` that does nothing on a conflict of its ``unique`` column."""
+    return _insert_ignore_for(connection.dialect.name, table, unique)
 
 
 @cache
-def _insert_ignore_for(dialect: str, table: str) -> Insert:
+def _insert_ignore_for(dialect: str, table: Table, unique: str) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    target = {"study": _STUDY, "series": _SERIES, "instance": _INSTANCE, "job": _JOB}[table]
-    return insert(target).on_conflict_do_nothing(index_elements=[_UNIQUE_KEY[table]])
+    return insert(table).on_conflict_do_nothing(index_elements=[unique])
 
 
-def _upsert_id(
-    connection: Connection, table: str, query: Any, uid: str, values: dict[str, Any]
-) -> int:
-    """Id of the row whose unique key is ``uid``, inserting ``values`` first when absent."""
-    found = connection.scalar(query, {"uid": uid})
+def _upsert_id(connection: Connection, table: Table, unique: str, query: Any,
+               values: dict[str, Any]) -> int:
+    """Id of the row whose ``unique`` column has ``values[unique]``, inserting it if absent."""
+    key = {"uid": values[unique]}
+    found = connection.scalar(query, key)
     if found is None:
-        connection.execute(_insert_ignore(connection, table), values)
-        found = connection.scalar(query, {"uid": uid})
+        connection.execute(_insert_ignore(connection, table, unique), values)
+        found = connection.scalar(query, key)
     assert found is not None
     return int(found)

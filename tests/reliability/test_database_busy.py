@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import time
 
 import pytest
 
-from tests.support import dcmtk_env, find_dcmtk
+from tests.support import start_storescu, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
 
@@ -18,12 +17,8 @@ def test_locked_database_delays_but_loses_nothing(start_node, phantom_study) -> 
     node = start_node()
     blocker = sqlite3.connect(node.data_dir / "node.db", isolation_level=None, timeout=30)
     blocker.execute("BEGIN EXCLUSIVE")  # what a backup tool or a careless admin might do
-    tool = find_dcmtk("storescu")
-    assert tool
     started = time.monotonic()
-    sender = subprocess.Popen([tool, "-aec", "SEGANYPET", "+sd", "127.0.0.1", str(node.port),
-                               str(phantom_study.dicom_dir)], env=dcmtk_env(), text=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sender = start_storescu(node.port, phantom_study.dicom_dir)
     try:
         time.sleep(3)
         assert sender.poll() is None  # waiting on the lock, not failing
@@ -31,9 +26,7 @@ def test_locked_database_delays_but_loses_nothing(start_node, phantom_study) -> 
         blocker.close()
         _, errors = sender.communicate(timeout=120)
     finally:
-        if sender.poll() is None:
-            sender.kill()
-            sender.wait()
+        stop_process(sender)
     assert sender.returncode == 0, errors
     assert time.monotonic() - started >= 3
     assert node.counts() == {"instances": 300, "series": 1, "jobs": 1}

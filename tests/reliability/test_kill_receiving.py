@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pydicom
@@ -12,30 +11,24 @@ from sqlalchemy import select
 
 from seganypet_node.db.models import Instance, Series
 from seganypet_node.db.states import CompletionRule, SeriesState
-from tests.support import acknowledged_files, cli, dcmtk_env, find_dcmtk, storescu
+from tests.support import acknowledged_files, cli, start_storescu, stop_process, storescu
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
 
 
 def test_kill_mid_transfer_then_resend(start_node, phantom_study) -> None:
     node = start_node(completion={"quiet_period_s": 3600})
-    sender = subprocess.Popen(
-        [find_dcmtk("storescu"), "-v", "-aet", "STORESCU", "-aec", "SEGANYPET", "+sd",
-         "127.0.0.1", str(node.port), str(phantom_study.dicom_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dcmtk_env(),
-    )
+    sender = start_storescu(node.port, phantom_study.dicom_dir, verbose=True)
     try:
         spool = node.data_dir / "spool"
         deadline = time.monotonic() + 60
         while len(list(spool.rglob("*.dcm"))) < 100 and time.monotonic() < deadline:
             time.sleep(0.01)
         node.kill()
-        log, _ = sender.communicate(timeout=60)
+        out, err = sender.communicate(timeout=60)
     finally:
-        if sender.poll() is None:
-            sender.kill()
-            sender.wait()
-    acked = acknowledged_files(log)
+        stop_process(sender)
+    acked = acknowledged_files(out + err)
     # The file being written when the kill came may be on disk without its acknowledgement.
     assert 90 <= len(acked) < 300, "the kill did not land mid-transfer"
     assert sender.returncode != 0

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from tests.support import dcmtk_env, find_dcmtk
+from tests.support import peak_rss_mb, start_storescu, storescu
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
 SENDERS = 8
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
 
 
 def test_eight_concurrent_senders_while_jobs_run(start_node, make_phantom) -> None:
     node = start_node(worker={"count": 1, "poll_interval_s": 0.2})
     # The first series completes and its job starts before the other seven are sent.
     studies = [make_phantom(61 + k, slices=300) for k in range(SENDERS + 1)]
-    tool = find_dcmtk("storescu")
-    assert tool
-
-    def send(folder: Path) -> subprocess.Popen[str]:
-        return subprocess.Popen([tool, "-aec", "SEGANYPET", "+sd", "127.0.0.1", str(node.port),
-                                 str(folder)], env=dcmtk_env(), text=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    assert send(studies[0].dicom_dir).wait(timeout=120) == 0
+    assert storescu(node.port, studies[0].dicom_dir).returncode == 0
     node.wait_for_jobs({"running", "done"})
-    senders = [send(s.dicom_dir) for s in studies[1:]]
+    senders = [start_storescu(node.port, s.dicom_dir) for s in studies[1:]]
     errors = [p.communicate(timeout=300)[1] for p in senders]
     assert [p.returncode for p in senders] == [0] * SENDERS, errors
     assert node.counts() == {"instances": 300 * (SENDERS + 1), "series": SENDERS + 1,
