@@ -49,8 +49,12 @@ def read_header(
         mandatory attribute or a mismatch with the C-STORE request, CANNOT_DECODE for values
         that do not decode or pixel data shorter than the image needs.
     """
+    # Elements decode lazily: any check may be the first to touch a corrupt value, so all of
+    # them run inside the one boundary that turns pydicom's many exception types into a status.
     try:
         header = _extract(dataset)
+        _check_request(header, affected_sop_class, affected_sop_instance)
+        _check_pixel_data(dataset, transfer_syntax, header.number_of_frames)
     except InvalidUidError as exc:
         raise InstanceRejected(StoreStatus.INVALID_UID, str(exc)) from None
     except InstanceRejected:
@@ -59,12 +63,14 @@ def read_header(
         raise InstanceRejected(
             StoreStatus.CANNOT_DECODE, f"header does not decode: {exc}"
         ) from None
-    if header.sop_class_uid != affected_sop_class:
-        raise InstanceRejected(StoreStatus.DATASET_MISMATCH, "SOPClassUID differs from request")
-    if header.sop_instance_uid != affected_sop_instance:
-        raise InstanceRejected(StoreStatus.DATASET_MISMATCH, "SOPInstanceUID differs from request")
-    _check_pixel_data(dataset, transfer_syntax, header.number_of_frames)
     return header
+
+
+def _check_request(header: InstanceHeader, sop_class: str, sop_instance: str) -> None:
+    if header.sop_class_uid != sop_class:
+        raise InstanceRejected(StoreStatus.DATASET_MISMATCH, "SOPClassUID differs from request")
+    if header.sop_instance_uid != sop_instance:
+        raise InstanceRejected(StoreStatus.DATASET_MISMATCH, "SOPInstanceUID differs from request")
 
 
 def _extract(ds: Dataset) -> InstanceHeader:

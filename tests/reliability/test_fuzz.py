@@ -135,7 +135,9 @@ def test_mutated_instances_each_get_a_specific_status(fuzz_node, phantom_study) 
     sender = Sender(fuzz_node.port)
     unexpected: list[tuple[str, int]] = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    # derandomize: the same 2000 mutants in every run, so a CI failure replays here (a random
+    # run once found an escape; its whole class is now swept in tests/unit/test_header.py).
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(kind=st.sampled_from(["delete", "value", "truncate", "overwrite", "length"]),
            data=st.data())

@@ -1,3 +1,6 @@
+import struct
+from io import BytesIO
+
 import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
@@ -59,3 +62,43 @@ def test_request_uids_must_match_the_data_set(phantom_study) -> None:
     with pytest.raises(InstanceRejected, match="SOPInstanceUID differs") as caught:
         read_header(ds, str(ds.SOPClassUID), "1.2.3", ExplicitVRLittleEndian)
     assert caught.value.outcome.status is StoreStatus.DATASET_MISMATCH
+
+
+# Lengths that overrun, that end mid-element, and small ones that shift the parser into the
+# next element's VR (written across a VR, 0x50B8 gave the unknown VR 'U\xb8' a CI run found).
+BROKEN_LENGTHS = [0, 1, 0x50, 0x50B8, 0x0200, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFF]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns on every broken element
+def test_every_broken_length_in_the_header_gets_a_status(phantom_study) -> None:
+    """Each 4-byte window of the first kilobyte overwritten with a broken length.
+
+    Elements decode lazily, so whichever check touches a corrupt element first must turn
+    pydicom's error into a status (a CI fuzz run once found Rows failing with an unknown VR).
+    """
+    from pynetdicom.dsutils import decode, encode
+
+    ds = pydicom.dcmread(phantom_study.files[0])
+    data = encode(ds, is_implicit_vr=False, is_little_endian=True)  # as sent: no meta
+    assert data is not None
+    escaped: list[tuple[int, int, str]] = []
+    for start in range(0, min(1024, len(data) - 4)):
+        for length in BROKEN_LENGTHS:
+            mutant = bytearray(data)
+            mutant[start:start + 4] = struct.pack("<I", length)
+            try:
+                received = decode(BytesIO(bytes(mutant)), False, True)
+            except Exception:
+                continue  # the node answers CANNOT_DECODE before reading the header
+            try:
+                header_of_request(received, ds)
+            except InstanceRejected:
+                pass
+            except Exception as exc:
+                escaped.append((start, length, type(exc).__name__))
+    assert not escaped, escaped[:10]
+
+
+def header_of_request(received: pydicom.Dataset, sent: pydicom.Dataset):
+    return read_header(received, str(sent.SOPClassUID), str(sent.SOPInstanceUID),
+                       ExplicitVRLittleEndian)
