@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,33 @@ def compact_pipeline(default_atlas: Any) -> Any:
     from seganypet_node.pipeline import pipeline_from_config
 
     return pipeline_from_config(load_config(None, environ={}))
+
+
+@pytest.fixture(scope="session")
+def ohif_dist() -> Path:
+    """OHIF's built viewer (``@ohif/app``, pinned), as scripts/install_viewer.sh unpacks it."""
+    from tests.viewer.site import OHIF_DIST
+
+    if not (OHIF_DIST / "index.html").is_file():
+        pytest.skip(f"OHIF viewer not installed at {OHIF_DIST}: bash scripts/install_viewer.sh")
+    return OHIF_DIST
+
+
+@pytest.fixture(scope="session")
+def headless_chromium() -> None:
+    """Skip without Debian's chromium and chromium-driver (the test command installs them)."""
+    from tests.viewer.drive import CHROMEDRIVER, CHROMIUM
+
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).is_file()]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} missing: apt-get install chromium chromium-driver")
+
+
+@pytest.fixture(scope="session")
+def dcmjs() -> Path:
+    """The Node script that reads a SEG with dcmjs (its node_modules from npm ci)."""
+    from tests.viewer.site import VIEWER_JS
+
+    if shutil.which("node") is None or not (VIEWER_JS / "node_modules" / "dcmjs").is_dir():
+        pytest.skip(f"node or dcmjs missing: (cd {VIEWER_JS} && npm ci)")
+    return VIEWER_JS / "seg_labelmap.mjs"

@@ -20,6 +20,7 @@ function OnStableSeries(seriesId, tags, metadata)
   end
 end
 """
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"  # Debian orthanc-dicomweb
 FETCH = ("import sys, urllib.request; "
          "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())")
 
@@ -35,10 +36,12 @@ class OrthancPeer:
         Command prefix that runs it inside the test's network namespace.
     node : tuple of (str, int)
         AE title and port of the node it routes PET series to.
+    dicomweb : bool
+        Load the DICOMweb plugin (root ``/dicom-web/``), for viewers.
     """
 
     def __init__(self, folder: Path, prefix: tuple[str, ...], node: tuple[str, int] | None,
-                 ae_title: str = "ORTHANC") -> None:
+                 ae_title: str = "ORTHANC", dicomweb: bool = False) -> None:
         self.folder = folder
         self.prefix = prefix
         self.ae_title = ae_title
@@ -53,7 +56,8 @@ class OrthancPeer:
             "IndexDirectory": str(folder / "index"), "StableAge": 2,
             "LuaScripts": [str(folder / "route.lua")], "DicomCheckCalledAet": False,
             "DicomModalities": {"node": [node[0], "127.0.0.1", node[1]]} if node else {},
-            "Plugins": [],
+            "Plugins": [DICOMWEB_PLUGIN] if dicomweb else [],
+            "DicomWeb": {"Enable": dicomweb, "Root": "/dicom-web/", "EnableWado": True},
             "DicomAlwaysAllowStore": True, "DicomScuTimeout": 30,
         }
         (folder / "orthanc.json").write_text(json.dumps(config, indent=2))
