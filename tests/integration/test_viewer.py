@@ -31,7 +31,13 @@ from tests.support import (
     storescu,
     wait_for,
 )
-from tests.viewer.judge import OVERLAY_SHOWN, SAME_PIXEL, explaining_segment, pixel
+from tests.viewer.judge import (
+    OVERLAY_SHOWN,
+    SAME_PIXEL,
+    displayed_agreement,
+    explaining_segment,
+    pixel,
+)
 from tests.viewer.masks import node_labelmap
 from tests.viewer.plan import make_plan
 
@@ -113,7 +119,7 @@ def test_ohif_shows_the_seg_over_the_pet_and_the_key_image(
     assert "error" not in result, (result["error"], result["console"][-30:])
     judge_series_and_segments(result, plan.descriptions)
     judge_overlay(result, plan, shots)
-    judge_key_image(result, shots)
+    judge_key_image(result, plan.key_image, shots)
     print("OHIF on opening the SR:", " ".join(result["sr_page"].split()[:12]))
     if os.environ.get(UPDATE_DOCS) == "1":
         save_docs_screenshots(shots)
@@ -152,13 +158,14 @@ def judge_overlay(result: dict, plan, shots: Path) -> None:
         assert drawn["color"] == own["color"], (probe, drawn["label"], before, after)
 
 
-def judge_key_image(result: dict, shots: Path) -> None:
-    from PIL import Image
-
+def judge_key_image(result: dict, key_image: Path, shots: Path) -> None:
+    """OHIF shows the key image (picture and SUV table) as written, not flipped or cut."""
     [image_id] = [i for i in result["key_image_viewport"] if i]
-    assert "/instances/" in image_id
-    shown = np.asarray(Image.open(shots / result["key_image"]).convert("L"), dtype=float)
-    assert shown.std() > 30  # a rendered picture with its table, not an empty viewport
+    assert pydicom.dcmread(key_image, stop_before_pixels=True).SOPInstanceUID in image_id
+    agreement = displayed_agreement(shots / result["key_image"], result["key_image_corners"],
+                                    pydicom.dcmread(key_image).pixel_array)
+    shown = agreement.pop("as written")
+    assert shown > 0.9 and max(agreement.values()) < shown - 0.15, (shown, agreement)
 
 
 def save_docs_screenshots(shots: Path) -> None:

@@ -73,6 +73,20 @@ return tools.segmentation.state.getSegmentations().map(s => ({
 }));
 """
 
+# Page coordinates of the first and last pixel centres of the image shown (arguments[0]: its
+# SOP Instance UID; null while the viewport shows another).
+IMAGE_CORNERS = """
+const viewport = window.cornerstone.getRenderingEngines()[0].getViewports()[0];
+if (!(viewport.getCurrentImageId() || "").includes(arguments[0])) return null;
+const data = viewport.getImageData();
+const [columns, rows] = data.dimensions;
+const rect = viewport.canvas.getBoundingClientRect();
+return [[0, 0, 0], [columns - 1, rows - 1, 0]].map(index => {
+  const [x, y] = viewport.worldToCanvas(data.imageData.indexToWorld(index));
+  return [rect.left + x, rect.top + y];
+});
+"""
+
 
 def start_browser(profile: Path) -> WebDriver:
     """Headless Chromium with an empty profile, driven over chromedriver."""
@@ -123,12 +137,21 @@ class Viewer:
     def show_instance(self, sop_instance_uid: str) -> None:
         index = wait(lambda: self.browser.execute_script(SHOW_INSTANCE, sop_instance_uid) + 1,
                      60, "the PET slice in the viewport")
-        time.sleep(2.0)  # rendering of the slice and of any labelmap on it
+        time.sleep(1.0)  # the slice, and any labelmap on it, are drawn asynchronously
         assert index > 0, "PET slice not in the viewport's stack"
 
-    def screenshot(self, name: str) -> str:
+    def screenshot(self, name: str, settle_s: float = 30.0) -> str:
+        """Save the page once rendering has settled (two screenshots in a row are the same)."""
         path = self.out / name
-        self.browser.save_screenshot(str(path))
+        previous = b""
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline:
+            shot = self.browser.get_screenshot_as_png()
+            if shot == previous:
+                break
+            previous = shot
+            time.sleep(0.5)
+        path.write_bytes(previous)
         return path.name
 
     def open_panel(self, data_cy: str) -> None:
@@ -168,8 +191,11 @@ def run(plan: dict[str, Any], out: Path) -> dict[str, Any]:
         result["steps"].append("SEG shown on the PET slice")
 
         viewer.click_text(plan["key_image_description"], double=True)
-        time.sleep(4.0)
+        wait(lambda: browser.execute_script(IMAGE_CORNERS, plan["key_image_uid"]), 60,
+             "the key image in the viewport")
         result["key_image"] = viewer.screenshot("key_image.png")
+        result["key_image_corners"] = browser.execute_script(IMAGE_CORNERS,
+                                                             plan["key_image_uid"])
         result["key_image_viewport"] = browser.execute_script(
             "return window.cornerstone.getRenderingEngines()[0].getViewports()"
             ".map(v => v.getCurrentImageId && v.getCurrentImageId())")

@@ -36,6 +36,7 @@ class ViewerPlan:
     pet_instance_uid: str
     probes: tuple[Probe, ...]
     descriptions: dict[str, str]  # modality -> SeriesDescription of the node's objects
+    key_image: Path  # the node's key image file
 
     def as_json(self, url: str) -> dict[str, Any]:
         return {
@@ -44,6 +45,8 @@ class ViewerPlan:
             "seg_description": self.descriptions["SEG"],
             "sr_description": self.descriptions["SR"],
             "key_image_description": self.descriptions["OT"],
+            "key_image_uid": str(pydicom.dcmread(self.key_image,
+                                                 stop_before_pixels=True).SOPInstanceUID),
         }
 
 
@@ -70,7 +73,7 @@ def make_plan(pet_files: list[Path], result_dir: Path) -> ViewerPlan:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         descriptions[str(ds.Modality)] = str(ds.SeriesDescription)
     return ViewerPlan(str(slice_header.StudyInstanceUID), str(slice_header.SOPInstanceUID),
-                      tuple(probes), descriptions)
+                      tuple(probes), descriptions, result_dir / "dicom" / "key_image.dcm")
 
 
 def _busiest_slice(arrays: dict[str, np.ndarray]) -> int:
