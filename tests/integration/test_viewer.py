@@ -154,6 +154,8 @@ def judge_overlay(result: dict, plan, shots: Path) -> None:
         assert index == number[label], (probe, index)  # OHIF's labelmap has it there
         assert change > OVERLAY_SHOWN, (probe, before, after)  # and it is drawn
         drawn = explaining_segment(before, after, segments)
+        print(f"{label}: grey {before.round()} -> {after.round()}, "
+              f"drawn in colour {drawn['color'][:3]}")
         own = next(s for s in segments if s["label"] == label)
         assert drawn["color"] == own["color"], (probe, drawn["label"], before, after)
 
@@ -165,12 +167,19 @@ def judge_key_image(result: dict, key_image: Path, shots: Path) -> None:
     agreement = displayed_agreement(shots / result["key_image"], result["key_image_corners"],
                                     pydicom.dcmread(key_image).pixel_array)
     shown = agreement.pop("as written")
+    print(f"key image pixels shown as written: {shown:.2f}, "
+          + ", ".join(f"{name} {value:.2f}" for name, value in agreement.items()))
     assert shown > 0.9 and max(agreement.values()) < shown - 0.15, (shown, agreement)
 
 
 def save_docs_screenshots(shots: Path) -> None:
+    """Palette PNGs of a few tens of KB: median cut keeps the PET's greys smooth, octree keeps
+    the key image's few saturated legend colours (median cut turns the spleen's purple grey)."""
     from PIL import Image
 
-    for name, target in (("pet_seg.png", "ohif_seg.png"), ("key_image.png", "ohif_key_image.png")):
+    for name, target, method in (
+            ("pet_seg.png", "ohif_seg.png", Image.Quantize.MEDIANCUT),
+            ("key_image.png", "ohif_key_image.png", Image.Quantize.FASTOCTREE)):
         image = Image.open(shots / name).convert("RGB")
-        image.quantize(colors=128).save(DOCS / target, optimize=True)
+        image.quantize(colors=256, method=method, dither=Image.Dither.NONE).save(
+            DOCS / target, optimize=True)

@@ -154,6 +154,12 @@ class Viewer:
         path.write_bytes(previous)
         return path.name
 
+    def close_cine_player(self) -> None:
+        """OHIF opens its cine player over OT images; a reader closes it (absent: nothing)."""
+        for button in self.browser.find_elements(By.CSS_SELECTOR,
+                                                 "[data-cy='cine-player-close']"):
+            button.click()
+
     def open_panel(self, data_cy: str) -> None:
         self.browser.find_element(By.CSS_SELECTOR, f"[data-cy='{data_cy}']").click()
         time.sleep(1.0)
@@ -193,6 +199,7 @@ def run(plan: dict[str, Any], out: Path) -> dict[str, Any]:
         viewer.click_text(plan["key_image_description"], double=True)
         wait(lambda: browser.execute_script(IMAGE_CORNERS, plan["key_image_uid"]), 60,
              "the key image in the viewport")
+        viewer.close_cine_player()
         result["key_image"] = viewer.screenshot("key_image.png")
         result["key_image_corners"] = browser.execute_script(IMAGE_CORNERS,
                                                              plan["key_image_uid"])
