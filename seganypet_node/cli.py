@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from seganypet_node.commands import check as consistency
+from seganypet_node.commands import model as model_commands
 from seganypet_node.commands import print_json, results
 from seganypet_node.config import Config, ConfigError, load_config
 from seganypet_node.logs import setup_logging
@@ -176,86 +177,6 @@ def _db(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _model(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.model.checkpoint import CheckpointError
-    from seganypet_node.model.registry import load_configured_model, runtime_options
-
-    try:
-        loaded = load_configured_model(config)
-    except CheckpointError as exc:
-        print(f"seganypet-node: {exc}", file=sys.stderr)
-        return 1
-    parameters = sum(p.numel() for p in loaded.model.parameters())
-    info = {
-        "checkpoint": str(loaded.path), "layout": loaded.layout,
-        "network": loaded.config.to_dict(), "parameters": parameters,
-        "device": str(runtime_options(config).resolved_device()), "meta": dict(loaded.meta),
-    }
-    print_json(info)
-    return 0
-
-
-def _train(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.model.train import TrainingPlan, train
-
-    plan = TrainingPlan(out=args.out, steps=args.steps, batch=args.batch,
-                        subjects=args.subjects, threads=config.model.threads,
-                        learning_rate=args.learning_rate, warmup=args.warmup, init=args.init,
-                        focus=tuple(args.focus.split(",")) if args.focus else ())
-    train(plan, log=lambda line: print(line, flush=True))
-    return 0
-
-
-def _evaluate(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.model.engine import SamEngine
-    from seganypet_node.model.evaluate import evaluate_phantoms, evaluate_totalseg, write_report
-    from seganypet_node.model.predictor import SegAnyPETPredictor
-    from seganypet_node.model.registry import load_configured_model, runtime_options
-    from seganypet_node.model.train import EVAL_SEEDS_START
-
-    if args.checkpoint is not None:
-        config = config.with_overrides("model", checkpoint=str(args.checkpoint))
-    if args.automatic:
-        return _evaluate_automatic(config, args)
-    loaded = load_configured_model(config)
-    predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
-    seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + args.subjects)
-    log = lambda line: print(line, flush=True)  # noqa: E731
-    table = write_report(evaluate_phantoms(predictor, seeds, log), args.out / "phantoms.md",
-                         f"Held-out phantoms (seeds {seeds.start}-{seeds.stop - 1}), "
-                         f"{loaded.path.name}")
-    print(table)
-    if args.totalseg:
-        print(write_report(evaluate_totalseg(predictor, log), args.out / "totalseg_ct.md",
-                           f"PET simulated on the TotalSegmentator example CT, "
-                           f"{loaded.path.name}"))
-    return 0
-
-
-def _evaluate_automatic(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.atlas.evaluate import CASES, evaluate_cases, write_report
-    from seganypet_node.pipeline import pipeline_from_config
-
-    pipeline = pipeline_from_config(config)
-    log = lambda line: print(line, flush=True)  # noqa: E731
-    scores = evaluate_cases(pipeline, CASES[:args.subjects], log)
-    print(write_report(scores, args.out / "pipeline.md",
-                       f"Automatic pipeline (atlas prompts) on held-out phantoms, "
-                       f"{pipeline.checkpoint_name}"))
-    return 0
-
-
-def _phantom(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.phantom.generate import PhantomSpec, generate
-
-    spec = PhantomSpec(seed=args.seed, slices=args.slices, matrix=args.matrix,
-                       voxel_mm=args.voxel_mm, lesions=args.lesions, coverage=args.coverage)
-    study = generate(spec, args.out, ct=args.ct, reference_seg=args.reference_seg)
-    print(f"wrote {len(study.files)} PET slices to {study.dicom_dir}, "
-          f"ground truth {study.labels_path}")
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
@@ -311,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
 
     model = commands.add_parser("model", parents=[common],
                                 help="load the configured checkpoint and describe it")
-    model.set_defaults(handler=_model)
+    model.set_defaults(handler=model_commands.model_info)
 
     trainer = commands.add_parser("train", parents=[common],
                                   help="train the compact network on phantoms (resumable)")
@@ -325,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="fine-tune: start from this checkpoint's weights and network")
     trainer.add_argument("--focus", metavar="ORGANS",
                          help="comma-separated organs that half of the crops target")
-    trainer.set_defaults(handler=_train)
+    trainer.set_defaults(handler=model_commands.train)
 
     evaluate = commands.add_parser("evaluate", parents=[common],
                                    help="Dice and HD95 per organ on held-out phantoms")
@@ -337,7 +258,7 @@ def _parser() -> argparse.ArgumentParser:
                                "held-out cases; --subjects caps the cases")
     evaluate.add_argument("--totalseg", action="store_true",
                           help="also the PET simulated on the TotalSegmentator example CT")
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=model_commands.evaluate)
 
     suv = commands.add_parser("suv", parents=[common],
                               help="SUVbw and SUL factors of PET instances from their headers")
@@ -374,5 +295,5 @@ def _parser() -> argparse.ArgumentParser:
                          help="also write the ground truth as a DICOM SEG")
     phantom.add_argument("--coverage", choices=["vertex", "skull_base", "random"],
                          default="vertex", help="top of the field of view")
-    phantom.set_defaults(handler=_phantom)
+    phantom.set_defaults(handler=model_commands.phantom)
     return parser
