@@ -116,8 +116,7 @@ def job_records(node: NodeProcess) -> list[dict[str, Any]]:
     with node.session() as s:
         for job, series in s.execute(select(Job, Series).join(Series).order_by(Job.id)):
             sent = [o.sent_at for o in s.scalars(select(Outbound).where(Outbound.job_id == job.id))]
-            summary = json.loads((node.data_dir / "results" / f"job-{job.id}" /
-                                  "summary.json").read_text())
+            summary = json.loads((node.job_results(job.id) / "summary.json").read_text())
             pipeline_s = sum(summary["timings_s"].values())
             records.append({
                 "receive": _seconds(series.last_received_at, series.first_received_at),

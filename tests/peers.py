@@ -6,10 +6,19 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support import dcmtk_env, find_dcmtk, free_port, stop_process
+from tests.support import (
+    NodeProcess,
+    dcmtk_env,
+    find_dcmtk,
+    free_port,
+    stop_process,
+    storescu,
+    wait_for,
+)
 
 # SendToModality() takes an instance; a whole series goes over one association through the
 # REST route /modalities/{name}/store.
@@ -21,6 +30,7 @@ function OnStableSeries(seriesId, tags, metadata)
 end
 """
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"  # Debian orthanc-dicomweb
+RESULT_MODALITIES = {"SEG", "SR", "OT"}  # the key image is a Secondary Capture ("OT")
 FETCH = ("import sys, urllib.request; "
          "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())")
 
@@ -143,3 +153,27 @@ class StorescpPeer:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def route_study_through(orthanc: OrthancPeer, start_node: Callable[..., NodeProcess],
+                        node_port: int, dicom_dir: Path) -> tuple[NodeProcess, Any]:
+    """A modality sends ``dicom_dir`` to Orthanc, Orthanc routes it to a node started here
+    (results go back to Orthanc), and the node's job and its three result series are awaited.
+
+    Returns the node and its finished job. ``orthanc`` must be started, with routing to
+    ``(NODE_AE, node_port)``.
+    """
+    node = start_node(
+        port=node_port, prefix=orthanc.prefix,
+        worker={"count": 1, "poll_interval_s": 0.2},
+        access={"allowed_callers": [{"ae_title": orthanc.ae_title, "host": "127.0.0.1",
+                                     "port": orthanc.dicom_port}]},
+        send={"retry_initial_s": 0.5, "poll_interval_s": 0.2})
+    sent = storescu(orthanc.dicom_port, dicom_dir, calling="MODALITY",
+                    called=orthanc.ae_title, prefix=orthanc.prefix)
+    assert sent.returncode == 0, sent.stderr[-2000:]
+    job = node.wait_for_jobs({"done", "failed"}, timeout_s=240)[0]
+    assert job.state.value == "done", job.last_error
+    wait_for(lambda: set(orthanc.series_by_modality()) >= RESULT_MODALITIES, 120,
+             "SEG, SR and key image in Orthanc", node.log)
+    return node, job

@@ -122,6 +122,13 @@ class NodeProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def job_results(self, job_id: int) -> Path:
+        """A job's result folder, where the node's own configuration puts it."""
+        from seganypet_node.config import load_config
+        from seganypet_node.worker import job_results_dir
+
+        return job_results_dir(load_config(self.config_path).results_dir, job_id)
+
     def terminate(self, timeout_s: float = 30.0) -> int:
         """SIGTERM and wait; returns the exit status."""
         assert self.process is not None

@@ -13,12 +13,11 @@ import shutil
 import pydicom
 import pytest
 
-from tests.peers import OrthancPeer, StorescpPeer
+from tests.peers import RESULT_MODALITIES, OrthancPeer, StorescpPeer, route_study_through
 from tests.support import NODE_AE, free_port, outbound_rows, storescu, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("dcmtk")]
 
-RESULT_MODALITIES = {"SEG", "SR", "OT"}  # the key image is a Secondary Capture ("OT")
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +38,7 @@ def test_orthanc_routes_pet_and_gets_seg_sr_and_key_image_in_the_study(
     orthanc = OrthancPeer(tmp_path / "orthanc", netns.enter(), (NODE_AE, node_port))
     try:
         orthanc.start()
-        node = start_node(
-            port=node_port, prefix=netns.enter(),
-            worker={"count": 1, "poll_interval_s": 0.2},
-            access={"allowed_callers": [{"ae_title": orthanc.ae_title, "host": "127.0.0.1",
-                                         "port": orthanc.dicom_port}]},
-            send={"retry_initial_s": 0.5, "poll_interval_s": 0.2})
-        sent = storescu(orthanc.dicom_port, study.dicom_dir, calling="MODALITY",
-                        called=orthanc.ae_title, prefix=netns.enter())
-        assert sent.returncode == 0, sent.stderr[-2000:]
-        jobs = node.wait_for_jobs({"done", "failed"}, timeout_s=240)
-        assert jobs[0].state.value == "done", jobs[0].last_error
-        wait_for(lambda: set(orthanc.series_by_modality()) >= RESULT_MODALITIES, 120,
-                 "SEG, SR and key image in Orthanc", node.log)
+        node, _ = route_study_through(orthanc, start_node, node_port, study.dicom_dir)
         series = orthanc.series_by_modality()
         studies = {s["ParentStudy"] for m in ("PT", *RESULT_MODALITIES) for s in series[m]}
         assert len(studies) == 1  # all in the patient's study

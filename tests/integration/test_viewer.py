@@ -22,20 +22,19 @@ import pydicom
 import pytest
 
 from seganypet_node.organs import ORGANS
-from tests.peers import DICOMWEB_PLUGIN, OrthancPeer
+from tests.peers import DICOMWEB_PLUGIN, OrthancPeer, route_study_through
 from tests.support import (
     NODE_AE,
     cli,
     free_port,
     stop_process,
-    storescu,
-    wait_for,
 )
 from tests.viewer.judge import (
     OVERLAY_SHOWN,
     SAME_PIXEL,
     displayed_agreement,
     explaining_segment,
+    load_screenshot,
     pixel,
 )
 from tests.viewer.masks import node_labelmap
@@ -86,25 +85,12 @@ def test_ohif_shows_the_seg_over_the_pet_and_the_key_image(
     site = None
     try:
         orthanc.start()
-        node = start_node(
-            port=node_port, prefix=netns.enter(),
-            worker={"count": 1, "poll_interval_s": 0.2},
-            access={"allowed_callers": [{"ae_title": orthanc.ae_title, "host": "127.0.0.1",
-                                         "port": orthanc.dicom_port}]},
-            send={"retry_initial_s": 0.5, "poll_interval_s": 0.2})
-        sent = storescu(orthanc.dicom_port, study.dicom_dir, calling="MODALITY",
-                        called=orthanc.ae_title, prefix=netns.enter())
-        assert sent.returncode == 0, sent.stderr[-2000:]
-        job = node.wait_for_jobs({"done", "failed"}, timeout_s=240)[0]
-        assert job.state.value == "done", job.last_error
-        wait_for(lambda: {"SEG", "SR", "OT"} <= set(orthanc.series_by_modality()), 120,
-                 "SEG, SR and key image in Orthanc", node.log)
+        node, job = route_study_through(orthanc, start_node, node_port, study.dicom_dir)
         site = subprocess.Popen(
             [*netns.enter(), sys.executable, "-m", "tests.viewer.site", "--dist",
              str(ohif_dist), "--port", str(site_port), "--orthanc", str(orthanc.http_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        plan = make_plan(sorted(study.dicom_dir.iterdir()),
-                         node.data_dir / "results" / f"job-{job.id}")
+        plan = make_plan(sorted(study.dicom_dir.iterdir()), node.job_results(job.id))
         plan_path = tmp_path / "plan.json"
         plan_path.write_text(json.dumps(plan.as_json(f"http://127.0.0.1:{site_port}")))
         shots = tmp_path / "browser"
@@ -119,7 +105,7 @@ def test_ohif_shows_the_seg_over_the_pet_and_the_key_image(
     assert "error" not in result, (result["error"], result["console"][-30:])
     judge_series_and_segments(result, plan.descriptions)
     judge_overlay(result, plan, shots)
-    judge_key_image(result, plan.key_image, shots)
+    judge_key_image(result, plan, shots)
     print("OHIF on opening the SR:", " ".join(result["sr_page"].split()[:12]))
     if os.environ.get(UPDATE_DOCS) == "1":
         save_docs_screenshots(shots)
@@ -142,10 +128,11 @@ def judge_overlay(result: dict, plan, shots: Path) -> None:
     [segmentation] = result["segmentations"]
     segments = segmentation["segments"]
     number = {s["label"]: s["index"] for s in segments}
+    off, on = load_screenshot(shots / result["off"]), load_screenshot(shots / result["on"])
     for probe, off_at, on_at, index in zip(plan.probes, result["points_off"],
                                            result["points_on"], segmentation["at_points"],
                                            strict=True):
-        before, after = pixel(shots / result["off"], off_at), pixel(shots / result["on"], on_at)
+        before, after = pixel(off, off_at), pixel(on, on_at)
         change = float(np.linalg.norm(after - before))
         if not probe.organ:
             assert index == 0 and change < SAME_PIXEL, (probe, before, after)
@@ -160,12 +147,12 @@ def judge_overlay(result: dict, plan, shots: Path) -> None:
         assert drawn["color"] == own["color"], (probe, drawn["label"], before, after)
 
 
-def judge_key_image(result: dict, key_image: Path, shots: Path) -> None:
+def judge_key_image(result: dict, plan, shots: Path) -> None:
     """OHIF shows the key image (picture and SUV table) as written, not flipped or cut."""
     [image_id] = [i for i in result["key_image_viewport"] if i]
-    assert pydicom.dcmread(key_image, stop_before_pixels=True).SOPInstanceUID in image_id
+    assert plan.key_image_uid in image_id
     agreement = displayed_agreement(shots / result["key_image"], result["key_image_corners"],
-                                    pydicom.dcmread(key_image).pixel_array)
+                                    pydicom.dcmread(plan.key_image).pixel_array)
     shown = agreement.pop("as written")
     print(f"key image pixels shown as written: {shown:.2f}, "
           + ", ".join(f"{name} {value:.2f}" for name, value in agreement.items()))

@@ -29,7 +29,7 @@ def test_complete_series_is_segmented_and_results_recorded(start_node, whole_bod
     jobs = node.wait_for_jobs({"done", "failed"})
     assert jobs[0].state.value == "done", jobs[0].last_error
     assert jobs[0].attempts == 1
-    out = node.data_dir / "results" / f"job-{jobs[0].id}"
+    out = node.job_results(jobs[0].id)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["source"]["series_instance_uid"] == whole_body.identity.series_uid
     assert summary["unit"] == "SUVbw"

@@ -135,10 +135,10 @@ class Viewer:
             self.click_text("Skip all", timeout_s=10)
 
     def show_instance(self, sop_instance_uid: str) -> None:
-        index = wait(lambda: self.browser.execute_script(SHOW_INSTANCE, sop_instance_uid) + 1,
-                     60, "the PET slice in the viewport")
+        # SHOW_INSTANCE answers -1 while no viewport stack holds the slice: wait() retries.
+        wait(lambda: self.browser.execute_script(SHOW_INSTANCE, sop_instance_uid) >= 0,
+             60, "the PET slice in the viewport's stack")
         time.sleep(1.0)  # the slice, and any labelmap on it, are drawn asynchronously
-        assert index > 0, "PET slice not in the viewport's stack"
 
     def screenshot(self, name: str, settle_s: float = 30.0) -> str:
         """Save the page once rendering has settled (two screenshots in a row are the same)."""
@@ -193,6 +193,7 @@ def run(plan: dict[str, Any], out: Path) -> dict[str, Any]:
         viewer.show_instance(plan["pet_instance_uid"])
         result["on"] = viewer.screenshot("pet_seg.png")
         result["points_on"] = browser.execute_script(PAGE_POINTS, plan["points"])
+        # Read again now: the labelmap lookups at the points need the slice on screen.
         result["segmentations"] = browser.execute_script(SEGMENTATIONS, plan["points"])
         result["steps"].append("SEG shown on the PET slice")
 

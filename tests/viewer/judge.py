@@ -14,11 +14,15 @@ OVERLAY_SHOWN = 20.0  # at least this much change where a filled segment is draw
 SAME_GREY = 16  # grey levels within which a displayed pixel matches the written one
 
 
-def pixel(screenshot: Path, page_point: Sequence[float]) -> np.ndarray:
-    """RGB of the screenshot at a page point (CSS pixels; the browser runs at scale 1)."""
-    image = np.asarray(Image.open(screenshot).convert("RGB"), dtype=float)
+def load_screenshot(path: Path) -> np.ndarray:
+    """A screenshot as an RGB array (rows, columns, 3), float."""
+    return np.asarray(Image.open(path).convert("RGB"), dtype=float)
+
+
+def pixel(screenshot: np.ndarray, page_point: Sequence[float]) -> np.ndarray:
+    """RGB of a screenshot at a page point (CSS pixels; the browser runs at scale 1)."""
     x, y = (round(v) for v in page_point)
-    return image[y, x]
+    return screenshot[y, x]
 
 
 def explaining_segment(before: np.ndarray, after: np.ndarray,

@@ -45,9 +45,10 @@ def node_labelmap(masks_dir: Path, pet_headers: Sequence[pydicom.Dataset],
     """
     first = pet_headers[0]
     labelmap = np.zeros((len(pet_headers), int(first.Rows), int(first.Columns)), np.uint16)
+    centres = [pixel_centres(header) for header in pet_headers]
     for number, label in segment_labels.items():
         image = sitk.ReadImage(str(masks_dir / f"{label.replace(' ', '_')}.nii.gz"))
         array = sitk.GetArrayFromImage(image) > 0
-        for k, header in enumerate(pet_headers):
-            labelmap[k][sample(image, array, pixel_centres(header))] = number
+        for k, world in enumerate(centres):
+            labelmap[k][sample(image, array, world)] = number
     return labelmap

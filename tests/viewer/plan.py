@@ -37,6 +37,7 @@ class ViewerPlan:
     probes: tuple[Probe, ...]
     descriptions: dict[str, str]  # modality -> SeriesDescription of the node's objects
     key_image: Path  # the node's key image file
+    key_image_uid: str
 
     def as_json(self, url: str) -> dict[str, Any]:
         return {
@@ -45,8 +46,7 @@ class ViewerPlan:
             "seg_description": self.descriptions["SEG"],
             "sr_description": self.descriptions["SR"],
             "key_image_description": self.descriptions["OT"],
-            "key_image_uid": str(pydicom.dcmread(self.key_image,
-                                                 stop_before_pixels=True).SOPInstanceUID),
+            "key_image_uid": self.key_image_uid,
         }
 
 
@@ -68,12 +68,13 @@ def make_plan(pet_files: list[Path], result_dir: Path) -> ViewerPlan:
     z = probes[0].world[2]
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in pet_files]
     slice_header = min(headers, key=lambda h: abs(float(h.ImagePositionPatient[2]) - z))
-    descriptions = {}
-    for path in (result_dir / "dicom").glob("*.dcm"):
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-        descriptions[str(ds.Modality)] = str(ds.SeriesDescription)
-    return ViewerPlan(str(slice_header.StudyInstanceUID), str(slice_header.SOPInstanceUID),
-                      tuple(probes), descriptions, result_dir / "dicom" / "key_image.dcm")
+    results = {str(ds.Modality): ds for ds in (
+        pydicom.dcmread(path, stop_before_pixels=True)
+        for path in (result_dir / "dicom").glob("*.dcm"))}
+    return ViewerPlan(
+        str(slice_header.StudyInstanceUID), str(slice_header.SOPInstanceUID), tuple(probes),
+        {modality: str(ds.SeriesDescription) for modality, ds in results.items()},
+        result_dir / "dicom" / "key_image.dcm", str(results["OT"].SOPInstanceUID))
 
 
 def _busiest_slice(arrays: dict[str, np.ndarray]) -> int:

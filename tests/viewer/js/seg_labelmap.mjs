@@ -55,9 +55,7 @@ function provider(hideSopInstanceUids) {
           };
         case "imagePixelModule":
           return { rows: ds.Rows, columns: ds.Columns, bitsAllocated: ds.BitsAllocated };
-        case "frameNumber":
-          return undefined;
-        default:
+        default: // "frameNumber" and the rest: single-frame PET, nothing more to say
           return undefined;
       }
     },
