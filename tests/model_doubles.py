@@ -44,3 +44,15 @@ class BrightRegionEngine:
             out.append(np.where(keep, 10.0, -10.0))
         logits = torch.from_numpy(np.stack(out)[:, None].astype(np.float32))
         return logits, torch.full((len(out), 1), 0.9)
+
+
+class LeakyEngine(BrightRegionEngine):
+    """Lights every bright region in the crop, clicked or not (a network that leaks)."""
+
+    def decode(self, embedding, coords, labels, mask_prompt):
+        low = self.config.low_res_size
+        small = F.interpolate(embedding, size=(low,) * 3, mode="area")[0, 0].numpy()
+        logits = np.where(small > self.threshold, 10.0, -10.0).astype(np.float32)
+        batch = coords.shape[0]
+        return (torch.from_numpy(np.repeat(logits[None, None], batch, axis=0)),
+                torch.full((batch, 1), 0.9))

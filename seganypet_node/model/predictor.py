@@ -3,13 +3,15 @@
 Like segment-anything's ``SamPredictor``: give it an image once, then prompts (points in patient
 LPS mm); it returns a mask on the image's own grid. An organ that reaches the border of its
 crop is followed into overlapping windows seeded from the prediction so far, and the windows'
-logits are merged, so no organ is cut at a crop border.
+logits are merged, so no organ is cut at a crop border. Every catalogue organ is one piece, so
+only mask connected to a positive click is kept: a window that also lights up a neighbouring
+organ neither keeps it nor follows it further.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -17,11 +19,20 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from seganypet_node.model.crop import CropGrid, array_to_crop, footprint, paste_region
+from seganypet_node.model.crop import CropGrid, array_to_crop, footprint
 from seganypet_node.model.engine import PromptableModel, upsample_logits
+from seganypet_node.model.merging import (
+    OUTSIDE_LOGIT,
+    CropLogits,
+    keep_touching,
+    merge_logits,
+)
 
-OUTSIDE_LOGIT = -100.0  # logits where no crop looked
 BORDER_VOXELS = 2  # mask this close to a crop face means the organ may go on
+# An organ cut by a crop face crosses it with a good part of its section; a sliver or the tip
+# of a neighbour touching the face is not followed.
+FACE_SHARE = 0.25
+PRIOR_LIMIT = 20.0  # mask prompts stay in the range of logits the network was trained on
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class CropResult:
     clicks: tuple[Prompt, ...]
     low_res: torch.Tensor  # (1, 1, L, L, L) logits
     iou: float
+    seeded: bool = False  # a window added to follow the organ, not centred on a click
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,10 +225,14 @@ class SegAnyPETPredictor:
         mask = upsample_logits(result.low_res, result.grid.size) > 0
         found = []
         for axis in range(3):
+            others = tuple(a for a in range(3) if a != axis)
+            widest = int(mask.sum(axis=others).max())
             for sign, face in ((-1, slice(0, BORDER_VOXELS)), (1, slice(-BORDER_VOXELS, None))):
-                slab = np.take(mask, np.arange(mask.shape[axis])[face], axis=axis)
+                section = np.take(mask, np.arange(mask.shape[axis])[face], axis=axis)
+                crossing = int(section.sum(axis=others).max())
                 neighbour = result.grid.shifted(axis, sign, self.window_shift)
-                if slab.any() and footprint(self.image, neighbour) is not None:
+                if (crossing > 0 and crossing >= FACE_SHARE * widest
+                        and footprint(self.image, neighbour) is not None):
                     found.append(neighbour)
         return found
 
@@ -230,9 +246,14 @@ class SegAnyPETPredictor:
         seed_index = np.unravel_index(int(np.argmax(depth)), depth.shape)
         seed = Prompt(tuple(float(v) for v in grid.to_lps(np.array([seed_index]))[0]))  # type: ignore[arg-type]
         low = self.engine.config.low_res_size
-        prior = F.interpolate(torch.from_numpy(logits)[None, None], size=(low, low, low),
-                              mode="area")
-        return self._decode(grid, [(seed,)], [prior])[0]
+        # Where no crop looked is unknown (0), not the certain "outside" the merge marks it.
+        known = np.where(logits > OUTSIDE_LOGIT / 2,
+                         np.clip(logits, -PRIOR_LIMIT, PRIOR_LIMIT), 0.0)
+        prior = F.interpolate(torch.from_numpy(known.astype(np.float32))[None, None],
+                              size=(low, low, low), mode="area")
+        result = self._decode(grid, [(seed,)], [prior])[0]
+        return replace(result, low_res=keep_touching(result.low_res, prior[0, 0].numpy() > 0),
+                       seeded=True)
 
     def _crop_for(self, crops: list[CropResult], click: Prompt) -> int | None:
         holding = [i for i, c in enumerate(crops) if c.grid.contains(np.array(click.point))]
@@ -242,33 +263,10 @@ class SegAnyPETPredictor:
             np.asarray(crops[i].grid.centre) - np.asarray(click.point))))
 
     def _merge(self, crops: Sequence[CropResult]) -> Prediction:
-        """Weighted mean of the crops' logits on the input grid (crop centres weigh most).
-
-        Work happens inside the box the crops cover, not over the whole body.
-        """
-        shape = self.image.GetSize()[::-1]
-        pasted = []
-        for crop in crops:
-            logits = upsample_logits(crop.low_res, crop.grid.size)
-            placed = paste_region(self.image, logits, crop.grid, OUTSIDE_LOGIT)
-            taper = paste_region(self.image, _taper(crop.grid.size), crop.grid, 0.0)
-            if placed is not None and taper is not None:
-                pasted.append((placed[0], placed[1], taper[1]))
-        merged = np.full(shape, OUTSIDE_LOGIT, dtype=np.float32)
-        if pasted:
-            low = [min(p[0][a].start for p in pasted) for a in range(3)]
-            high = [max(p[0][a].stop for p in pasted) for a in range(3)]
-            box = tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))
-            total = np.zeros([hi - lo for lo, hi in zip(low, high, strict=True)], np.float32)
-            weight = np.zeros_like(total)
-            for region, values, weights in pasted:
-                local = tuple(slice(r.start - lo, r.stop - lo)
-                              for r, lo in zip(region, low, strict=True))
-                total[local] += values * weights
-                weight[local] += weights
-            covered = weight > 0
-            inside = merged[box]
-            inside[covered] = total[covered] / weight[covered]
+        """One prediction on the input grid from the crops (see :mod:`merging`)."""
+        clicks = [c.point for crop in crops for c in crop.clicks if c.positive]
+        merged = merge_logits(self.image, [CropLogits(c.grid, c.low_res, c.seeded)
+                                           for c in crops], clicks)
         return Prediction(
             mask=_on_grid((merged > 0).astype(np.uint8), self.image),
             logits=_on_grid(merged, self.image), iou=crops[0].iou, crops=tuple(crops))
@@ -277,13 +275,6 @@ class SegAnyPETPredictor:
 def _prior(previous: torch.Tensor | None, low: int) -> torch.Tensor:
     """The mask prompt: previous low-res logits, or zeros on the first click (as the authors)."""
     return previous if previous is not None else torch.zeros(1, 1, low, low, low)
-
-
-def _taper(size: int) -> np.ndarray:
-    """Separable weight: 1 over the central half of a crop, falling to 0.05 at its faces."""
-    u = (np.arange(size) + 0.5) / size
-    ramp = np.clip(np.minimum(u, 1 - u) * 4, 0.05, 1.0).astype(np.float32)
-    return ramp[:, None, None] * ramp[None, :, None] * ramp[None, None, :]
 
 
 def _on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:

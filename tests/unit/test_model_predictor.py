@@ -10,8 +10,9 @@ import SimpleITK as sitk
 
 from seganypet_node.model import COMPACT, VIT_B_ORI, build_sam3d
 from seganypet_node.model.engine import SamEngine
+from seganypet_node.model.merging import DROPPED_LOGIT
 from seganypet_node.model.predictor import Prompt, SegAnyPETPredictor
-from tests.model_doubles import BrightRegionEngine
+from tests.model_doubles import BrightRegionEngine, LeakyEngine
 from tests.unit.test_model_network import SMALL
 
 
@@ -104,6 +105,36 @@ def test_object_longer_than_a_crop_is_segmented_whole(config) -> None:
     assert extent_z(mask) >= extent_z(truth) - 8  # tips thinner than a voxel may go
     assert dice(mask, truth) > 0.9
     assert len(whole.crops) > 1
+
+
+def test_pieces_no_click_is_in_are_dropped() -> None:
+    def ball_and_neighbour(lps: np.ndarray) -> np.ndarray:
+        return (np.linalg.norm(lps - [0, 0, 0], axis=1) < 25) | (
+            np.linalg.norm(lps - [0, 0, 70], axis=1) < 20)
+
+    image, truth = volume(np.eye(3), (4.0, 4.0, 4.0), ball_and_neighbour)
+    predictor = SegAnyPETPredictor(LeakyEngine(COMPACT))
+    predictor.set_image(image)
+    prediction = predictor.predict([Prompt((0.0, 0.0, 0.0))])
+    mask = sitk.GetArrayFromImage(prediction.mask).astype(bool)
+    clicked = truth & (np.arange(truth.shape[0]) < truth.shape[0] // 2 + 9)[:, None, None]
+    neighbour = image.TransformPhysicalPointToIndex((0, 0, 70))
+    assert dice(mask, clicked) > 0.9
+    assert prediction.logits[neighbour] <= DROPPED_LOGIT
+
+
+def test_a_sliver_at_the_crop_face_is_not_followed() -> None:
+    def ball_with_thin_rod(lps: np.ndarray) -> np.ndarray:
+        rod = (np.abs(lps[:, 1]) < 8) & (np.abs(lps[:, 2]) < 8) & (lps[:, 0] > 0)
+        return (np.linalg.norm(lps, axis=1) < 45) | rod
+
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), ball_with_thin_rod)
+    predictor = SegAnyPETPredictor(BrightRegionEngine(COMPACT))
+    predictor.set_image(image)
+    prediction = predictor.predict([Prompt((0.0, 0.0, 0.0))])
+    assert len(prediction.crops) == 1  # the rod is a sixteenth of the ball's section
+    assert prediction.mask[image.TransformPhysicalPointToIndex((90, 0, 0))] == 1
+    assert prediction.mask[image.TransformPhysicalPointToIndex((130, 0, 0))] == 0
 
 
 def test_negative_click_removes_a_region() -> None:
