@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from seganypet_node.model import COMPACT, VIT_B_ORI, build_sam3d
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.merging import DROPPED_LOGIT
-from seganypet_node.model.predictor import Prompt, SegAnyPETPredictor
+from seganypet_node.model.predictor import PRIOR_LIMIT, Prompt, SegAnyPETPredictor
 from tests.model_doubles import BrightRegionEngine, LeakyEngine
 from tests.unit.test_model_network import SMALL
 
@@ -105,6 +105,27 @@ def test_object_longer_than_a_crop_is_segmented_whole(config) -> None:
     assert extent_z(mask) >= extent_z(truth) - 8  # tips thinner than a voxel may go
     assert dice(mask, truth) > 0.9
     assert len(whole.crops) > 1
+
+
+def test_windows_get_the_known_logits_as_their_prior() -> None:
+    class RecordingEngine(BrightRegionEngine):
+        def __init__(self, config) -> None:
+            super().__init__(config)
+            self.priors: list[np.ndarray] = []
+
+        def decode(self, embedding, coords, labels, mask_prompt):
+            self.priors.append(mask_prompt.numpy().copy())
+            return super().decode(embedding, coords, labels, mask_prompt)
+
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), long_object)
+    engine = RecordingEngine(COMPACT)
+    predictor = SegAnyPETPredictor(engine)
+    predictor.set_image(image)
+    predictor.predict([Prompt((0.0, 0.0, 90.0))])
+    windows = engine.priors[1:]
+    assert windows and all(p.min() >= -PRIOR_LIMIT and p.max() <= PRIOR_LIMIT for p in windows)
+    # Half of a window lies where no crop looked yet: unknown there, not "certainly outside".
+    assert all(np.isclose(p, 0.0).mean() > 0.3 for p in windows)
 
 
 def test_pieces_no_click_is_in_are_dropped() -> None:
