@@ -27,9 +27,14 @@ class BrightRegionEngine:
         self.embedded.append(grid)
         return torch.from_numpy(crop.copy())[None, None]
 
+    def low_res_image(self, embedding: torch.Tensor) -> np.ndarray:
+        """The crop (the "embedding" of this double) on the low-res logits grid."""
+        low = self.config.low_res_size
+        return F.interpolate(embedding, size=(low,) * 3, mode="area")[0, 0].numpy()
+
     def decode(self, embedding, coords, labels, mask_prompt):
         low = self.config.low_res_size
-        small = F.interpolate(embedding, size=(low,) * 3, mode="area")[0, 0].numpy()
+        small = self.low_res_image(embedding)
         components, _ = ndimage.label(small > self.threshold)
         factor = self.config.crop_size / low
         out = []
@@ -50,8 +55,7 @@ class LeakyEngine(BrightRegionEngine):
     """Lights every bright region in the crop, clicked or not (a network that leaks)."""
 
     def decode(self, embedding, coords, labels, mask_prompt):
-        low = self.config.low_res_size
-        small = F.interpolate(embedding, size=(low,) * 3, mode="area")[0, 0].numpy()
+        small = self.low_res_image(embedding)
         logits = np.where(small > self.threshold, 10.0, -10.0).astype(np.float32)
         batch = coords.shape[0]
         return (torch.from_numpy(np.repeat(logits[None, None], batch, axis=0)),

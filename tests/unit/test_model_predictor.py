@@ -133,12 +133,12 @@ def test_pieces_no_click_is_in_are_dropped() -> None:
         return (np.linalg.norm(lps - [0, 0, 0], axis=1) < 25) | (
             np.linalg.norm(lps - [0, 0, 70], axis=1) < 20)
 
-    image, truth = volume(np.eye(3), (4.0, 4.0, 4.0), ball_and_neighbour)
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), ball_and_neighbour)
+    _, clicked = volume(np.eye(3), (4.0, 4.0, 4.0), lambda lps: np.linalg.norm(lps, axis=1) < 25)
     predictor = SegAnyPETPredictor(LeakyEngine(COMPACT))
     predictor.set_image(image)
     prediction = predictor.predict([Prompt((0.0, 0.0, 0.0))])
     mask = sitk.GetArrayFromImage(prediction.mask).astype(bool)
-    clicked = truth & (np.arange(truth.shape[0]) < truth.shape[0] // 2 + 9)[:, None, None]
     neighbour = image.TransformPhysicalPointToIndex((0, 0, 70))
     assert dice(mask, clicked) > 0.9
     assert prediction.logits[neighbour] <= DROPPED_LOGIT
@@ -153,7 +153,7 @@ def test_a_sliver_at_the_crop_face_is_not_followed() -> None:
     predictor = SegAnyPETPredictor(BrightRegionEngine(COMPACT))
     predictor.set_image(image)
     prediction = predictor.predict([Prompt((0.0, 0.0, 0.0))])
-    assert len(prediction.crops) == 1  # the rod is a sixteenth of the ball's section
+    assert len(prediction.crops) == 1  # the rod's section is a 25th of the ball's
     assert prediction.mask[image.TransformPhysicalPointToIndex((90, 0, 0))] == 1
     assert prediction.mask[image.TransformPhysicalPointToIndex((130, 0, 0))] == 0
 
