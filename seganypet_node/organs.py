@@ -48,6 +48,11 @@ BY_NAME = {organ.name: organ for organ in ORGANS}
 LESION_LABEL_BASE = 100  # lesion k has label LESION_LABEL_BASE + k
 
 
+def display_label(name: str) -> str:
+    """What readers see for a catalogue or region name: ``kidney_left`` -> ``kidney left``."""
+    return name.replace("_", " ")
+
+
 def organ(name: str) -> Organ:
     """Look an organ up by its catalogue name; raises KeyError naming the known ones."""
     try:

@@ -86,9 +86,7 @@ def drop_unprompted(logits: np.ndarray, clicks: np.ndarray) -> None:
             kept[np.unique(parts[low[0]:high[0], low[1]:high[1], low[2]:high[2]])] = True
     if not kept[1:].any():  # the network missed every click: nothing to tell pieces apart by
         return
-    kept[0] = True
-    dropped = ~kept[parts]
-    logits[dropped] = np.minimum(logits[dropped], DROPPED_LOGIT)
+    _cap_dropped(logits, parts, kept)
 
 
 def keep_touching(low_res: torch.Tensor, seeded: np.ndarray) -> torch.Tensor:
@@ -97,10 +95,15 @@ def keep_touching(low_res: torch.Tensor, seeded: np.ndarray) -> torch.Tensor:
     parts, count = ndimage.label(values > 0, structure=CONNECTED)
     kept = np.zeros(count + 1, dtype=bool)
     kept[np.unique(parts[seeded])] = True
-    kept[0] = True
-    dropped = ~kept[parts]
-    values[dropped] = np.minimum(values[dropped], DROPPED_LOGIT)
+    _cap_dropped(values, parts, kept)
     return torch.from_numpy(values)[None, None]
+
+
+def _cap_dropped(logits: np.ndarray, parts: np.ndarray, kept: np.ndarray) -> None:
+    """Cap, in place, the logits of the labelled pieces ``kept`` (by label) says to drop."""
+    kept[0] = True  # background stays as it is
+    dropped = ~kept[parts]
+    logits[dropped] = np.minimum(logits[dropped], DROPPED_LOGIT)
 
 
 def taper(size: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from pydicom.uid import generate_uid
 from scipy import ndimage
 
 from seganypet_node import __version__
+from seganypet_node.organs import display_label
 from seganypet_node.outputs.measurements import UptakeStats
 from seganypet_node.outputs.reference import ReferenceRegion
 from seganypet_node.outputs.seg import LESION_RGB, MANUFACTURER, SegmentMask
@@ -119,7 +120,7 @@ def _draw_panel(draw: ImageDraw.ImageDraw, left: int, rows: Sequence[KeyImageRow
     for row in rows:
         draw.rectangle((left, y + 3, left + 14, y + 15), fill=_colour(row.segment))
         s = row.stats
-        cells = [row.segment.label.replace("_", " "), f"{s.volume_ml:.0f}", f"{s.mean:.2f}",
+        cells = [display_label(row.segment.label), f"{s.volume_ml:.0f}", f"{s.mean:.2f}",
                  f"{s.maximum:.2f}", f"{s.peak:.2f}"]
         _table_row(draw, left + 22, y, cells, font)
         y += 21

@@ -12,7 +12,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from seganypet_node import __version__
-from seganypet_node.organs import Organ
+from seganypet_node.organs import Organ, display_label
 
 LATERALITY = {"left": hd.sr.CodedConcept("7771000", "SCT", "Left"),
               "right": hd.sr.CodedConcept("24028007", "SCT", "Right")}
@@ -66,7 +66,7 @@ def segment_description(
         if algorithm.family == "Artificial Intelligence" else codes.DCM.ImageProcessing
     description = hd.seg.SegmentDescription(
         segment_number=number,
-        segment_label=segment.label.replace("_", " "),
+        segment_label=display_label(segment.label),
         segmented_property_category=codes.SCT.Organ if organ else ALTERED_STRUCTURE,
         segmented_property_type=organ_code(organ) if organ else NEOPLASM,
         algorithm_type=(hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if algorithm.automatic

@@ -21,7 +21,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from seganypet_node.organs import ORGANS
+from seganypet_node.organs import ORGANS, display_label
 from tests.peers import DICOMWEB_PLUGIN, OrthancPeer, route_study_through
 from tests.support import (
     NODE_AE,
@@ -42,7 +42,7 @@ from tests.viewer.plan import make_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ORGAN_LABELS = [organ.name.replace("_", " ") for organ in ORGANS]  # the SEG's SegmentLabels
+ORGAN_LABELS = [display_label(organ.name) for organ in ORGANS]  # the SEG's SegmentLabels
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 UPDATE_DOCS = "UPDATE_DOCS_SCREENSHOTS"  # set to 1 to rewrite the pictures in docs/
 
@@ -137,7 +137,7 @@ def judge_overlay(result: dict, plan, shots: Path) -> None:
         if not probe.organ:
             assert index == 0 and change < SAME_PIXEL, (probe, before, after)
             continue
-        label = probe.organ.replace("_", " ")
+        label = display_label(probe.organ)
         assert index == number[label], (probe, index)  # OHIF's labelmap has it there
         assert change > OVERLAY_SHOWN, (probe, before, after)  # and it is drawn
         drawn = explaining_segment(before, after, segments)

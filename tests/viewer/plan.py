@@ -61,8 +61,7 @@ def make_plan(pet_files: list[Path], result_dir: Path) -> ViewerPlan:
         Probe(organ, _world(reference, _deepest(mask[k]), k))
         for organ, mask in arrays.items() if mask[k].sum() >= MIN_AREA_PX
     ]
-    body = np.logical_or.reduce([m[k] for m in arrays.values()])
-    rows, cols = body.shape
+    rows, cols = sitk.GetArrayViewFromImage(reference).shape[1:]
     probes += [Probe("", _world(reference, (r, c), k))
                for r, c in ((2, 2), (2, cols - 3), (rows - 3, 2))]
     z = probes[0].world[2]
