@@ -22,7 +22,8 @@ from seganypet_node.atlas.register import Registration, register_to_atlas, tissu
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.engine import SamEngine
-from seganypet_node.model.predictor import Prompt, SegAnyPETPredictor
+from seganypet_node.model.prediction import Prompt
+from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.model.registry import load_configured_model, runtime_options
 from seganypet_node.organs import ORGANS, organ
 from seganypet_node.outputs.measurements import UptakeStats, uptake_stats

@@ -60,3 +60,32 @@ class LeakyEngine(BrightRegionEngine):
         batch = coords.shape[0]
         return (torch.from_numpy(np.repeat(logits[None, None], batch, axis=0)),
                 torch.full((batch, 1), 0.9))
+
+
+class ShortSightedEngine(BrightRegionEngine):
+    """Segments the bright region under a positive click only within ``reach_mm`` of it, like
+    a network that loses a thin tube a few tokens away from the click: unsure there (logit
+    ``UNSURE``, as the compact network's faint negative logits along an aorta it lost), not
+    certain it is background."""
+
+    UNSURE = -1.0
+
+    def __init__(self, config: Sam3DConfig, reach_mm: float = 50.0) -> None:
+        super().__init__(config)
+        self.reach_mm = reach_mm
+
+    def decode(self, embedding, coords, labels, mask_prompt):
+        logits, iou = super().decode(embedding, coords, labels, mask_prompt)
+        low = self.config.low_res_size
+        mm_per_voxel = self.config.crop_size * self.config.spacing_mm / low
+        centres = (np.indices((low,) * 3).reshape(3, -1).T + 0.5) * mm_per_voxel
+        factor = self.config.crop_size / low
+        for row, (points, marks) in enumerate(zip(coords.numpy(), labels.numpy(), strict=True)):
+            near = np.zeros(low**3, dtype=bool)
+            for point, mark in zip(points, marks, strict=True):
+                if mark == 1:
+                    click_mm = (point / factor) * mm_per_voxel
+                    near |= np.linalg.norm(centres - click_mm, axis=1) <= self.reach_mm
+            values = logits[row, 0].numpy().reshape(-1)  # a view: edits the logits
+            values[~near] = np.minimum(values[~near], self.UNSURE)
+        return logits, iou

@@ -21,7 +21,7 @@ from seganypet_node.atlas.prompts import OrganPrompts
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.evaluate import save_table
 from seganypet_node.model.metrics import dice
-from seganypet_node.model.predictor import Prompt
+from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.subject import TEMPLATE_HEIGHT_MM
 from seganypet_node.pipeline import OrganPipeline, PipelineResult

@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from seganypet_node.atlas.assets import OrganLandmarks, Point
-from seganypet_node.model.predictor import Prompt
+from seganypet_node.model.prediction import Prompt
 
 BODY_SUV = 0.1  # below this SUV a point is outside the body
 # A landmark this close beyond the edge of the field of view may belong to an organ the field

@@ -18,7 +18,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from seganypet_node.model.metrics import dice, hausdorff95
-from seganypet_node.model.predictor import Prediction, Prompt, SegAnyPETPredictor
+from seganypet_node.model.prediction import Prediction, Prompt
+from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.model.training_data import error_click
 from seganypet_node.organs import ORGANS
 

@@ -3,15 +3,16 @@
 Like segment-anything's ``SamPredictor``: give it an image once, then prompts (points in patient
 LPS mm); it returns a mask on the image's own grid. An organ that reaches the border of its
 crop is followed into overlapping windows seeded from the prediction so far, and the windows'
-logits are merged, so no organ is cut at a crop border. Every catalogue organ is one piece, so
-only mask connected to a positive click is kept: a window that also lights up a neighbouring
-organ neither keeps it nor follows it further.
+logits are merged, so no organ is cut at a crop border. A tube-like mask that stops inside its
+crop is followed past its tips the same way, while that lengthens it. Every catalogue organ is
+one piece, so only mask connected to a positive click is kept: a window that also lights up a
+neighbouring organ neither keeps it nor follows it further.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from seganypet_node.model.crop import CropGrid, array_to_crop, footprint
+from seganypet_node.model.ends import end_points, lengthens, principal_axis
 from seganypet_node.model.engine import PromptableModel, upsample_logits
 from seganypet_node.model.merging import (
     OUTSIDE_LOGIT,
@@ -27,53 +29,14 @@ from seganypet_node.model.merging import (
     keep_touching,
     merge_logits,
 )
+from seganypet_node.model.prediction import CropResult, Prediction, Prompt
 
 BORDER_VOXELS = 2  # mask this close to a crop face means the organ may go on
 # An organ cut by a crop face crosses it with a good part of its section; a sliver or the tip
 # of a neighbour touching the face is not followed.
 FACE_SHARE = 0.25
 PRIOR_LIMIT = 20.0  # mask prompts stay in the range of logits the network was trained on
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One click: a point in patient coordinates (LPS, mm) and whether it is inside the target."""
-
-    point: tuple[float, float, float]
-    positive: bool = True
-
-
-@dataclass(frozen=True, eq=False)
-class CropResult:
-    """The network's answer on one crop, kept for further clicks."""
-
-    grid: CropGrid
-    clicks: tuple[Prompt, ...]
-    low_res: torch.Tensor  # (1, 1, L, L, L) logits
-    iou: float
-    seeded: bool = False  # a window added to follow the organ, not centred on a click
-
-
-@dataclass(frozen=True, eq=False)
-class Prediction:
-    """A segmentation on the input grid.
-
-    Parameters
-    ----------
-    mask : SimpleITK.Image
-        uint8 0/1 on the input image's grid.
-    logits : SimpleITK.Image
-        float32 merged logits on the same grid (``OUTSIDE_LOGIT`` where no crop looked).
-    iou : float
-        The network's predicted IoU of the crop holding the first click.
-    crops : tuple of CropResult
-        Every crop used (one, or several windows for a large organ).
-    """
-
-    mask: sitk.Image
-    logits: sitk.Image
-    iou: float
-    crops: tuple[CropResult, ...] = field(repr=False)
+END_RETRY_MM = 24.0  # a tip this close to one already tried is not tried again
 
 
 class SegAnyPETPredictor:
@@ -136,7 +99,8 @@ class SegAnyPETPredictor:
 
         Each positive point centres a crop that gets every positive point lying inside it; the
         crops' logits are merged. Spread points prompt a large organ along its whole length,
-        which is steadier than following its borders from one click. Negative points then act
+        which is steadier than following its borders from one click; a tube-like mask is still
+        followed past its tips where the points left gaps. Negative points then act
         as the corrective clicks the network was trained with: only those the mask has leaked
         onto are added, one at a time, with the previous logits fed back. With ``lattice_mm``
         crop centres are rounded to that lattice, so organs close together share crops and
@@ -153,7 +117,7 @@ class SegAnyPETPredictor:
         for grid in grids.values():
             inside = tuple(p for p in positives if grid.contains(np.array(p.point), margin=1.0))
             crops.append(self._decode(grid, [inside], [None])[0])
-        prediction = self._merge(crops)
+        prediction = self._follow_ends(crops)
         for negative in (p for p in prompts if not p.positive):
             if _value_at(prediction.mask, negative.point) > 0:
                 prediction = self.refine(prediction, [negative])
@@ -178,10 +142,9 @@ class SegAnyPETPredictor:
         if first is None:
             anchor = next((p for p in prompts if p.positive), prompts[0])
             first = self._decode(self.crop_at(anchor.point), [tuple(prompts)], [None])[0]
-        crops = [first]
-        if tile:
-            crops = self._follow_borders(crops)
-        return self._merge(crops)
+        if not tile:
+            return self._merge([first])
+        return self._follow_ends(self._follow_borders([first]))
 
     def _decode(self, grid: CropGrid, click_sets: list[tuple[Prompt, ...]],
                 previous: list[torch.Tensor | None]) -> list[CropResult]:
@@ -215,11 +178,41 @@ class SegAnyPETPredictor:
                 if _key(grid) in visited or len(crops) >= self.max_windows:
                     continue
                 visited.add(_key(grid))
-                seeded = self._seeded_window(grid, crops)
+                seeded = self._seeded_window(grid, self._merge(crops))
                 if seeded is not None:
                     crops.append(seeded)
                     frontier.append(seeded)
         return crops
+
+    def _follow_ends(self, crops: list[CropResult]) -> Prediction:
+        """The merged crops, with windows centred on the tips of an elongated mask added while
+        they lengthen it."""
+        spacing = self.image.GetSpacing()[::-1]
+        tried: list[np.ndarray] = []
+        current = self._merge(crops)
+        while len(current.crops) < self.max_windows:
+            mask = sitk.GetArrayFromImage(current.mask) > 0
+            axis = principal_axis(mask, spacing)
+            longer = None
+            for index in end_points(mask, spacing):
+                tip = np.array(self.image.TransformIndexToPhysicalPoint(
+                    [int(v) for v in index[::-1]]))
+                if axis is None or any(np.linalg.norm(tip - t) < END_RETRY_MM for t in tried):
+                    continue
+                tried.append(tip)
+                seed = Prompt((float(tip[0]), float(tip[1]), float(tip[2])))
+                window = self._seeded_window(self.crop_at(seed.point), current, seed)
+                if window is None:
+                    continue
+                trial = self._merge([*current.crops, window])
+                if lengthens(axis, principal_axis(sitk.GetArrayFromImage(trial.mask) > 0,
+                                                  spacing)):
+                    longer = trial
+                    break
+            if longer is None:
+                break
+            current = longer
+        return current
 
     def _neighbours(self, result: CropResult) -> list[CropGrid]:
         mask = upsample_logits(result.low_res, result.grid.size) > 0
@@ -236,15 +229,18 @@ class SegAnyPETPredictor:
                     found.append(neighbour)
         return found
 
-    def _seeded_window(self, grid: CropGrid, crops: list[CropResult]) -> CropResult | None:
-        merged = self._merge(crops)
+    def _seeded_window(self, grid: CropGrid, merged: Prediction,
+                       seed: Prompt | None = None) -> CropResult | None:
+        """A window prompted by the prediction so far: its known logits and a click (by default
+        the deepest known voxel in it)."""
         logits = array_to_crop(merged.logits, grid, default=OUTSIDE_LOGIT)
         inside = logits > 0
         if not inside.any():
             return None
-        depth = ndimage.distance_transform_edt(inside)
-        seed_index = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        seed = Prompt(tuple(float(v) for v in grid.to_lps(np.array([seed_index]))[0]))  # type: ignore[arg-type]
+        if seed is None:
+            depth = ndimage.distance_transform_edt(inside)
+            seed_index = np.unravel_index(int(np.argmax(depth)), depth.shape)
+            seed = Prompt(tuple(float(v) for v in grid.to_lps(np.array([seed_index]))[0]))  # type: ignore[arg-type]
         low = self.engine.config.low_res_size
         # Where no crop looked is unknown (0), not the certain "outside" the merge marks it.
         known = np.where(logits > OUTSIDE_LOGIT / 2,

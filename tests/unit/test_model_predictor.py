@@ -11,8 +11,9 @@ import SimpleITK as sitk
 from seganypet_node.model import COMPACT, VIT_B_ORI, build_sam3d
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.merging import DROPPED_LOGIT
-from seganypet_node.model.predictor import PRIOR_LIMIT, Prompt, SegAnyPETPredictor
-from tests.model_doubles import BrightRegionEngine, LeakyEngine
+from seganypet_node.model.prediction import Prompt
+from seganypet_node.model.predictor import PRIOR_LIMIT, SegAnyPETPredictor
+from tests.model_doubles import BrightRegionEngine, LeakyEngine, ShortSightedEngine
 from tests.unit.test_model_network import SMALL
 
 
@@ -111,18 +112,19 @@ def test_windows_get_the_known_logits_as_their_prior() -> None:
     class RecordingEngine(BrightRegionEngine):
         def __init__(self, config) -> None:
             super().__init__(config)
-            self.priors: list[np.ndarray] = []
+            self.priors: dict[tuple[float, ...], np.ndarray] = {}
 
         def decode(self, embedding, coords, labels, mask_prompt):
-            self.priors.append(mask_prompt.numpy().copy())
+            self.priors[self.embedded[-1].centre] = mask_prompt.numpy().copy()
             return super().decode(embedding, coords, labels, mask_prompt)
 
     image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), long_object)
     engine = RecordingEngine(COMPACT)
     predictor = SegAnyPETPredictor(engine)
     predictor.set_image(image)
-    predictor.predict([Prompt((0.0, 0.0, 90.0))])
-    windows = engine.priors[1:]
+    prediction = predictor.predict([Prompt((0.0, 0.0, 90.0))])
+    # The windows the result is made of (windows tried past the tips and dropped aside).
+    windows = [engine.priors[crop.grid.centre] for crop in prediction.crops[1:]]
     assert windows and all(p.min() >= -PRIOR_LIMIT and p.max() <= PRIOR_LIMIT for p in windows)
     # Half of a window lies where no crop looked yet: unknown there, not "certainly outside".
     assert all(np.isclose(p, 0.0).mean() > 0.3 for p in windows)
@@ -156,6 +158,42 @@ def test_a_sliver_at_the_crop_face_is_not_followed() -> None:
     assert len(prediction.crops) == 1  # the rod's section is a 25th of the ball's
     assert prediction.mask[image.TransformPhysicalPointToIndex((90, 0, 0))] == 1
     assert prediction.mask[image.TransformPhysicalPointToIndex((130, 0, 0))] == 0
+
+
+def tube(lps: np.ndarray, low: float = -140.0, high: float = 140.0) -> np.ndarray:
+    """A 24 mm tube along z, like an aorta: longer than a crop and as thin as a token."""
+    return (np.linalg.norm(lps[:, :2], axis=1) < 12) & (lps[:, 2] > low) & (lps[:, 2] < high)
+
+
+def test_a_tube_that_stops_inside_its_crop_is_followed_past_its_tips() -> None:
+    image, truth = volume(np.eye(3), (4.0, 4.0, 4.0), tube)
+    predictor = SegAnyPETPredictor(ShortSightedEngine(COMPACT, reach_mm=50.0))
+    predictor.set_image(image)
+    click = [Prompt((0.0, 0.0, -20.0))]
+    single = sitk.GetArrayFromImage(predictor.predict(click, tile=False).mask).astype(bool)
+    whole = sitk.GetArrayFromImage(predictor.predict(click).mask).astype(bool)
+    assert extent_z(single) <= 112  # the engine sees 50 mm each way of the click
+    assert extent_z(whole) >= extent_z(truth) - 8
+    assert dice(whole, truth) > 0.85
+
+
+def test_a_compact_organ_gets_no_windows_past_its_tips() -> None:
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), lambda lps: np.linalg.norm(lps, axis=1) < 45)
+    predictor = SegAnyPETPredictor(ShortSightedEngine(COMPACT, reach_mm=30.0))
+    predictor.set_image(image)
+    assert len(predictor.predict([Prompt((0.0, 0.0, 0.0))]).crops) == 1
+
+
+def test_following_a_tube_stops_where_a_window_would_add_a_blob() -> None:
+    def tube_into_ball(lps: np.ndarray) -> np.ndarray:
+        return tube(lps, -140.0, 70.0) | (np.linalg.norm(lps - [0, 0, 105], axis=1) < 40)
+
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), tube_into_ball)
+    predictor = SegAnyPETPredictor(ShortSightedEngine(COMPACT, reach_mm=50.0))
+    predictor.set_image(image)
+    prediction = predictor.predict([Prompt((0.0, 0.0, -60.0))])
+    assert prediction.mask[image.TransformPhysicalPointToIndex((0, 0, -130))] == 1
+    assert prediction.mask[image.TransformPhysicalPointToIndex((0, 0, 105))] == 0
 
 
 def test_negative_click_removes_a_region() -> None:
