@@ -178,8 +178,10 @@ def test_a_tube_that_stops_inside_its_crop_is_followed_past_its_tips() -> None:
 
 
 def test_a_compact_organ_gets_no_windows_past_its_tips() -> None:
-    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), lambda lps: np.linalg.norm(lps, axis=1) < 45)
-    predictor = SegAnyPETPredictor(ShortSightedEngine(COMPACT, reach_mm=30.0))
+    # The engine stops 60 mm from the click, inside a ball reaching past the crop's central
+    # half: windows at the mask's "tips" would grow it, so only its compactness stops them.
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), lambda lps: np.linalg.norm(lps, axis=1) < 80)
+    predictor = SegAnyPETPredictor(ShortSightedEngine(COMPACT, reach_mm=60.0))
     predictor.set_image(image)
     assert len(predictor.predict([Prompt((0.0, 0.0, 0.0))]).crops) == 1
 
