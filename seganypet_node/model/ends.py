@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-# Spread along the main axis over the next one: a tube's piece is >= 2 (a 22 mm tube 100 mm
-# long is ~5), the phantom organs' blobs are 1.1-1.9 (kidneys up to 2.0 in a few subjects).
+# Spread along the main axis over the next one: the aorta's pieces are 2.2-7.4 on held-out
+# phantoms (a 22 mm tube 100 mm long is ~5), their other organs 1.1-1.9 (the right kidney
+# 2.03 in one of four subjects).
 ELONGATED = 2.1
 END_DEPTH_MM = 12.0  # the end point is the deepest mask voxel this close to the tip
 # A window past a tip continues the tube when the mask gets at least two 4 mm voxels longer
@@ -27,9 +28,8 @@ END_SECTION_SLACK = 2.5
 
 @dataclass(frozen=True)
 class MaskAxis:
-    """A mask's principal axis: unit direction (array axes, mm) and each voxel's position on it."""
+    """A mask's voxels and each one's position along the mask's principal axis."""
 
-    direction: np.ndarray
     voxels: np.ndarray  # (N, 3) array indices [z, y, x]
     along: np.ndarray  # (N,) mm along ``direction`` from the mask's centroid
     elongation: float  # spread along the axis over the spread along the next one
@@ -48,13 +48,13 @@ def principal_axis(mask: np.ndarray, spacing: Sequence[float]) -> MaskAxis | Non
     centred = mm - mm.mean(axis=0)
     _, spreads, axes = np.linalg.svd(centred, full_matrices=False)
     elongation = float(spreads[0] / max(float(spreads[1]), 1e-6))
-    return MaskAxis(axes[0], voxels, centred @ axes[0], elongation)
+    return MaskAxis(voxels, centred @ axes[0], elongation)
 
 
-def end_points(mask: np.ndarray, spacing: Sequence[float]) -> list[np.ndarray]:
-    """Array indices [z, y, x] near both tips of an elongated mask; empty for a compact one."""
-    axis = principal_axis(mask, spacing)
-    if axis is None or axis.elongation < ELONGATED:
+def end_points(mask: np.ndarray, axis: MaskAxis, spacing: Sequence[float]) -> list[np.ndarray]:
+    """Array indices [z, y, x] near both tips of an elongated mask (``axis`` is its
+    :func:`principal_axis`); empty for a compact one."""
+    if axis.elongation < ELONGATED:
         return []
     points = []
     for tip in (float(axis.along.min()), float(axis.along.max())):

@@ -193,11 +193,13 @@ class SegAnyPETPredictor:
         while len(current.crops) < self.max_windows:
             mask = sitk.GetArrayFromImage(current.mask) > 0
             axis = principal_axis(mask, spacing)
+            if axis is None:
+                break
             longer = None
-            for index in end_points(mask, spacing):
+            for index in end_points(mask, axis, spacing):
                 tip = np.array(self.image.TransformIndexToPhysicalPoint(
                     [int(v) for v in index[::-1]]))
-                if axis is None or any(np.linalg.norm(tip - t) < END_RETRY_MM for t in tried):
+                if any(np.linalg.norm(tip - t) < END_RETRY_MM for t in tried):
                     continue
                 tried.append(tip)
                 seed = Prompt((float(tip[0]), float(tip[1]), float(tip[2])))
