@@ -190,11 +190,9 @@ class SegAnyPETPredictor:
         spacing = self.image.GetSpacing()[::-1]
         tried: list[np.ndarray] = []
         current = self._merge(crops)
-        while len(current.crops) < self.max_windows:
-            mask = sitk.GetArrayFromImage(current.mask) > 0
-            axis = principal_axis(mask, spacing)
-            if axis is None:
-                break
+        mask = sitk.GetArrayFromImage(current.mask) > 0
+        axis = principal_axis(mask, spacing)
+        while axis is not None and len(current.crops) < self.max_windows:
             longer = None
             for index in end_points(mask, axis, spacing):
                 tip = np.array(self.image.TransformIndexToPhysicalPoint(
@@ -207,13 +205,15 @@ class SegAnyPETPredictor:
                 if window is None:
                     continue
                 trial = self._merge([*current.crops, window])
-                if lengthens(axis, principal_axis(sitk.GetArrayFromImage(trial.mask) > 0,
-                                                  spacing)):
-                    longer = trial
+                trial_mask = sitk.GetArrayFromImage(trial.mask) > 0
+                trial_axis = principal_axis(trial_mask, spacing)
+                if lengthens(axis, trial_axis):
+                    # The trial's mask and axis are the next round's: not computed again.
+                    longer = (trial, trial_mask, trial_axis)
                     break
             if longer is None:
                 break
-            current = longer
+            current, mask, axis = longer
         return current
 
     def _neighbours(self, result: CropResult) -> list[CropGrid]:
