@@ -66,6 +66,7 @@ class PipelineSettings:
     organs: tuple[str, ...] = _key(v.organ_names)
     atlas: Path | None = _key(v.optional_path)
     deformable: bool = _key(v.boolean)
+    atlas_subjects: int = _key(v.integer(0, 1000))
 
 
 @dataclass(frozen=True)

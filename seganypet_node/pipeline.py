@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
 from seganypet_node.atlas.assets import Atlas, load_atlas
-from seganypet_node.atlas.prompts import OrganPrompts, map_landmarks
+from seganypet_node.atlas.prompts import OrganPrompts, checked_prompts
 from seganypet_node.atlas.register import Registration, register_to_atlas, tissue_level
+from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.engine import SamEngine
@@ -51,11 +52,14 @@ class PipelineOptions:
         Crop centres are rounded to this lattice so nearby organs share encoder passes.
     deformable : bool
         Add the coarse B-spline step to the affine registration.
+    atlas_subjects : int
+        Most atlas subjects whose landmarks are fused (0: the mean atlas's alone).
     """
 
     organs: tuple[str, ...] = DEFAULT_ORGANS
     lattice_mm: float = 12.0
     deformable: bool = True
+    atlas_subjects: int = 8
 
     def __post_init__(self) -> None:
         for name in self.organs:
@@ -129,8 +133,9 @@ class OrganPipeline:
         start = time.perf_counter()
         suv = suv_like(volume)
         registration = register_to_atlas(self.atlas.image, suv, self.options.deformable)
-        prompts = map_landmarks(self.atlas.landmarks, self.options.organs,
-                                registration.transform, suv)
+        placed = patient_landmarks(self.atlas, registration, suv, self.options.atlas_subjects)
+        registration = replace(registration, subjects_used=placed.subjects_used)
+        prompts = checked_prompts(placed.landmarks, self.options.organs, suv)
         return self._segment_suv(volume, suv, prompts, registration, progress,
                                  (("registration and prompts", time.perf_counter() - start),))
 
@@ -264,5 +269,6 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
     predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
     atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
     options = PipelineOptions(organs=config.pipeline.organs,
-                              deformable=config.pipeline.deformable)
+                              deformable=config.pipeline.deformable,
+                              atlas_subjects=config.pipeline.atlas_subjects)
     return OrganPipeline(predictor, atlas, options, loaded.path.name)

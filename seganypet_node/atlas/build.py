@@ -2,8 +2,9 @@
 
 The first volume fixes the atlas space; every volume (the first included) is registered to
 it with the same registration the node uses for patients, its uptake averaged and its labels
-voted. ``seganypet-node atlas build`` calls :func:`build_atlas`; the default atlas in
-``models/atlas/`` was built from phantoms this way (:func:`phantom_volumes`).
+voted. Each volume is also kept as an atlas subject (:mod:`subjects`), with the atlas
+landmarks placed in it. ``seganypet-node atlas build`` calls :func:`build_atlas`; the default
+atlas in ``models/atlas/`` was built from phantoms this way (:func:`phantom_volumes`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import SimpleITK as sitk
 from seganypet_node.atlas.assets import Atlas
 from seganypet_node.atlas.landmarks import landmarks_from_labels
 from seganypet_node.atlas.register import isotropic_grid, register_to_atlas
+from seganypet_node.atlas.subjects import subject_from
 from seganypet_node.imaging.pet import SeriesError
+from seganypet_node.imaging.volume import array_on_grid
 from seganypet_node.organs import BY_NAME, ORGANS
 
 ATLAS_SEEDS_START = 5000  # training uses 1000+, evaluation 9000+
@@ -47,9 +50,11 @@ def build_atlas(volumes: Sequence[LabelledVolume], description: str,
     total = np.zeros(_shape(image_grid), np.float64)
     count = np.zeros_like(total)
     votes = np.zeros((len(ORGANS) + 1, *_shape(label_grid)), np.uint16)
+    transforms = []
     for k, volume in enumerate(volumes, start=1):
         registration = register_to_atlas(volumes[0].suv, volume.suv)
         transform = registration.transform
+        transforms.append(transform)
         warped = sitk.Resample(volume.suv, image_grid, transform, sitk.sitkLinear, -1.0,
                                sitk.sitkFloat32)
         values = sitk.GetArrayFromImage(warped)
@@ -66,12 +71,15 @@ def build_atlas(volumes: Sequence[LabelledVolume], description: str,
     winner = np.argmax(votes, axis=0)
     catalogue = np.array([0] + [o.label for o in ORGANS], dtype=np.uint8)
     label_array = catalogue[winner] * (votes.sum(axis=0) > 0)
-    image = _on_grid(mean, image_grid)
-    labels_image = _on_grid(label_array.astype(np.uint8), label_grid)
+    image = array_on_grid(mean, image_grid)
+    labels_image = array_on_grid(label_array.astype(np.uint8), label_grid)
     landmarks = landmarks_from_labels(labels_image)
+    subjects = tuple(
+        subject_from(v.name, v.suv, v.labels, labels_image, landmarks, t, IMAGE_SPACING_MM)
+        for v, t in zip(volumes, transforms, strict=True))
     meta = {"description": description, "subjects": [v.name for v in volumes],
             "built": dt.date.today().isoformat()}
-    return Atlas(image, labels_image, landmarks, meta)
+    return Atlas(image, labels_image, landmarks, meta, subjects)
 
 
 def phantom_volumes(count: int, first_seed: int = ATLAS_SEEDS_START,
@@ -91,12 +99,6 @@ def phantom_volumes(count: int, first_seed: int = ATLAS_SEEDS_START,
 def _shape(image: sitk.Image) -> tuple[int, int, int]:
     x, y, z = image.GetSize()
     return (z, y, x)
-
-
-def _on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
-    image = sitk.GetImageFromArray(values)
-    image.CopyInformation(like)
-    return image
 
 
 def folder_volumes(folders: Sequence[Path], log: Callable[[str], None] = print
@@ -137,4 +139,4 @@ def _catalogue_labels(folder: Path, like: sitk.Image) -> sitk.Image:
     for value, name in names.items():
         if name in BY_NAME:
             catalogue[source == int(value)] = BY_NAME[name].label
-    return _on_grid(catalogue, like)
+    return array_on_grid(catalogue, like)

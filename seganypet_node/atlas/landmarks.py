@@ -71,7 +71,7 @@ def _neighbour_points(name: str, present: dict[str, np.ndarray], depth: dict[str
     for other, mask in present.items():
         if other == name:
             continue
-        inner = mask[box] & (depth[other][box] >= min(8.0, 0.5 * float(depth[other].max())))
+        inner = mask[box] & _well_inside(depth[other][box], float(depth[other].max()))
         if not inner.any():
             continue
         distances = np.where(inner, outside, np.inf)
@@ -81,6 +81,18 @@ def _neighbour_points(name: str, present: dict[str, np.ndarray], depth: dict[str
             found.append((gap, np.array(index) + low))
     found.sort(key=lambda item: item[0])
     return [index for _, index in found[:MAX_NEGATIVES]]
+
+
+def inner_voxels(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """Voxels [z, y, x] (rows) well inside ``mask``, as negative points are placed: where an
+    atlas subject's copy of a landmark is moved (:func:`subjects.subject_from`)."""
+    depth = _depth(mask, spacing)
+    return np.argwhere(mask & _well_inside(depth, float(depth.max(initial=0.0))))
+
+
+def _well_inside(depth: np.ndarray, deepest: float) -> np.ndarray:
+    """8 mm deep, or half as deep as the organ goes when it is thinner."""
+    return depth >= min(8.0, 0.5 * deepest)
 
 
 def _box(mask: np.ndarray, spacing: tuple[float, ...], margin_mm: float) -> tuple[slice, ...]:

@@ -1,4 +1,4 @@
-"""Atlas landmarks mapped into a patient and checked against the image before they are used.
+"""Atlas landmarks in a patient (:mod:`subjects`) checked against the image before use.
 
 A positive point must lie in the field of view and in the body, and the uptake there must be
 plausible for its organ; organs whose uptake peaks inside them (brain, kidneys, bladder, and
@@ -82,33 +82,31 @@ class OrganPrompts:
         return "no usable landmark: " + "; ".join(self.rejected)
 
 
-def organ_prompts(organ: str, landmarks: OrganLandmarks, transform: sitk.Transform,
-                  suv: sitk.Image) -> OrganPrompts:
-    """Map an organ's landmarks with ``transform`` (atlas -> patient) and check them in ``suv``."""
+def organ_prompts(organ: str, landmarks: OrganLandmarks, suv: sitk.Image) -> OrganPrompts:
+    """Check an organ's landmarks (in patient space) in ``suv``."""
     uptake = UPTAKE[organ]
     positives, rejected = [], []
     for number, point in enumerate(landmarks.positives, start=1):
-        mapped = _mapped(transform, point)
-        checked = check_positive(mapped, uptake, suv)
+        checked = check_positive(point, uptake, suv)
         if isinstance(checked, str):
             rejected.append(f"point {number} {checked}")
         else:
             positives.append(Prompt(checked, True))
-    negatives = [Prompt(p, False) for p in (_mapped(transform, q) for q in landmarks.negatives)
-                 if _index(suv, p) is not None]
+    negatives = [Prompt(p, False) for p in landmarks.negatives if _index(suv, p) is not None]
     return OrganPrompts(organ, tuple(positives + negatives) if positives else (),
                         tuple(rejected))
 
 
-def map_landmarks(landmarks: Mapping[str, OrganLandmarks], organs: Sequence[str],
-                  transform: sitk.Transform, suv: sitk.Image) -> dict[str, OrganPrompts]:
-    """:func:`organ_prompts` for each requested organ (missing from the atlas: not found)."""
+def checked_prompts(landmarks: Mapping[str, OrganLandmarks], organs: Sequence[str],
+                    suv: sitk.Image) -> dict[str, OrganPrompts]:
+    """:func:`organ_prompts` for each requested organ (missing from the atlas: not found);
+    ``landmarks`` are in patient space (:func:`subjects.patient_landmarks`)."""
     result = {}
     for organ in organs:
         if organ not in landmarks:
             result[organ] = OrganPrompts(organ, (), ("the atlas has no landmark for it",))
         else:
-            result[organ] = organ_prompts(organ, landmarks[organ], transform, suv)
+            result[organ] = organ_prompts(organ, landmarks[organ], suv)
     return result
 
 
@@ -142,11 +140,6 @@ def _pulled_inside(image: sitk.Image, point: Point) -> Point:
     if offset_mm > EDGE_REACH_MM:
         return point
     x, y, z = image.TransformContinuousIndexToPhysicalPoint(inside.tolist())
-    return (float(x), float(y), float(z))
-
-
-def _mapped(transform: sitk.Transform, point: Point) -> Point:
-    x, y, z = transform.TransformPoint(point)
     return (float(x), float(y), float(z))
 
 

@@ -51,6 +51,9 @@ class Registration:
         Patient extent / atlas extent along the body axis found by the initialisation.
     seconds : float
         Wall time of the registration.
+    subjects_used : int
+        Atlas subjects the patient was also registered to, whose landmarks were fused
+        (:mod:`subjects`); 0 when the landmarks came through this transform alone.
     """
 
     transform: sitk.Transform
@@ -58,6 +61,7 @@ class Registration:
     correlation: float
     height_scale: float
     seconds: float
+    subjects_used: int = 0
 
 
 def normalised_uptake(image: sitk.Image) -> sitk.Image:
@@ -93,7 +97,15 @@ def register_to_atlas(atlas: sitk.Image, patient: sitk.Image,
         When the result fails the body-overlap or correlation check.
     """
     start = time.perf_counter()
-    fixed, moving = normalised_uptake(atlas), normalised_uptake(patient)
+    return register_normalised(normalised_uptake(atlas), normalised_uptake(patient),
+                               deformable, start)
+
+
+def register_normalised(fixed: sitk.Image, moving: sitk.Image, deformable: bool = True,
+                        start: float | None = None) -> Registration:
+    """:func:`register_to_atlas` on images :func:`normalised_uptake` has made already (a
+    patient registered to several atlas subjects is normalised once)."""
+    start = time.perf_counter() if start is None else start
     initial, height = _initial_transform(fixed, moving)
     affine = _affine(fixed, moving, initial)
     transform: sitk.Transform = affine

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from seganypet_node.imaging.pet import PetVolume, SeriesError, read_pet_series
@@ -40,6 +41,13 @@ class VolumeInput:
     unit: str
     suv_note: str | None = None
     pet: PetVolume | None = None
+
+
+def array_on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
+    """A [z, y, x] array as an image with ``like``'s origin, spacing and direction."""
+    image = sitk.GetImageFromArray(values)
+    image.CopyInformation(like)
+    return image
 
 
 def from_pet_series(pet: PetVolume) -> VolumeInput:

@@ -8,11 +8,16 @@ own small grid, so the whole body is never resampled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
+BORDER_VOXELS = 2  # mask this close to a crop face means the organ may go on
+# An organ cut by a crop face crosses it with a good part of its section; a sliver or the tip
+# of a neighbour touching the face is not followed.
+FACE_SHARE = 0.25
 _LPS_UNIT = {
     "L": (1.0, 0.0, 0.0), "R": (-1.0, 0.0, 0.0),
     "P": (0.0, 1.0, 0.0), "A": (0.0, -1.0, 0.0),
@@ -73,11 +78,41 @@ class CropGrid:
         index = self.to_index(np.asarray(point_lps)[None])[0]
         return bool(np.all(index >= margin) and np.all(index <= self.size - 1 - margin))
 
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """The centre rounded to whole mm: crops with the same key are the same crop."""
+        x, y, z = (round(v) for v in self.centre)
+        return (x, y, z)
+
     def shifted(self, axis: int, sign: int, fraction: float) -> CropGrid:
         """The crop moved along one of its axes by ``fraction`` of its extent."""
         step = self.direction[:, axis] * sign * fraction * self.extent_mm
         centre = tuple(float(v) for v in np.asarray(self.centre) + step)
         return CropGrid(centre, self.size, self.spacing, self.orientation)  # type: ignore[arg-type]
+
+
+def crossed_faces(mask: np.ndarray, grid: CropGrid, shift: float) -> list[CropGrid]:
+    """The crops beyond the faces of ``grid`` that ``mask`` (on the crop, [dim0, dim1, dim2])
+    crosses with at least ``FACE_SHARE`` of its widest section, moved by ``shift`` of the
+    crop's extent."""
+    found = []
+    for axis in range(3):
+        others = tuple(a for a in range(3) if a != axis)
+        widest = int(mask.sum(axis=others).max())
+        for sign, face in ((-1, slice(0, BORDER_VOXELS)), (1, slice(-BORDER_VOXELS, None))):
+            section = np.take(mask, np.arange(mask.shape[axis])[face], axis=axis)
+            crossing = int(section.sum(axis=others).max())
+            if crossing > 0 and crossing >= FACE_SHARE * widest:
+                found.append(grid.shifted(axis, sign, shift))
+    return found
+
+
+def on_lattice(point: Sequence[float], step: float) -> tuple[float, float, float]:
+    """``point`` rounded to a lattice of ``step`` mm (unchanged when ``step`` <= 0)."""
+    if step <= 0:
+        return (float(point[0]), float(point[1]), float(point[2]))
+    x, y, z = (float(np.round(v / step) * step) for v in point)
+    return (x, y, z)
 
 
 def array_to_crop(volume: sitk.Image, grid: CropGrid, default: float = 0.0,

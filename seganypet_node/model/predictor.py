@@ -4,7 +4,8 @@ Like segment-anything's ``SamPredictor``: give it an image once, then prompts (p
 LPS mm); it returns a mask on the image's own grid. An organ that reaches the border of its
 crop is followed into overlapping windows seeded from the prediction so far, and the windows'
 logits are merged, so no organ is cut at a crop border. A tube-like mask that stops inside its
-crop is followed past its tips the same way, while that lengthens it. Every catalogue organ is
+crop is followed past its tips the same way, while that lengthens it, and pieces that crops on
+points far apart left separate are joined by a window over the gap. Every catalogue organ is
 one piece, so only mask connected to a positive click is kept: a window that also lights up a
 neighbouring organ neither keeps it nor follows it further.
 """
@@ -20,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from seganypet_node.model.crop import CropGrid, array_to_crop, footprint
+from seganypet_node.imaging.volume import array_on_grid
+from seganypet_node.model.crop import CropGrid, array_to_crop, crossed_faces, footprint, on_lattice
 from seganypet_node.model.ends import end_points, lengthens, principal_axis
 from seganypet_node.model.engine import PromptableModel, upsample_logits
 from seganypet_node.model.merging import (
@@ -29,12 +31,9 @@ from seganypet_node.model.merging import (
     keep_touching,
     merge_logits,
 )
+from seganypet_node.model.pieces import gaps, piece_count
 from seganypet_node.model.prediction import CropResult, Prediction, Prompt
 
-BORDER_VOXELS = 2  # mask this close to a crop face means the organ may go on
-# An organ cut by a crop face crosses it with a good part of its section; a sliver or the tip
-# of a neighbour touching the face is not followed.
-FACE_SHARE = 0.25
 PRIOR_LIMIT = 20.0  # mask prompts stay in the range of logits the network was trained on
 END_RETRY_MM = 24.0  # a tip this close to one already tried is not tried again
 
@@ -100,7 +99,8 @@ class SegAnyPETPredictor:
         Each positive point centres a crop that gets every positive point lying inside it; the
         crops' logits are merged. Spread points prompt a large organ along its whole length,
         which is steadier than following its borders from one click; a tube-like mask is still
-        followed past its tips where the points left gaps. Negative points then act
+        followed past its tips, and pieces left apart by points further apart than a crop are
+        joined by a window over the gap. Negative points then act
         as the corrective clicks the network was trained with: only those the mask has leaked
         onto are added, one at a time, with the previous logits fed back. With ``lattice_mm``
         crop centres are rounded to that lattice, so organs close together share crops and
@@ -111,13 +111,13 @@ class SegAnyPETPredictor:
             raise ValueError("at least one positive prompt is needed")
         grids: dict[tuple[int, int, int], CropGrid] = {}
         for anchor in positives:
-            grid = self.crop_at(_on_lattice(anchor.point, lattice_mm))
-            grids.setdefault(_key(grid), grid)
+            grid = self.crop_at(on_lattice(anchor.point, lattice_mm))
+            grids.setdefault(grid.key, grid)
         crops = []
         for grid in grids.values():
             inside = tuple(p for p in positives if grid.contains(np.array(p.point), margin=1.0))
             crops.append(self._decode(grid, [inside], [None])[0])
-        prediction = self._follow_ends(crops)
+        prediction = self._bridge_pieces(self._follow_ends(crops))
         for negative in (p for p in prompts if not p.positive):
             if _value_at(prediction.mask, negative.point) > 0:
                 prediction = self.refine(prediction, [negative])
@@ -170,14 +170,14 @@ class SegAnyPETPredictor:
 
     def _follow_borders(self, crops: list[CropResult]) -> list[CropResult]:
         """Add windows where the mask reaches a crop face, seeded from the merged result."""
-        visited = {_key(crops[0].grid)}
+        visited = {crops[0].grid.key}
         frontier = [crops[0]]
         while frontier and len(crops) < self.max_windows:
             current = frontier.pop(0)
             for grid in self._neighbours(current):
-                if _key(grid) in visited or len(crops) >= self.max_windows:
+                if grid.key in visited or len(crops) >= self.max_windows:
                     continue
-                visited.add(_key(grid))
+                visited.add(grid.key)
                 seeded = self._seeded_window(grid, self._merge(crops))
                 if seeded is not None:
                     crops.append(seeded)
@@ -195,13 +195,12 @@ class SegAnyPETPredictor:
         while axis is not None and len(current.crops) < self.max_windows:
             longer = None
             for index in end_points(mask, axis, spacing):
-                tip = np.array(self.image.TransformIndexToPhysicalPoint(
-                    [int(v) for v in index[::-1]]))
+                seed = Prompt(self._point_at(index))
+                tip = np.array(seed.point)
                 if any(np.linalg.norm(tip - t) < END_RETRY_MM for t in tried):
                     continue
                 tried.append(tip)
-                seed = Prompt((float(tip[0]), float(tip[1]), float(tip[2])))
-                window = self._seeded_window(self.crop_at(seed.point), current, seed)
+                window = self._seeded_window(self.crop_at(seed.point), current, (seed,))
                 if window is None:
                     continue
                 trial = self._merge([*current.crops, window])
@@ -216,40 +215,55 @@ class SegAnyPETPredictor:
             current, mask, axis = longer
         return current
 
+    def _bridge_pieces(self, current: Prediction) -> Prediction:
+        """The prediction with windows over the gaps between its pieces, each kept when it
+        joins two of them."""
+        spacing = self.image.GetSpacing()[::-1]
+        mask = sitk.GetArrayFromImage(current.mask) > 0
+        pending = gaps(mask, spacing)
+        while pending and len(current.crops) < self.max_windows:
+            gap = pending.pop(0)
+            ends = (Prompt(self._point_at(gap.near)), Prompt(self._point_at(gap.far)))
+            centre = (np.array(ends[0].point) + np.array(ends[1].point)) / 2
+            window = self._seeded_window(self.crop_at(centre), current, ends)
+            if window is None:
+                continue
+            trial = self._merge([*current.crops, window])
+            trial_mask = sitk.GetArrayFromImage(trial.mask) > 0
+            if piece_count(trial_mask) < piece_count(mask):
+                current, mask = trial, trial_mask
+                pending = gaps(mask, spacing)
+        return current
+
+    def _point_at(self, index: Sequence[int] | np.ndarray) -> tuple[float, float, float]:
+        """LPS point of an image voxel given as [z, y, x]."""
+        x, y, z = self.image.TransformIndexToPhysicalPoint([int(v) for v in index[::-1]])
+        return (float(x), float(y), float(z))
+
     def _neighbours(self, result: CropResult) -> list[CropGrid]:
         mask = upsample_logits(result.low_res, result.grid.size) > 0
-        found = []
-        for axis in range(3):
-            others = tuple(a for a in range(3) if a != axis)
-            widest = int(mask.sum(axis=others).max())
-            for sign, face in ((-1, slice(0, BORDER_VOXELS)), (1, slice(-BORDER_VOXELS, None))):
-                section = np.take(mask, np.arange(mask.shape[axis])[face], axis=axis)
-                crossing = int(section.sum(axis=others).max())
-                neighbour = result.grid.shifted(axis, sign, self.window_shift)
-                if (crossing > 0 and crossing >= FACE_SHARE * widest
-                        and footprint(self.image, neighbour) is not None):
-                    found.append(neighbour)
-        return found
+        return [grid for grid in crossed_faces(mask, result.grid, self.window_shift)
+                if footprint(self.image, grid) is not None]
 
     def _seeded_window(self, grid: CropGrid, merged: Prediction,
-                       seed: Prompt | None = None) -> CropResult | None:
-        """A window prompted by the prediction so far: its known logits and a click (by default
-        the deepest known voxel in it)."""
+                       clicks: tuple[Prompt, ...] = ()) -> CropResult | None:
+        """A window prompted by the prediction so far: its known logits and ``clicks`` (by
+        default one on the deepest known voxel in it)."""
         logits = array_to_crop(merged.logits, grid, default=OUTSIDE_LOGIT)
         inside = logits > 0
         if not inside.any():
             return None
-        if seed is None:
+        if not clicks:
             depth = ndimage.distance_transform_edt(inside)
             seed_index = np.unravel_index(int(np.argmax(depth)), depth.shape)
-            seed = Prompt(tuple(float(v) for v in grid.to_lps(np.array([seed_index]))[0]))  # type: ignore[arg-type]
+            clicks = (Prompt(tuple(float(v) for v in grid.to_lps(np.array([seed_index]))[0])),)  # type: ignore[arg-type]
         low = self.engine.config.low_res_size
         # Where no crop looked is unknown (0), not the certain "outside" the merge marks it.
         known = np.where(logits > OUTSIDE_LOGIT / 2,
                          np.clip(logits, -PRIOR_LIMIT, PRIOR_LIMIT), 0.0)
         prior = F.interpolate(torch.from_numpy(known.astype(np.float32))[None, None],
                               size=(low, low, low), mode="area")
-        result = self._decode(grid, [(seed,)], [prior])[0]
+        result = self._decode(grid, [clicks], [prior])[0]
         return replace(result, low_res=keep_touching(result.low_res, prior[0, 0].numpy() > 0),
                        seeded=True)
 
@@ -266,8 +280,8 @@ class SegAnyPETPredictor:
         merged = merge_logits(self.image, [CropLogits(c.grid, c.low_res, c.seeded)
                                            for c in crops], clicks)
         return Prediction(
-            mask=_on_grid((merged > 0).astype(np.uint8), self.image),
-            logits=_on_grid(merged, self.image), iou=crops[0].iou, crops=tuple(crops))
+            mask=array_on_grid((merged > 0).astype(np.uint8), self.image),
+            logits=array_on_grid(merged, self.image), iou=crops[0].iou, crops=tuple(crops))
 
 
 def _prior(previous: torch.Tensor | None, low: int) -> torch.Tensor:
@@ -275,25 +289,8 @@ def _prior(previous: torch.Tensor | None, low: int) -> torch.Tensor:
     return previous if previous is not None else torch.zeros(1, 1, low, low, low)
 
 
-def _on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
-    image = sitk.GetImageFromArray(values)
-    image.CopyInformation(like)
-    return image
-
-
 def _value_at(image: sitk.Image, point: Sequence[float]) -> float:
     index = image.TransformPhysicalPointToIndex(tuple(float(v) for v in point))
     if any(not 0 <= i < n for i, n in zip(index, image.GetSize(), strict=True)):
         return 0.0
     return float(image[index])
-
-
-def _on_lattice(point: Sequence[float], step: float) -> tuple[float, float, float]:
-    if step <= 0:
-        return (float(point[0]), float(point[1]), float(point[2]))
-    x, y, z = (float(np.round(v / step) * step) for v in point)
-    return (x, y, z)
-
-
-def _key(grid: CropGrid) -> tuple[int, int, int]:
-    return tuple(round(v) for v in grid.centre)  # type: ignore[return-value]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.volume import array_on_grid
 from seganypet_node.outputs.reference import ReferenceRegion
 from seganypet_node.pipeline import OrganResult, PipelineResult
 
@@ -38,8 +39,7 @@ def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
     masks.mkdir(parents=True, exist_ok=True)
     for organ in result.organs:
         if organ.mask is not None:
-            image = sitk.GetImageFromArray(organ.mask.astype(np.uint8))
-            image.CopyInformation(grid)
+            image = array_on_grid(organ.mask.astype(np.uint8), grid)
             sitk.WriteImage(image, str(masks / f"{organ.organ}.nii.gz"), useCompression=True)
     path = out / SUMMARY_FILE
     temp = path.with_suffix(".tmp")
@@ -55,7 +55,8 @@ def summary(result: PipelineResult, source: Mapping[str, Any]) -> dict[str, Any]
         r = result.registration
         registration = {"body_overlap": round(r.body_overlap, 3),
                         "correlation": round(r.correlation, 3),
-                        "height_scale": round(r.height_scale, 3), "seconds": round(r.seconds, 2)}
+                        "height_scale": round(r.height_scale, 3), "seconds": round(r.seconds, 2),
+                        "atlas_subjects_fused": r.subjects_used}
     return {
         "source": dict(source),
         "unit": result.unit,

@@ -9,6 +9,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from seganypet_node.imaging.volume import array_on_grid
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.anatomy import BODY, BONE
 from seganypet_node.phantom.physics import scanner, uptake_suv
@@ -62,6 +63,4 @@ def simulate_from_totalseg(seed: int = 0, fwhm_mm: float = 6.0) -> SimulatedPet:
             labels[where] = BONE
     spacing = ct.GetSpacing()
     suv = scanner(uptake_suv(labels, spacing, rng), spacing, fwhm_mm, 150.0, rng)
-    image = sitk.GetImageFromArray(suv.astype(np.float32))
-    image.CopyInformation(ct)
-    return SimulatedPet(image, labels)
+    return SimulatedPet(array_on_grid(suv.astype(np.float32), ct), labels)

@@ -58,5 +58,14 @@ def test_atlas_build_from_case_folders_makes_a_usable_atlas(make_phantom, tmp_pa
     atlas = load_atlas(out)
     assert atlas.meta["description"] == "two test cases"
     assert {"liver", "brain", "kidney_left", "aorta"} <= set(atlas.landmarks)
+    # Each case is kept as an atlas subject, with every landmark placed inside its organ in
+    # that case's own labels.
+    assert [s.name for s in atlas.subjects] == [c.name for c in cases]
+    for case, subject in zip(cases, atlas.subjects, strict=True):
+        labels = sitk.ReadImage(str(case / "labels.nii.gz"))
+        names = {int(k): v for k, v in json.loads((case / "labels.json").read_text()).items()}
+        for organ in ("liver", "kidney_left", "heart", "aorta"):
+            for point in subject.landmarks[organ].positives:
+                assert names.get(int(labels[labels.TransformPhysicalPointToIndex(point)])) == organ
     missing = cli("atlas", "build", str(tmp_path), "--out", str(tmp_path / "x"))
     assert missing.returncode == 1 and "is missing" in missing.stderr

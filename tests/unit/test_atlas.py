@@ -10,8 +10,9 @@ import SimpleITK as sitk
 
 from seganypet_node.atlas.assets import Atlas, AtlasError, OrganLandmarks, load_atlas
 from seganypet_node.atlas.landmarks import landmarks_from_labels
-from seganypet_node.atlas.prompts import UPTAKE, check_positive, map_landmarks
+from seganypet_node.atlas.prompts import UPTAKE, check_positive, checked_prompts
 from seganypet_node.atlas.register import RegistrationError, register_to_atlas
+from seganypet_node.atlas.subjects import mapped_landmarks
 from seganypet_node.model.evaluate import as_image
 from seganypet_node.organs import BY_NAME
 
@@ -67,7 +68,8 @@ def test_partial_coverage_patient_registers_and_landmarks_land_in_their_organs(
     suv, labels = body_images(body_volume, drop_top_mm=200)
     registration = register_to_atlas(default_atlas.image, suv)
     assert registration.body_overlap > 0.8 and registration.seconds < 30
-    prompts = map_landmarks(default_atlas.landmarks, list(BY_NAME), registration.transform, suv)
+    mapped = mapped_landmarks(default_atlas.landmarks, registration.transform)
+    prompts = checked_prompts(mapped, list(BY_NAME), suv)
     for name in ("liver", "kidney_left", "kidney_right", "urinary_bladder", "heart",
                  "lung_right", "spleen"):
         positives = [p.point for p in prompts[name].prompts if p.positive]
@@ -96,7 +98,8 @@ def test_feet_first_patient_registers_and_landmarks_land_in_their_organs(
                           sitk.GetArrayViewFromImage(head_first)[::-1, :, ::-1])
     registration = register_to_atlas(default_atlas.image, suv)
     assert registration.body_overlap > 0.8
-    prompts = map_landmarks(default_atlas.landmarks, list(BY_NAME), registration.transform, suv)
+    mapped = mapped_landmarks(default_atlas.landmarks, registration.transform)
+    prompts = checked_prompts(mapped, list(BY_NAME), suv)
     for name in ("brain", "liver", "kidney_left", "kidney_right", "urinary_bladder", "heart",
                  "lung_left", "lung_right", "spleen"):
         positives = [p.point for p in prompts[name].prompts if p.positive]

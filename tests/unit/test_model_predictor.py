@@ -11,6 +11,7 @@ import SimpleITK as sitk
 from seganypet_node.model import COMPACT, VIT_B_ORI, build_sam3d
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.merging import DROPPED_LOGIT
+from seganypet_node.model.pieces import gaps, piece_count
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.model.predictor import PRIOR_LIMIT, SegAnyPETPredictor
 from tests.model_doubles import BrightRegionEngine, LeakyEngine, ShortSightedEngine
@@ -196,6 +197,43 @@ def test_following_a_tube_stops_where_a_window_would_add_a_blob() -> None:
     prediction = predictor.predict([Prompt((0.0, 0.0, -60.0))])
     assert prediction.mask[image.TransformPhysicalPointToIndex((0, 0, -130))] == 1
     assert prediction.mask[image.TransformPhysicalPointToIndex((0, 0, 105))] == 0
+
+
+def test_pieces_left_apart_by_points_further_apart_than_a_crop_are_joined() -> None:
+    # Crops centred on the two points (192 mm each) leave z -14..14 mm unseen.
+    image, truth = volume(np.eye(3), (4.0, 4.0, 4.0), tube)
+    predictor = SegAnyPETPredictor(BrightRegionEngine(COMPACT))
+    predictor.set_image(image)
+    points = [Prompt((0.0, 0.0, -110.0)), Prompt((0.0, 0.0, 110.0))]
+    prediction = predictor.predict_points(points)
+    mask = sitk.GetArrayFromImage(prediction.mask).astype(bool)
+    assert piece_count(mask) == 1 and len(prediction.crops) == 3
+    assert prediction.mask[image.TransformPhysicalPointToIndex((0, 0, 0))] == 1
+    assert dice(mask, truth) > 0.9
+
+
+def test_a_window_over_a_real_gap_between_two_objects_is_not_kept() -> None:
+    def two_tubes(lps: np.ndarray) -> np.ndarray:
+        return tube(lps, -140.0, -16.0) | tube(lps, 16.0, 140.0)
+
+    image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), two_tubes)
+    predictor = SegAnyPETPredictor(BrightRegionEngine(COMPACT))
+    predictor.set_image(image)
+    prediction = predictor.predict_points([Prompt((0.0, 0.0, -110.0)),
+                                           Prompt((0.0, 0.0, 110.0))])
+    assert len(prediction.crops) == 2  # the window over the gap joined nothing
+    assert piece_count(sitk.GetArrayFromImage(prediction.mask).astype(bool)) == 2
+
+
+def test_gaps_are_measured_from_the_largest_piece_closest_first() -> None:
+    mask = np.zeros((40, 10, 10), bool)
+    mask[0:20, 4:6, 4:6] = True  # the largest piece, z 0-19
+    mask[30:33, 4:6, 4:6] = True  # 11 voxels above it
+    mask[23:25, 4:6, 4:6] = True  # 4 voxels above it
+    found = gaps(mask, (2.0, 1.0, 1.0))
+    assert [g.mm for g in found] == [8.0, 22.0]
+    assert found[0].near[0] == 19 and found[0].far[0] == 23
+    assert gaps(mask[:20], (2.0, 1.0, 1.0)) == [] and gaps(np.zeros_like(mask), (1, 1, 1)) == []
 
 
 def test_negative_click_removes_a_region() -> None:

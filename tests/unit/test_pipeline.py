@@ -64,6 +64,7 @@ def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert list(summary["organs"]) == list(BY_NAME)
     assert summary["registration"]["body_overlap"] > 0.75
+    assert summary["registration"]["atlas_subjects_fused"] == 8  # the default atlas's all
     assert summary["source"]["checkpoint"] == "seganypet_compact.pth"
     for organ in result.organs:
         entry = summary["organs"][organ.organ]
