@@ -68,8 +68,8 @@ def mapped_landmarks(landmarks: Mapping[str, OrganLandmarks],
 
 
 def subject_from(name: str, image: sitk.Image, labels: sitk.Image, atlas_labels: sitk.Image,
-                   landmarks: Mapping[str, OrganLandmarks], transform: sitk.Transform,
-                   spacing_mm: float) -> AtlasSubject:
+                 landmarks: Mapping[str, OrganLandmarks], transform: sitk.Transform,
+                 spacing_mm: float) -> AtlasSubject:
     """A built subject as an atlas subject: its uptake at ``spacing_mm`` and each atlas
     landmark mapped by ``transform`` (atlas -> subject) and moved to the nearest voxel well
     inside the organ the atlas labels there, in the subject's own labels."""
