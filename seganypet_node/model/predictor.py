@@ -219,8 +219,8 @@ class SegAnyPETPredictor:
         """The prediction with windows over the gaps between its pieces, each kept when it
         joins two of them."""
         spacing = self.image.GetSpacing()[::-1]
-        mask = sitk.GetArrayFromImage(current.mask) > 0
-        pending = gaps(mask, spacing)
+        pending = gaps(sitk.GetArrayFromImage(current.mask) > 0, spacing)
+        pieces = len(pending) + 1  # one gap per piece but the largest
         while pending and len(current.crops) < self.max_windows:
             gap = pending.pop(0)
             ends = (Prompt(self._point_at(gap.near)), Prompt(self._point_at(gap.far)))
@@ -230,9 +230,10 @@ class SegAnyPETPredictor:
                 continue
             trial = self._merge([*current.crops, window])
             trial_mask = sitk.GetArrayFromImage(trial.mask) > 0
-            if piece_count(trial_mask) < piece_count(mask):
-                current, mask = trial, trial_mask
-                pending = gaps(mask, spacing)
+            if piece_count(trial_mask) < pieces:
+                current = trial
+                pending = gaps(trial_mask, spacing)
+                pieces = len(pending) + 1
         return current
 
     def _point_at(self, index: Sequence[int] | np.ndarray) -> tuple[float, float, float]:
