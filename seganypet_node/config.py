@@ -88,6 +88,7 @@ class ModelSettings:
     device: str = _key(v.device)
     threads: int = _key(v.integer(0, 256))
     autocast: str = _key(v.choice("NONE", "FP16", "BF16"))
+    mirror_images: int = _key(v.integer_of(1, 2, 4, 8))  # model.mirrors.IMAGE_COUNTS
 
 
 @dataclass(frozen=True)

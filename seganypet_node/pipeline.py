@@ -3,7 +3,8 @@
 Used by the worker (jobs from received series) and by ``seganypet-node segment`` (offline).
 Steps: registration to the atlas, landmark prompts checked against the image, SegAnyPET per
 organ (crops on a lattice, so organs close together share encoder passes), each voxel given
-to the organ with the highest logit, the largest connected piece kept, measurements.
+to the organ with the highest logit, the pieces holding a positive prompt kept (else the
+largest), measurements.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from seganypet_node.atlas.assets import Atlas, load_atlas
 from seganypet_node.atlas.prompts import OrganPrompts, checked_prompts
@@ -23,6 +23,7 @@ from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.engine import SamEngine
+from seganypet_node.model.pieces import prompted_pieces
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.model.registry import load_configured_model, runtime_options
@@ -195,7 +196,7 @@ class OrganPipeline:
                 results.append(OrganResult(name, None, None, (), organ_prompts.reason,
                                            organ_prompts.rejected))
                 continue
-            mask = largest_component(owner == number)
+            mask = prompted_pieces(owner == number, organ_prompts.prompts, suv)
             if not mask.any():
                 results.append(OrganResult(
                     name, None, None, organ_prompts.prompts,
@@ -240,21 +241,6 @@ def suv_like(volume: VolumeInput) -> sitk.Image:
         return sitk.Cast(values * volume.suvbw, sitk.sitkFloat32)
     level = tissue_level(sitk.GetArrayViewFromImage(values))
     return sitk.Cast(values * (TYPICAL_TISSUE_SUV / level), sitk.sitkFloat32)
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 26-connected piece of a boolean mask (each catalogue organ is one piece)."""
-    if not mask.any():
-        return mask
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    parts, count = ndimage.label(mask[box], structure=np.ones((3, 3, 3)))
-    if count <= 1:
-        return mask
-    sizes = np.bincount(parts.ravel())
-    sizes[0] = 0
-    result = np.zeros_like(mask)
-    result[box] = parts == int(np.argmax(sizes))
-    return result
 
 
 def pipeline_from_config(config: Config) -> OrganPipeline:

@@ -54,6 +54,23 @@ def integer(low: int, high: int) -> Parser:
     return parse
 
 
+def integer_of(*allowed: int) -> Parser:
+    """Parser for one of a fixed set of integers."""
+    form = "one of " + ", ".join(str(a) for a in allowed)
+    whole = integer(min(allowed), max(allowed))
+
+    def parse(raw: Any) -> int:
+        try:
+            value = whole(raw)
+        except ValueError:
+            raise ValueError(form) from None
+        if value not in allowed:
+            raise ValueError(form)
+        return int(value)
+
+    return parse
+
+
 def number(low: float, high: float) -> Parser:
     """Parser for a real number in ``[low, high]``."""
     form = f"a number from {low:g} to {high:g}"

@@ -61,9 +61,15 @@ def write_config(path: Path, data_dir: Path, port: int, **sections: dict[str, An
     """A site config file: node address and data dir, plus any other section overrides.
 
     Workers are off unless a test asks for them: receiving tests look at pending jobs.
+    Landmarks are fused over 2 atlas subjects, not the default 8, and the network runs
+    without mirror images, not 4: each subject costs a registration and each image a network
+    pass per study, and these tests check the node, not the masks' accuracy
+    (``tests/unit/test_pipeline.py`` and ``test_atlas_subjects.py`` use the defaults).
     """
     node = {"port": port, "data_dir": str(data_dir), **sections.pop("node", {})}
     sections.setdefault("worker", {"count": 0})
+    sections.setdefault("pipeline", {}).setdefault("atlas_subjects", 2)
+    sections.setdefault("model", {}).setdefault("mirror_images", 1)
     lines = []
     for name, values in {"node": node, **sections}.items():
         lines.append(f"[{name}]")

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from seganypet_node.atlas.assets import OrganLandmarks, Point
+from seganypet_node.model.ends import principal_axis
 from seganypet_node.organs import ORGANS
 
 ONE_CROP_MM = 150.0  # organs longer than this get spread points (the compact crop is 192 mm)
@@ -42,22 +43,24 @@ def landmarks_from_labels(labels: sitk.Image,
 
 def _spread_points(mask: np.ndarray, depth: np.ndarray,
                    spacing: tuple[float, ...]) -> list[np.ndarray]:
-    """The deepest voxel, or for a long organ the deepest voxel of each section along its axis."""
-    voxels = np.argwhere(mask)
-    mm = voxels * np.asarray(spacing)
-    centred = mm - mm.mean(axis=0)
-    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
-    along = centred @ axis
-    length = float(along.max() - along.min())
-    count = 1 if length <= ONE_CROP_MM else int(np.clip(np.ceil(length / SPREAD_STEP_MM), 2,
-                                                         MAX_POSITIVES))
-    edges = np.quantile(along, np.linspace(0, 1, count + 1))
+    """The deepest voxel, or for a long organ the deepest voxel of each section along its axis.
+
+    The aorta's tips (:func:`~seganypet_node.model.ends.end_points`) are not added: with ideal
+    prompts they raised its validation Dice from 0.747 to 0.768, but placed through the atlas
+    they lowered it from 0.730 to 0.689 (clicked at the arch, the network loses the thoracic
+    aorta that following the tube from lower points had found).
+    """
+    axis = principal_axis(mask, spacing)
+    assert axis is not None  # organs have MIN_VOXELS
+    count = 1 if axis.length_mm <= ONE_CROP_MM else int(
+        np.clip(np.ceil(axis.length_mm / SPREAD_STEP_MM), 2, MAX_POSITIVES))
+    edges = np.quantile(axis.along, np.linspace(0, 1, count + 1))
     points = []
-    values = depth[tuple(voxels.T)]
+    values = depth[tuple(axis.voxels.T)]
     for low, high in itertools.pairwise(edges):
-        section = (along >= low) & (along <= high)
+        section = (axis.along >= low) & (axis.along <= high)
         best = int(np.argmax(np.where(section, values, -1.0)))
-        points.append(voxels[best])
+        points.append(axis.voxels[best])
     return points
 
 

@@ -15,6 +15,12 @@ import torch.nn.functional as F
 
 from seganypet_node.model.crop import CropGrid
 from seganypet_node.model.family import Sam3DConfig
+from seganypet_node.model.mirrors import (
+    mirror_set,
+    mirrored_crops,
+    mirrored_points,
+    mirrored_volume,
+)
 from seganypet_node.model.sam3d import Sam3D
 
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -35,12 +41,16 @@ class RuntimeOptions:
         "none", "fp16" or "bf16" (mixed precision, CUDA only).
     cache_size : int
         Image embeddings kept for repeated clicks on the same crops.
+    mirror_images : int
+        Mirror images of each crop whose logits are averaged (1, 2, 4 or 8; 1: none). Each
+        costs one more encoder and decoder pass.
     """
 
     device: str = "auto"
     threads: int = 0
     autocast: str = "none"
     cache_size: int = 8
+    mirror_images: int = 1
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -88,6 +98,7 @@ class SamEngine:
             torch.set_num_threads(self.options.threads)
         self.model = model.to(self.device).eval()
         self.config = model.config
+        self._mirrors = mirror_set(self.options.mirror_images)
         self._cache: OrderedDict[CropGrid, torch.Tensor] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._dense_pe = self._run(self.model.prompt_encoder.get_dense_pe)
@@ -98,12 +109,14 @@ class SamEngine:
             self._cache.clear()
 
     def embed(self, crop: np.ndarray, grid: CropGrid) -> torch.Tensor:
-        """Image embedding of a crop (raw values; normalised here), cached per crop grid."""
+        """Image embeddings (one per mirror image) of a crop (raw values; normalised here),
+        cached per crop grid."""
         with self._cache_lock:
             if grid in self._cache:
                 self._cache.move_to_end(grid)
                 return self._cache[grid]
-        tensor = torch.from_numpy(z_normalise(crop))[None, None].to(self.device)
+        batch = mirrored_crops(z_normalise(crop), self._mirrors)
+        tensor = torch.from_numpy(batch).to(self.device)
         embedding = self._run(lambda: self.model.image_encoder(tensor).float())
         with self._cache_lock:
             self._cache[grid] = embedding
@@ -113,17 +126,31 @@ class SamEngine:
 
     def decode(self, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor,
                mask_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Low-res logits (B, 1, L, L, L) and IoU (B, 1) for B prompt sets on one embedding."""
+        """Low-res logits (B, 1, L, L, L) and IoU (B, 1) for B prompt sets on one embedding,
+        averaged over the mirror images."""
+        size = self.config.crop_size
+
         def run() -> tuple[torch.Tensor, torch.Tensor]:
-            sparse, dense = self.model.prompt_encoder(
-                points=(coords.to(self.device), labels.to(self.device)), boxes=None,
-                masks=mask_prompt.to(self.device))
-            logits, iou = self.model.mask_decoder(
-                image_embeddings=embedding, image_pe=self._dense_pe,
-                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                multimask_output=False)
-            return logits.float().cpu(), iou.float().cpu()
+            logits, iou = [], []
+            for image, axes in enumerate(self._mirrors):
+                mirrored, score = self._decode_one(
+                    embedding[image:image + 1], mirrored_points(coords, axes, size), labels,
+                    mirrored_volume(mask_prompt, axes))
+                logits.append(mirrored_volume(mirrored, axes))
+                iou.append(score)
+            return torch.stack(logits).mean(0), torch.stack(iou).mean(0)
         return self._run(run)
+
+    def _decode_one(self, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor,
+                    mask_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sparse, dense = self.model.prompt_encoder(
+            points=(coords.to(self.device), labels.to(self.device)), boxes=None,
+            masks=mask_prompt.to(self.device))
+        logits, iou = self.model.mask_decoder(
+            image_embeddings=embedding, image_pe=self._dense_pe,
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+            multimask_output=False)
+        return logits.float().cpu(), iou.float().cpu()
 
     def _run(self, fn: Callable[[], T]) -> T:
         with torch.inference_mode(), self._autocast():

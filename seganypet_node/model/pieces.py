@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
 from seganypet_node.model.merging import CONNECTED
+from seganypet_node.model.prediction import Prompt
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,11 @@ def gaps(mask: np.ndarray, spacing: Sequence[float]) -> list[Gap]:
 
     ``spacing`` is in array order [z, y, x]; the work is done in the mask's bounding box.
     """
-    found = ndimage.find_objects(mask.astype(np.uint8))
-    if not found:
+    labelled = _labelled(mask)
+    if labelled is None:
         return []
-    box = found[0]
-    parts, count = ndimage.label(mask[box], structure=CONNECTED)
-    if count < 2:
-        return []
+    box, parts = labelled
+    count = int(parts.max())
     sizes = np.bincount(parts.ravel())
     sizes[0] = 0
     largest = int(np.argmax(sizes))
@@ -68,6 +68,53 @@ def gaps(mask: np.ndarray, spacing: Sequence[float]) -> list[Gap]:
         near = tuple(int(nearest[axis][far]) for axis in range(3))
         result.append(Gap(_shifted(near, low), _shifted(far, low), float(distance[far])))
     return sorted(result, key=lambda gap: gap.mm)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 26-connected piece of a boolean mask (each catalogue organ is one piece)."""
+    labelled = _labelled(mask)
+    if labelled is None:
+        return mask
+    box, parts = labelled
+    sizes = np.bincount(parts.ravel())
+    sizes[0] = 0
+    result = np.zeros_like(mask)
+    result[box] = parts == int(np.argmax(sizes))
+    return result
+
+
+def prompted_pieces(mask: np.ndarray, prompts: Sequence[Prompt],
+                    image: sitk.Image) -> np.ndarray:
+    """The 26-connected pieces of ``mask`` that hold a positive prompt, else its largest piece.
+
+    Every catalogue organ is one piece, but pieces the crops or the network left apart that
+    each hold a checked landmark are organ all the same; a stray piece holds none.
+    """
+    labelled = _labelled(mask)
+    if labelled is None:
+        return mask
+    box, parts = labelled
+    held = set()
+    for prompt in prompts:
+        index = image.TransformPhysicalPointToIndex(prompt.point)[::-1]
+        local = tuple(i - s.start for i, s in zip(index, box, strict=True))
+        if prompt.positive and all(0 <= i < n for i, n in zip(local, parts.shape, strict=True)):
+            held.add(int(parts[local]))
+    held.discard(0)
+    if not held:
+        return largest_component(mask)
+    result = np.zeros_like(mask)
+    result[box] = np.isin(parts, sorted(held))
+    return result
+
+
+def _labelled(mask: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray] | None:
+    """Bounding box and piece labels of a mask in more than one piece, else None."""
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    if not found:
+        return None
+    parts, count = ndimage.label(mask[found[0]], structure=CONNECTED)
+    return (found[0], parts) if count > 1 else None
 
 
 def _shifted(index: Sequence[int], low: np.ndarray) -> tuple[int, int, int]:

@@ -37,7 +37,7 @@ def configured_architecture(config: Config) -> Sam3DConfig | None:
 def runtime_options(config: Config) -> RuntimeOptions:
     model = config.model
     return RuntimeOptions(device=model.device, threads=model.threads,
-                          autocast=model.autocast.lower())
+                          autocast=model.autocast.lower(), mirror_images=model.mirror_images)
 
 
 def load_configured_model(config: Config, models_dir: Path | None = None) -> LoadedModel:

@@ -39,6 +39,7 @@ def test_file_overrides_defaults_and_environment_overrides_file(tmp_path: Path) 
         ('[node]\nae_title = "WAY_TOO_LONG_AE_TITLE"\n', "[node] ae_title: expected an AE title"),
         ('[database]\nurl = "mysql://x"\n', "[database] url: expected empty, or an SQLAlchemy URL"),
         ('[logging]\nlevel = "LOUD"\n', "[logging] level: expected one of DEBUG"),
+        ("[model]\nmirror_images = 3\n", "[model] mirror_images: expected one of 1, 2, 4, 8"),
         ("[access]\nallowed_callers = [{ ae_title = \"A\" }]\n", "[access] allowed_callers"),
         ("[node\n", "is not valid TOML"),
     ],

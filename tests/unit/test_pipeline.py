@@ -11,9 +11,10 @@ import SimpleITK as sitk
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.evaluate import as_image
 from seganypet_node.model.metrics import dice
+from seganypet_node.model.pieces import largest_component, prompted_pieces
+from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import BY_NAME
 from seganypet_node.outputs.folder import segment_to_folder
-from seganypet_node.pipeline import largest_component
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +87,17 @@ def test_largest_component_keeps_one_piece() -> None:
     mask[6, 6, 5] = True  # the bigger piece
     kept = largest_component(mask)
     assert kept.sum() == 28 and kept[6, 6, 5] and not kept[2, 2, 2]
+
+
+def test_pieces_holding_a_positive_prompt_are_kept_and_a_stray_one_is_not() -> None:
+    mask = np.zeros((10, 10, 10), bool)
+    mask[1:4, 1:4, 1:4] = True  # [z, y, x]
+    mask[6:9, 6:9, 6:9] = True
+    mask[0, 8, 8] = True  # stray, with only a negative prompt on it
+    image = sitk.Image(10, 10, 10, sitk.sitkUInt8)  # index (x, y, z) = point (x, y, z) mm
+    prompts = (Prompt((2.0, 2.0, 2.0)), Prompt((7.0, 7.0, 7.0)),
+               Prompt((8.0, 8.0, 0.0), positive=False))
+    kept = prompted_pieces(mask, prompts, image)
+    assert kept.sum() == 54 and kept[2, 2, 2] and kept[7, 7, 7] and not kept[0, 8, 8]
+    outside = (Prompt((5.0, 5.0, 5.0)), Prompt((40.0, 0.0, 0.0)))  # in no piece / off the grid
+    assert np.array_equal(prompted_pieces(mask, outside, image), largest_component(mask))
