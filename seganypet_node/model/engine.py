@@ -1,4 +1,5 @@
-"""Running the network on one crop: normalisation, device, threads, precision, embedding cache."""
+"""Running the network on one crop: normalisation, mirror images, device, threads, precision,
+embedding cache."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Test-time mirror averaging: the network run on mirror images of a crop, its logits averaged.
 
 Training flips each crop axis at random (``model/training_data.py``), so every mirror image of
-a crop is an input the network has learnt from; their errors differ, and the average of the
-un-mirrored logits has fewer. The network's own answer is always the first image.
+a crop is an input the network has learnt from. Its answers to them differ, and their average
+(un-mirrored) was the better mask on validation phantoms (``models/README.md``). The first
+image is always the crop itself.
 """
 
 from __future__ import annotations

@@ -95,12 +95,12 @@ def prompted_pieces(mask: np.ndarray, prompts: Sequence[Prompt],
         return mask
     box, parts = labelled
     held = set()
-    for prompt in prompts:
+    for prompt in (p for p in prompts if p.positive):
         index = image.TransformPhysicalPointToIndex(prompt.point)[::-1]
         local = tuple(i - s.start for i, s in zip(index, box, strict=True))
-        if prompt.positive and all(0 <= i < n for i, n in zip(local, parts.shape, strict=True)):
+        if all(0 <= i < n for i, n in zip(local, parts.shape, strict=True)):
             held.add(int(parts[local]))
-    held.discard(0)
+    held.discard(0)  # a prompt on background
     if not held:
         return largest_component(mask)
     result = np.zeros_like(mask)
