@@ -9,7 +9,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from seganypet_node.atlas.assets import OrganLandmarks, Point
+from seganypet_node.atlas.assets import OrganLandmarks
+from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.model.ends import principal_axis
 from seganypet_node.organs import ORGANS
 
@@ -35,9 +36,10 @@ def landmarks_from_labels(labels: sitk.Image,
     depth = {name: _depth(mask, spacing) for name, mask in present.items()}
     result = {}
     for name, mask in present.items():
-        positives = [_to_lps(labels, v) for v in _spread_points(mask, depth[name], spacing)]
-        negatives = [_to_lps(labels, v) for v in _neighbour_points(name, present, depth, spacing)]
-        result[name] = OrganLandmarks(tuple(positives), tuple(negatives))
+        positives = _spread_points(mask, depth[name], spacing)
+        negatives = _neighbour_points(name, present, depth, spacing)
+        result[name] = OrganLandmarks(tuple(point_of_voxel(labels, v) for v in positives),
+                                      tuple(point_of_voxel(labels, v) for v in negatives))
     return result
 
 
@@ -112,8 +114,3 @@ def _depth(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     depth = np.zeros(mask.shape, np.float32)
     depth[box] = ndimage.distance_transform_edt(mask[box], sampling=spacing)
     return depth
-
-
-def _to_lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
-    x, y, z = image.TransformIndexToPhysicalPoint([int(v) for v in index_zyx[::-1]])
-    return (float(x), float(y), float(z))

@@ -26,6 +26,7 @@ from seganypet_node.atlas.register import (
     normalised_uptake,
     register_normalised,
 )
+from seganypet_node.imaging.volume import point_of_voxel
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,8 @@ def _nearest(image: sitk.Image, voxels: np.ndarray, point: Point) -> Point:
         return point
     index = np.array(image.TransformPhysicalPointToContinuousIndex(point))[::-1]
     spacing = np.array(image.GetSpacing()[::-1])
-    best = voxels[int(np.argmin(np.linalg.norm((voxels - index) * spacing, axis=1)))]
-    x, y, z = image.TransformIndexToPhysicalPoint([int(v) for v in best[::-1]])
-    return (float(x), float(y), float(z))
+    return point_of_voxel(image, voxels[int(np.argmin(
+        np.linalg.norm((voxels - index) * spacing, axis=1)))])
 
 
 def _median(point_sets: Iterable[tuple[Point, ...]]) -> tuple[Point, ...]:

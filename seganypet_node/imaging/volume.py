@@ -50,6 +50,13 @@ def array_on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
     return image
 
 
+def point_of_voxel(image: sitk.Image, index_zyx: Sequence[int] | np.ndarray
+                   ) -> tuple[float, float, float]:
+    """Patient LPS point (mm) of ``image``'s voxel given in array order [z, y, x]."""
+    x, y, z = image.TransformIndexToPhysicalPoint([int(v) for v in index_zyx[::-1]])
+    return (float(x), float(y), float(z))
+
+
 def from_pet_series(pet: PetVolume) -> VolumeInput:
     """A read PET series as pipeline input (Bq/ml where the units allow it)."""
     scale = pet.scale

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from seganypet_node.imaging.volume import array_on_grid
+from seganypet_node.imaging.volume import array_on_grid, point_of_voxel
 from seganypet_node.model.crop import CropGrid, array_to_crop, crossed_faces, footprint, on_lattice
 from seganypet_node.model.ends import end_points, lengthens, principal_axis
 from seganypet_node.model.engine import PromptableModel, upsample_logits
@@ -238,8 +238,7 @@ class SegAnyPETPredictor:
 
     def _point_at(self, index: Sequence[int] | np.ndarray) -> tuple[float, float, float]:
         """LPS point of an image voxel given as [z, y, x]."""
-        x, y, z = self.image.TransformIndexToPhysicalPoint([int(v) for v in index[::-1]])
-        return (float(x), float(y), float(z))
+        return point_of_voxel(self.image, index)
 
     def _neighbours(self, result: CropResult) -> list[CropGrid]:
         mask = upsample_logits(result.low_res, result.grid.size) > 0

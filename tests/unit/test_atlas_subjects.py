@@ -48,7 +48,7 @@ def test_the_median_of_the_subjects_drops_one_that_is_far_off(patient) -> None:
     placed = patient_landmarks(atlas, registration, suv, most=8)
     assert placed.subjects_used == 3
     assert distance_mm(placed.landmarks["liver"].positives[0], liver) < 8.0  # a mean: 20 mm
-    # Only the far one: the fused point is where that subject put it.
+    # No subjects asked for: the mapping through the mean atlas alone.
     alone = patient_landmarks(atlas, registration, suv, most=0)
     assert alone.subjects_used == 0
     assert alone.landmarks == mapped_landmarks(atlas.landmarks, registration.transform)
