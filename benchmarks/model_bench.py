@@ -36,7 +36,7 @@ def build(variant: str, device: str):  # type: ignore[no-untyped-def]
         for name, parameter in model.named_parameters():
             if "rel_pos" in name or name.endswith("bias") or "pos_embed" in name:
                 parameter.normal_(0, 0.5 if "rel_pos" in name else 0.1)
-    model.image_encoder.exact_padding = variant == "reference"
+    model.image_encoder.literal = variant == "reference"
     return model.to(device).eval()
 
 

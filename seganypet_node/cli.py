@@ -155,7 +155,7 @@ def _jobs(config: Config, args: argparse.Namespace) -> int:
     for r in rows:
         received = f"{r.received}/{r.expected}" if r.expected else str(r.received)
         state = r.series_state + (f" ({r.completion_rule})" if r.completion_rule else "")
-        note = r.skip_reason or r.last_error or ""
+        note = r.skip_reason or r.last_error or r.note or ""
         print(f"{_short(r.series_uid):<28} {r.modality:<4} {received:>9} {state:<16} "
               f"{r.job_id or '-':>5} {r.job_state or '-':<9} {r.attempts or 0:>3}  {note}")
     return 0

@@ -67,6 +67,7 @@ class PipelineSettings:
     atlas: Path | None = _key(v.optional_path)
     deformable: bool = _key(v.boolean)
     atlas_subjects: int = _key(v.integer(0, 1000))
+    max_inference_s: float = _key(v.number(1, 86400))
 
 
 @dataclass(frozen=True)

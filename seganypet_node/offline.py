@@ -71,6 +71,7 @@ def report(written: FolderResult, out: Path) -> str:
         s = organ.stats
         lines.append(f"{organ.organ:<16} {'yes':<6} {s.volume_ml:9.1f} {s.mean:7.2f} "
                      f"{s.maximum:7.2f}")
+        lines.extend(f"{'':<16} warning: {warning}" for warning in organ.warnings)
     total = sum(seconds for _, seconds in result.timings)
     lines.append(f"{total:.1f} s; masks and summary.json in {out}")
     if written.objects:

@@ -10,7 +10,7 @@ largest), measurements.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,6 +22,7 @@ from seganypet_node.atlas.register import Registration, register_to_atlas, tissu
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
 from seganypet_node.model.prediction import Prompt
@@ -34,6 +35,7 @@ from seganypet_node.outputs.reference import (
     blood_pool_reference,
     liver_reference,
 )
+from seganypet_node.plausibility import judge_masks
 
 DEFAULT_ORGANS = tuple(o.name for o in ORGANS)
 DEFAULT_ATLAS_DIR = "atlas"  # inside models/
@@ -55,12 +57,15 @@ class PipelineOptions:
         Add the coarse B-spline step to the affine registration.
     atlas_subjects : int
         Most atlas subjects whose landmarks are fused (0: the mean atlas's alone).
+    max_inference_s : float
+        Organs not started this long after the first are reported not segmented.
     """
 
     organs: tuple[str, ...] = DEFAULT_ORGANS
     lattice_mm: float = 12.0
     deformable: bool = True
     atlas_subjects: int = 8
+    max_inference_s: float = 1200.0
 
     def __post_init__(self) -> None:
         for name in self.organs:
@@ -78,10 +83,22 @@ class OrganResult:
     reason: str | None = None  # why not found
     rejected: tuple[str, ...] = ()  # landmarks dropped by the checks
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # bounds the organ reached, kept with the result
 
     @property
     def found(self) -> bool:
         return self.mask is not None
+
+
+@dataclass(frozen=True, eq=False)
+class Segmented:
+    """The network's answers for a study: the organ owning each voxel (index in the organ
+    list + 1, 0 for none), seconds per organ, bounds reached, organs skipped with why."""
+
+    owner: np.ndarray
+    seconds: dict[str, float]
+    warnings: dict[str, tuple[str, ...]]
+    skipped: dict[str, str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,16 +129,22 @@ class OrganPipeline:
         Reference volume and landmarks.
     options : PipelineOptions
         Organs and tuning.
-    checkpoint_name : str
-        File name of the network's checkpoint (reported with every result).
+    model : ModelIdentity, optional
+        The network's checkpoint file, hash and form (reported with every result).
     """
 
     def __init__(self, predictor: SegAnyPETPredictor, atlas: Atlas,
-                 options: PipelineOptions | None = None, checkpoint_name: str = "") -> None:
+                 options: PipelineOptions | None = None,
+                 model: ModelIdentity | None = None) -> None:
         self.predictor = predictor
         self.atlas = atlas
         self.options = options or PipelineOptions()
-        self.checkpoint_name = checkpoint_name
+        self.model = model
+
+    @property
+    def checkpoint_name(self) -> str:
+        """File name of the network's checkpoint ("" when not known)."""
+        return self.model.checkpoint if self.model else ""
 
     def run(self, volume: VolumeInput, progress: Progress | None = None) -> PipelineResult:
         """Segment and measure every configured organ.
@@ -150,31 +173,43 @@ class OrganPipeline:
                      progress: Progress | None, timings: tuple[tuple[str, float], ...]
                      ) -> PipelineResult:
         self.predictor.set_image(suv)
-        owner, seconds = self._segment(prompts, progress)
+        segmented = self._segment(prompts, progress)
         start = time.perf_counter()
-        results = self._results(volume, suv, prompts, owner, seconds)
+        results = checked_results(self._results(volume, suv, prompts, segmented), volume, suv,
+                                  segmented.warnings)
         references = reference_regions(volume, suv, results)
-        stages = (*timings, *((f"inference {name}", s) for name, s in seconds.items()),
-                  ("clean-up and measurements", time.perf_counter() - start))
-        return PipelineResult(tuple(results), registration, measured_unit(volume), stages,
+        inference = ((f"inference {name}", s) for name, s in segmented.seconds.items())
+        stages = (*timings, *inference, ("clean-up and measurements", time.perf_counter() - start))
+        return PipelineResult(tuple(results), registration, volume.measured_unit, stages,
                               references)
 
     def _segment(self, prompts: dict[str, OrganPrompts], progress: Progress | None
-                 ) -> tuple[np.ndarray, dict[str, float]]:
-        """Owner label (index into the organ list + 1) per voxel, and seconds per organ."""
+                 ) -> Segmented:
+        """Every organ's network answer, merged into one owner label per voxel."""
         shape = self.predictor.image.GetSize()[::-1]
         owner = np.zeros(shape, np.uint8)
         best = np.full(shape, -np.inf, np.float32)
         seconds: dict[str, float] = {}
+        warnings: dict[str, tuple[str, ...]] = {}
+        skipped: dict[str, str] = {}
         names = self.options.organs
+        deadline = time.perf_counter() + self.options.max_inference_s
         for number, name in enumerate(names, start=1):
             if progress is not None:
                 progress(f"segmenting {name}", number - 1, len(names))
             if not prompts[name].found:
                 continue
             start = time.perf_counter()
+            if start > deadline:
+                skipped[name] = (f"not segmented: the study's inference bound of "
+                                 f"{self.options.max_inference_s:g} s ([pipeline] "
+                                 f"max_inference_s) was reached")
+                continue
             prediction = self.predictor.predict_points(prompts[name].prompts,
                                                        self.options.lattice_mm)
+            if len(prediction.crops) >= self.predictor.max_windows:
+                warnings[name] = (f"used all {self.predictor.max_windows} windows allowed per "
+                                  f"organ ({len(prediction.crops)} crops): the mask may be cut",)
             logits = sitk.GetArrayViewFromImage(prediction.logits)
             claim = (logits > 0) & (logits > best)
             owner[claim] = number
@@ -182,21 +217,22 @@ class OrganPipeline:
             seconds[name] = time.perf_counter() - start
         if progress is not None:
             progress("segmented", len(names), len(names))
-        return owner, seconds
+        return Segmented(owner, seconds, warnings, skipped)
 
     def _results(self, volume: VolumeInput, suv: sitk.Image, prompts: dict[str, OrganPrompts],
-                 owner: np.ndarray, seconds: dict[str, float]) -> list[OrganResult]:
+                 segmented: Segmented) -> list[OrganResult]:
         measured = measured_values(volume, suv)
-        unit = measured_unit(volume)
+        unit = volume.measured_unit
         spacing = suv.GetSpacing()[::-1]
+        seconds = segmented.seconds
         results = []
         for number, name in enumerate(self.options.organs, start=1):
             organ_prompts = prompts[name]
-            if not organ_prompts.found:
-                results.append(OrganResult(name, None, None, (), organ_prompts.reason,
-                                           organ_prompts.rejected))
+            reason = organ_prompts.reason or segmented.skipped.get(name)
+            if reason is not None:
+                results.append(OrganResult(name, None, None, (), reason, organ_prompts.rejected))
                 continue
-            mask = prompted_pieces(owner == number, organ_prompts.prompts, suv)
+            mask = prompted_pieces(segmented.owner == number, organ_prompts.prompts, suv)
             if not mask.any():
                 results.append(OrganResult(
                     name, None, None, organ_prompts.prompts,
@@ -207,6 +243,23 @@ class OrganPipeline:
                                        organ_prompts.prompts, None, organ_prompts.rejected,
                                        seconds.get(name, 0.0)))
         return results
+
+
+def checked_results(results: list[OrganResult], volume: VolumeInput, suv: sitk.Image,
+                    warnings: Mapping[str, tuple[str, ...]]) -> list[OrganResult]:
+    """The organs that fail a plausibility rule become not found, with the rule and figures;
+    every organ gets the bounds it reached as warnings."""
+    masks = {o.organ: o.mask for o in results if o.mask is not None}
+    verdicts = judge_masks(masks, measured_values(volume, suv), suv, *volume.body_size,
+                           uptake_in_suv=volume.suvbw is not None)
+    checked = []
+    for result in results:
+        result = replace(result, warnings=warnings.get(result.organ, ()))
+        verdict = verdicts.get(result.organ)
+        if verdict is not None and not verdict.plausible:
+            result = replace(result, mask=None, stats=None, reason=verdict.failure)
+        checked.append(result)
+    return checked
 
 
 def reference_regions(volume: VolumeInput, suv: sitk.Image,
@@ -227,11 +280,6 @@ def reference_regions(volume: VolumeInput, suv: sitk.Image,
 def measured_values(volume: VolumeInput, suv: sitk.Image) -> np.ndarray:
     """The array measurements are taken on: SUVbw when the header allows it, else the values."""
     return sitk.GetArrayViewFromImage(suv if volume.suvbw is not None else volume.values)
-
-
-def measured_unit(volume: VolumeInput) -> str:
-    """SUVbw when the header allows it, else the volume's own unit (Bq/ml, ...)."""
-    return "SUVbw" if volume.suvbw is not None else volume.unit
 
 
 def suv_like(volume: VolumeInput) -> sitk.Image:
@@ -256,5 +304,6 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
     atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
     options = PipelineOptions(organs=config.pipeline.organs,
                               deformable=config.pipeline.deformable,
-                              atlas_subjects=config.pipeline.atlas_subjects)
-    return OrganPipeline(predictor, atlas, options, loaded.path.name)
+                              atlas_subjects=config.pipeline.atlas_subjects,
+                              max_inference_s=config.pipeline.max_inference_s)
+    return OrganPipeline(predictor, atlas, options, loaded.identity)

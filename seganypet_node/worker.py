@@ -27,7 +27,8 @@ from seganypet_node.dicom.spool import Spool
 from seganypet_node.imaging.pet import SeriesError, read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
-from seganypet_node.outputs.folder import segment_to_folder
+from seganypet_node.outputs.folder import FolderResult, segment_to_folder
+from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, pipeline_from_config
 from seganypet_node.polling import QueuePoller
 
@@ -81,7 +82,7 @@ class JobWorker(QueuePoller):
                  claimed.series_id)
         start = time.perf_counter()
         try:
-            objects = self._process(claimed)
+            written = self._process(claimed)
         except LeaseLostError:
             log.warning("job %d: lease lost to another worker; result not recorded",
                         claimed.job_id)
@@ -92,11 +93,11 @@ class JobWorker(QueuePoller):
             log.exception("job %d: unexpected error", claimed.job_id)
             return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")
         with self.sessions.begin() as session:
-            if not finish(session, claimed, utcnow()):
+            if not finish(session, claimed, utcnow(), caveats(written.result)):
                 log.warning("job %d: lease lost before the result was recorded",
                             claimed.job_id)
                 return JobState.RUNNING
-            queued = self._enqueue(session, claimed, objects)
+            queued = self._enqueue(session, claimed, written.objects)
         if queued:
             self._on_results_queued()
         log.info("job %d: done in %.1f s; %d transfer(s) queued", claimed.job_id,
@@ -115,7 +116,7 @@ class JobWorker(QueuePoller):
                                 str(o.path.relative_to(root))) for o in objects]
         return enqueue(session, claimed.job_id, items, destinations, utcnow())
 
-    def _process(self, claimed: ClaimedJob) -> tuple[ResultObject, ...]:
+    def _process(self, claimed: ClaimedJob) -> FolderResult:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
         start = time.perf_counter()
@@ -139,7 +140,7 @@ class JobWorker(QueuePoller):
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))
         renew("results written", 1, 1)
-        return written.objects
+        return written
 
     def _ensure_pipeline(self) -> OrganPipeline:
         if self._pipeline is None:

@@ -21,7 +21,8 @@ def model_info(config: Config, args: argparse.Namespace) -> int:
         return 1
     parameters = sum(p.numel() for p in loaded.model.parameters())
     info = {
-        "checkpoint": str(loaded.path), "layout": loaded.layout,
+        "checkpoint": str(loaded.path), "sha256": loaded.sha256, "layout": loaded.layout,
+        "rel_pos_bias": loaded.config.rel_pos_bias.value,
         "network": loaded.config.to_dict(), "parameters": parameters,
         "device": str(runtime_options(config).resolved_device()), "meta": dict(loaded.meta),
     }

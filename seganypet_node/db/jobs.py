@@ -79,14 +79,15 @@ def renew_lease(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def finish(session: Session, claimed: ClaimedJob, now: dt.datetime) -> bool:
-    """Mark our running job done; False when we had lost it."""
+def finish(session: Session, claimed: ClaimedJob, now: dt.datetime,
+           note: str | None = None) -> bool:
+    """Mark our running job done with its ``note`` (caveats); False when we had lost it."""
     result = session.execute(
         update(Job)
         .where(Job.id == claimed.job_id, Job.lease_owner == claimed.lease_owner,
                Job.state == JobState.RUNNING)
         .values(state=JobState.DONE, finished_at=now, updated_at=now, last_error=None,
-                lease_owner=None, lease_expires_at=None)
+                note=note, lease_owner=None, lease_expires_at=None)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -27,6 +27,7 @@ class SeriesRow:
     job_state: str | None
     attempts: int | None
     last_error: str | None
+    note: str | None
     last_received_at: dt.datetime
 
 
@@ -48,6 +49,7 @@ def list_series(session: Session, limit: int = 200) -> list[SeriesRow]:
             skip_reason=series.skip_reason,
             job_id=job.id if job else None, job_state=job.state.value if job else None,
             attempts=job.attempts if job else None, last_error=job.last_error if job else None,
+            note=job.note if job else None,
             last_received_at=series.last_received_at,
         )
         for study_uid, series, job in rows

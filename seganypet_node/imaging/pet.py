@@ -2,13 +2,15 @@
 
 Classic PET (one slice per instance) and Enhanced PET (multi-frame) are both read. Slices are
 sorted along the slice normal; a series whose slices do not form one regular grid (mixed
-orientation or pixel spacing, duplicate positions, missing slices) is refused with the reason,
-because a volume built from it would put organs in the wrong place.
+orientation, pixel spacing or matrix, duplicate or overlapping positions, missing slices, a
+gantry tilt; see :mod:`imaging.slice_grid` for the bed-junction jitter that is accepted) is
+refused with the reason, because a volume built from it would put organs in the wrong place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +19,8 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
+from seganypet_node.imaging.slice_grid import SliceGrid, SliceGridError, slice_grid
 from seganypet_node.imaging.suv import SuvScale, acquisition_datetime, suv_scale
-
-POSITION_TOLERANCE_MM = 0.05
-SPACING_TOLERANCE = 0.02  # relative spread of slice gaps accepted as one spacing
 
 
 class SeriesError(ValueError):
@@ -86,8 +86,11 @@ def read_pet_series(paths: Sequence[Path]) -> PetVolume:
     orientation = _orientation(slices)
     normal = np.cross(orientation[:3], orientation[3:])
     slices.sort(key=lambda s: float(np.dot(s.position, normal)))
-    spacing_z = _slice_spacing(slices, normal)
-    image = _stack(slices, orientation, spacing_z)
+    try:
+        grid = slice_grid(np.array([s.position for s in slices]), normal)
+    except SliceGridError as exc:
+        raise SeriesError(str(exc)) from None
+    image = _stack(slices, orientation, grid)
     times = [t for t in (acquisition_datetime(s.source) for s in slices) if t is not None]
     return PetVolume(image, suv_scale(slices[0].source, times), tuple(s.source for s in slices))
 
@@ -159,12 +162,17 @@ def _check_one_series(slices: list[PetSlice]) -> None:
     series = {str(s.source.SeriesInstanceUID) for s in slices}
     if len(series) > 1:
         raise SeriesError(f"instances of {len(series)} series given, expected one")
-    shapes = {s.pixels.shape for s in slices}
-    if len(shapes) > 1:
-        raise SeriesError(f"slices have different matrix sizes: {sorted(shapes)}")
-    spacings = {_pixel_spacing_of(s.source) for s in slices}
-    if len(spacings) > 1:
-        raise SeriesError("slices have different PixelSpacing")
+    _check_constant("matrix (rows x columns)", slices,
+                    lambda s: "x".join(str(n) for n in s.pixels.shape))
+    _check_constant("PixelSpacing (mm)", slices,
+                    lambda s: "/".join(f"{v:g}" for v in _pixel_spacing_of(s.source)))
+
+
+def _check_constant(what: str, slices: list[PetSlice], value: Callable[[PetSlice], str]) -> None:
+    counts = Counter(value(s) for s in slices)
+    if len(counts) > 1:
+        found = ", ".join(f"{v} in {n} slice(s)" for v, n in counts.most_common(4))
+        raise SeriesError(f"{what} changes within the series: {found}")
 
 
 def _orientation(slices: list[PetSlice]) -> np.ndarray:
@@ -175,30 +183,15 @@ def _orientation(slices: list[PetSlice]) -> np.ndarray:
     return first
 
 
-def _slice_spacing(slices: list[PetSlice], normal: np.ndarray) -> float:
-    if len(slices) < 2:
-        raise SeriesError("a volume needs at least two slices")
-    along = np.array([np.dot(s.position, normal) for s in slices])
-    gaps = np.diff(along)
-    if gaps.min() < POSITION_TOLERANCE_MM:
-        raise SeriesError("two slices share one position (duplicate slice)")
-    spacing = float(np.median(gaps))
-    if gaps.max() > spacing * (1 + SPACING_TOLERANCE) or gaps.min() < spacing * (
-            1 - SPACING_TOLERANCE):
-        missing = round(gaps.max() / spacing) - 1
-        raise SeriesError(f"slice spacing is irregular ({gaps.min():.2f} to {gaps.max():.2f} mm; "
-                          f"about {max(missing, 0)} slice(s) missing)")
-    return spacing
-
-
-def _stack(slices: list[PetSlice], orientation: np.ndarray, spacing_z: float) -> sitk.Image:
+def _stack(slices: list[PetSlice], orientation: np.ndarray, grid: SliceGrid) -> sitk.Image:
     values = np.stack([s.pixels.astype(np.float32) * np.float32(s.slope) + np.float32(s.intercept)
                        for s in slices])
     image = sitk.GetImageFromArray(values)
     row_spacing, column_spacing = _pixel_spacing_of(slices[0].source)
-    image.SetSpacing((column_spacing, row_spacing, spacing_z))
-    image.SetOrigin(slices[0].position)
+    image.SetSpacing((column_spacing, row_spacing, grid.spacing_mm))
     normal = np.cross(orientation[:3], orientation[3:])
+    image.SetOrigin(tuple(float(v) for v in np.asarray(slices[0].position)
+                          + grid.offset_mm * normal))
     direction = np.column_stack([orientation[:3], orientation[3:], normal])
     image.SetDirection(tuple(float(v) for v in direction.flatten()))
     return image

@@ -42,6 +42,26 @@ class VolumeInput:
     suv_note: str | None = None
     pet: PetVolume | None = None
 
+    @property
+    def measured_unit(self) -> str:
+        """SUVbw when the header allows it, else the volume's own unit (Bq/ml, ...)."""
+        return "SUVbw" if self.suvbw is not None else self.unit
+
+    @property
+    def body_size(self) -> tuple[float | None, float | None]:
+        """PatientWeight (kg) and PatientSize (m) from the header; None where absent."""
+        header = self.pet.sources[0] if self.pet is not None else None
+        return _header_number(header, "PatientWeight"), _header_number(header, "PatientSize")
+
+
+def _header_number(header: object, keyword: str) -> float | None:
+    value = getattr(header, keyword, None) if header is not None else None
+    try:
+        number = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+    return number if number is not None and number > 0 else None
+
 
 def array_on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
     """A [z, y, x] array as an image with ``like``'s origin, spacing and direction."""

@@ -3,12 +3,15 @@
 Official files are a dict with the weights under ``model_state_dict`` (saved on GPU); a bare
 state_dict or one under ``state_dict`` / ``model`` is accepted too, and a ``module.`` prefix
 left by distributed training is stripped. The project's files add ``format`` and ``config``
-so the architecture travels with the weights.
+so the architecture travels with the weights. Format 2 files declare the encoder's
+relative-position bias form in ``config``; format 1 files predate that declaration and were
+all trained with the textbook form, so they load with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +20,34 @@ from typing import Any
 import torch
 
 from seganypet_node.model.build import build_sam3d
-from seganypet_node.model.family import PRESETS, Sam3DConfig
+from seganypet_node.model.family import PRESETS, RelPosBias, Sam3DConfig
 from seganypet_node.model.sam3d import Sam3D
 
-PROJECT_FORMAT = "seganypet-node/1"
+PROJECT_FORMAT = "seganypet-node/2"
+# Written before the bias form was declared; every such file has the textbook form.
+PROJECT_FORMAT_UNDECLARED_BIAS = "seganypet-node/1"
+PROJECT_FORMATS = (PROJECT_FORMAT, PROJECT_FORMAT_UNDECLARED_BIAS)
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
 MAX_LISTED = 5
 
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be read or does not fit the network; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a result names as its model: the file, the SHA-256 of its bytes, the network."""
+
+    checkpoint: str
+    sha256: str
+    network: str
+    rel_pos_bias: RelPosBias
+
+    @property
+    def label(self) -> str:
+        """Short form for pictures and reports: file name and the hash's first 12 digits."""
+        return f"{self.checkpoint} (sha256 {self.sha256[:12]})"
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,21 @@ class LoadedModel:
     path: Path
     layout: str  # "project" or the key the official weights sat under ("bare" for none)
     meta: Mapping[str, Any]
+    sha256: str
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(self.path.name, self.sha256, self.config.name,
+                             self.config.rel_pos_bias)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for piece in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def read_checkpoint(path: Path) -> dict[str, Any] | Mapping[str, torch.Tensor]:
@@ -61,7 +97,7 @@ def split_layout(content: Any, path: Path) -> tuple[str, Mapping[str, torch.Tens
     """Find the state_dict inside a checkpoint; returns (layout, state_dict)."""
     if not isinstance(content, Mapping):
         raise CheckpointError(f"{path}: expected a dict of weights, found {type(content).__name__}")
-    if content.get("format") == PROJECT_FORMAT:
+    if content.get("format") in PROJECT_FORMATS:
         return "project", content["model_state_dict"]
     for key in STATE_DICT_KEYS:
         if isinstance(content.get(key), Mapping):
@@ -118,17 +154,26 @@ def load_model(path: Path, config: Sam3DConfig | None = None,
     meta: Mapping[str, Any] = {}
     if layout == "project":
         assert isinstance(content, Mapping)
-        try:
-            config = Sam3DConfig.from_dict(dict(content["config"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: bad network configuration: {exc}") from None
+        config = _project_config(content, path)
         meta = dict(content.get("meta", {}))
     if config is None:
         config = PRESETS["vit_b_ori"]
     model = build_sam3d(config)
     check_state_dict(model, state, path)
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    return LoadedModel(model.to(device).eval(), config, path, layout, meta)
+    return LoadedModel(model.to(device).eval(), config, path, layout, meta, file_sha256(path))
+
+
+def _project_config(content: Mapping[str, Any], path: Path) -> Sam3DConfig:
+    try:
+        values = dict(content["config"])
+        if content["format"] == PROJECT_FORMAT_UNDECLARED_BIAS:
+            values.setdefault("rel_pos_bias", RelPosBias.TEXTBOOK.value)
+        elif "rel_pos_bias" not in values:
+            raise ValueError(f"rel_pos_bias missing (required by {PROJECT_FORMAT})")
+        return Sam3DConfig.from_dict(values)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: bad network configuration: {exc}") from None
 
 
 def save_checkpoint(model: Sam3D, path: Path, meta: Mapping[str, Any] | None = None) -> None:

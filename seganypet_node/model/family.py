@@ -8,7 +8,27 @@ configuration; smaller members share the code.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 from typing import Any
+
+
+class RelPosBias(Enum):
+    """How the encoder adds its three per-axis relative-position terms to the attention logits.
+
+    With per-axis terms ``rel_a[query, k]`` (the query's vector times the table row of offset
+    ``query_a - k``), the two forms give, for a key at (kd, kh, kw):
+
+    ``TEXTBOOK``
+        ``rel_d[q, kd] + rel_h[q, kh] + rel_w[q, kw]`` (MViTv2, 2D SAM's decomposition).
+    ``SAM_MED3D``
+        ``rel_d[q, kw] + rel_h[(qd, qh, kd), kw] + rel_w[(qd, qh, kh), kw]``: what SAM-Med3D's
+        and SegAnyPET's code computes, because its 5-D indexing broadcasts every term over the
+        key's w coordinate and takes the h and w terms from another token's query. The
+        official weights were trained with it.
+    """
+
+    TEXTBOOK = "textbook"
+    SAM_MED3D = "sam_med3d"
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,8 @@ class Sam3DConfig:
         Isotropic voxel spacing of the crops the model was trained on.
     orientation : str
         Direction the crop array axes increase toward, e.g. "RAS" (torchio's canonical).
+    rel_pos_bias : RelPosBias
+        Form of the encoder's relative-position bias the weights were trained with.
     """
 
     name: str
@@ -65,6 +87,7 @@ class Sam3DConfig:
     multimask_outputs: int = 3
     spacing_mm: float = 1.5
     orientation: str = "RAS"
+    rel_pos_bias: RelPosBias = RelPosBias.SAM_MED3D
 
     def __post_init__(self) -> None:
         problems = []
@@ -87,6 +110,8 @@ class Sam3DConfig:
             problems.append("window_size must cover the token grid (one padded window)")
         if self.spacing_mm <= 0:
             problems.append("spacing_mm must be positive")
+        if not isinstance(self.rel_pos_bias, RelPosBias):
+            problems.append("rel_pos_bias must be a RelPosBias")
         if problems:
             raise ValueError(f"invalid network configuration {self.name!r}: " + "; ".join(problems))
 
@@ -104,6 +129,7 @@ class Sam3DConfig:
         """Plain values for a checkpoint file."""
         values = asdict(self)
         values["global_attention_blocks"] = list(self.global_attention_blocks)
+        values["rel_pos_bias"] = self.rel_pos_bias.value
         return values
 
     @classmethod
@@ -116,13 +142,21 @@ class Sam3DConfig:
         clean = dict(values)
         if "global_attention_blocks" in clean:
             clean["global_attention_blocks"] = tuple(clean["global_attention_blocks"])
+        if "rel_pos_bias" in clean:
+            try:
+                clean["rel_pos_bias"] = RelPosBias(clean["rel_pos_bias"])
+            except ValueError:
+                forms = ", ".join(form.value for form in RelPosBias)
+                raise ValueError(f"rel_pos_bias {clean['rel_pos_bias']!r} is not one of "
+                                 f"{forms}") from None
         return cls(**clean)
 
 
-VIT_B_ORI = Sam3DConfig(name="vit_b_ori")
+VIT_B_ORI = Sam3DConfig(name="vit_b_ori", rel_pos_bias=RelPosBias.SAM_MED3D)
 
 # The compact member trained by the project on its phantoms: 48^3 crops at 4 mm cover the same
-# 192 mm as the official 128^3 at 1.5 mm, and the small encoder trains and runs on a CPU.
+# 192 mm as the official 128^3 at 1.5 mm, and the small encoder trains and runs on a CPU. It
+# was trained with the textbook bias, before the authors' form was known, and stays so.
 COMPACT = Sam3DConfig(
     name="seganypet_compact",
     crop_size=48,
@@ -140,6 +174,7 @@ COMPACT = Sam3DConfig(
     iou_head_hidden=128,
     spacing_mm=4.0,
     orientation="RAS",
+    rel_pos_bias=RelPosBias.TEXTBOOK,
 )
 
 PRESETS = {config.name: config for config in (VIT_B_ORI, COMPACT)}

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from seganypet_node.model.attention import EncoderAttention
-from seganypet_node.model.family import Sam3DConfig
+from seganypet_node.model.family import RelPosBias, Sam3DConfig
 
 ENCODER_LAYERNORM_EPS = 1e-6
 
@@ -54,15 +54,16 @@ class PatchEmbed3D(nn.Module):
 class EncoderBlock(nn.Module):
     """Pre-norm transformer block; window blocks attend within a (padded) window."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float, span: int) -> None:
+    def __init__(self, width: int, heads: int, mlp_ratio: float, span: int,
+                 form: RelPosBias) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(width, eps=ENCODER_LAYERNORM_EPS)
-        self.attn = EncoderAttention(width, heads, span)
+        self.attn = EncoderAttention(width, heads, span, form)
         self.norm2 = nn.LayerNorm(width, eps=ENCODER_LAYERNORM_EPS)
         self.mlp = MLPBlock(width, int(width * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, exact_padding: bool = False) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), exact_padding=exact_padding)
+    def forward(self, x: torch.Tensor, literal: bool = False) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), literal=literal)
         return x + self.mlp(self.norm2(x))
 
 
@@ -79,14 +80,16 @@ class ImageEncoderViT3D(nn.Module):
         super().__init__()
         g, width = config.grid_size, config.encoder_width
         self.img_size = config.crop_size
-        # When True, window blocks run the padded attention literally (reference numerics).
-        self.exact_padding = False
+        # When True, every block computes its padded window and bias literally, as the
+        # authors' code does (reference numerics for tests and benchmarks).
+        self.literal = False
         self.patch_embed = PatchEmbed3D(config.patch_size, width)
         self.pos_embed = nn.Parameter(torch.zeros(1, g, g, g, width))
         self.blocks = nn.ModuleList(
             EncoderBlock(
                 width, config.encoder_heads, config.mlp_ratio,
                 span=g if i in config.global_attention_blocks else config.window_size,
+                form=config.rel_pos_bias,
             )
             for i in range(config.encoder_depth)
         )
@@ -102,5 +105,5 @@ class ImageEncoderViT3D(nn.Module):
             raise ValueError(f"crop must be {self.img_size}^3 voxels, got {tuple(x.shape)}")
         x = self.patch_embed(x) + self.pos_embed
         for block in self.blocks:
-            x = block(x, exact_padding=self.exact_padding)
+            x = block(x, literal=self.literal)
         return self.neck(x.permute(0, 4, 1, 2, 3))

@@ -190,7 +190,8 @@ def _report(log: Any, step: int, plan: TrainingPlan, recent: list[tuple[float, f
 def _save(path: Path, model: Sam3D, optimiser: torch.optim.Optimizer, step: int,
           rng: np.random.Generator) -> None:
     temp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+    torch.save({"config": model.config.to_dict(), "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(), "step": step,
                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, temp)
     temp.replace(path)
 
@@ -198,6 +199,12 @@ def _save(path: Path, model: Sam3D, optimiser: torch.optim.Optimizer, step: int,
 def _resume(path: Path, model: Sam3D, optimiser: torch.optim.Optimizer
             ) -> tuple[int, np.random.Generator]:
     state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+    saved = state.get("config")
+    if saved is not None and saved != model.config.to_dict():
+        raise ValueError(f"{path}: saved for network {saved.get('name')!r} "
+                         f"(rel_pos_bias {saved.get('rel_pos_bias', 'textbook')}), not for "
+                         f"{model.config.name!r} ({model.config.rel_pos_bias.value}); "
+                         f"use another --out folder")
     model.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimiser"])
     torch.set_rng_state(state["torch_rng"])

@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset
 from seganypet_node import __version__
 from seganypet_node.imaging.pet import PetVolume
 from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.organs import organ
 from seganypet_node.outputs.key_image import KeyImageRow, build_key_image, render_key_image
 from seganypet_node.outputs.seg import Algorithm, SegmentMask, build_segmentation
@@ -54,7 +55,8 @@ class OutputsUnavailableError(ValueError):
 
 
 def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
-                        checkpoint: str, device_name: str) -> tuple[ResultObject, ...]:
+                        model: ModelIdentity | None,
+                        device_name: str) -> tuple[ResultObject, ...]:
     """Build and write SEG, SR and key image for the found organs into ``out/dicom/``.
 
     Raises
@@ -70,8 +72,7 @@ def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
             if o.mask is not None and o.stats is not None]
     if not rows:
         raise OutputsUnavailableError("no organ was found, so there is nothing to report")
-    algorithm = Algorithm("SegAnyPET", __version__, parameters={
-        "checkpoint": checkpoint or "unknown", "prompts": "atlas landmarks"})
+    algorithm = Algorithm("SegAnyPET", __version__, parameters=_algorithm_parameters(model))
     folder = out / DICOM_DIR
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -84,9 +85,19 @@ def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
                       volume.suv_note)
     written.append(_save(ObjectKind.SR, sr, folder, start))
     start = time.perf_counter()
-    key = build_key_image(pet.sources[0], _picture(result, volume, rows, checkpoint))
+    key = build_key_image(pet.sources[0], _picture(result, volume, rows,
+                                                   model.label if model else ""))
     written.append(_save(ObjectKind.KEY_IMAGE, key, folder, start))
     return tuple(written)
+
+
+def _algorithm_parameters(model: ModelIdentity | None) -> dict[str, str]:
+    """The SEG's AlgorithmParameters: which weights, exactly, and how they were prompted."""
+    if model is None:
+        return {"checkpoint": "unknown", "prompts": "atlas landmarks"}
+    return {"checkpoint": model.checkpoint, "checkpoint_sha256": model.sha256,
+            "network": model.network, "rel_pos_bias": model.rel_pos_bias.value,
+            "prompts": "atlas landmarks"}
 
 
 def _classic_pet(volume: VolumeInput) -> PetVolume:

@@ -48,7 +48,7 @@ def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
     """
     result = pipeline.run(volume, progress)
     try:
-        objects = write_dicom_results(result, volume, out, pipeline.checkpoint_name, device_name)
+        objects = write_dicom_results(result, volume, out, pipeline.model, device_name)
         note = None
     except OutputsUnavailableError as exc:
         objects, note = (), str(exc)
@@ -58,6 +58,7 @@ def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
         *((f"writing {o.kind.value}", o.seconds) for o in objects)))
     start = time.perf_counter()
     described = {**source, "checkpoint": pipeline.checkpoint_name,
+                 "checkpoint_sha256": pipeline.model.sha256 if pipeline.model else "",
                  "atlas": pipeline.atlas.meta.get("description", ""), "suv": volume.suv_note,
                  "dicom": {o.kind.value: str(o.path.relative_to(out)) for o in objects}
                  if objects else {"none": note}}

@@ -67,6 +67,15 @@ def summary(result: PipelineResult, source: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
+def caveats(result: PipelineResult) -> str | None:
+    """One line of what a reader should know before trusting the result: organs the
+    plausibility checks refused, and bounds an organ reached; None when there are none."""
+    parts = [f"{o.organ} not reported ({o.reason.removeprefix('failed plausibility: ')})"
+             for o in result.organs if o.reason and o.reason.startswith("failed plausibility")]
+    parts += [f"{o.organ}: {warning}" for o in result.organs for warning in o.warnings]
+    return "; ".join(parts) or None
+
+
 def _reference(region: ReferenceRegion) -> dict[str, Any]:
     return {"mean": round(region.mean, 4), "sd": round(region.sd, 4),
             "volume_ml": round(region.volume_ml, 2), "centre_index_zyx": list(region.centre_index),
@@ -81,6 +90,7 @@ def _organ(result: OrganResult) -> dict[str, Any]:
         "prompts": [{"point_lps_mm": [round(v, 1) for v in p.point], "positive": p.positive}
                     for p in result.prompts],
         "rejected_landmarks": list(result.rejected),
+        "warnings": list(result.warnings),
         "seconds": round(result.seconds, 3),
     }
     if result.stats is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -37,9 +38,9 @@ def test_bad_command_line_value_is_reported(tmp_path: Path) -> None:
 
 def test_db_upgrade_and_current(tmp_path: Path) -> None:
     upgraded = cli("--data-dir", str(tmp_path), "db", "upgrade")
-    assert upgraded.returncode == 0 and "revision 0002" in upgraded.stdout
+    assert upgraded.returncode == 0 and "revision 0003" in upgraded.stdout
     current = cli("db", "current", "--data-dir", str(tmp_path))
-    assert "database at revision 0002; code head 0002" in current.stdout
+    assert "database at revision 0003; code head 0003" in current.stdout
     assert (tmp_path / "node.db").is_file()
 
 
@@ -107,6 +108,8 @@ def test_model_command_describes_the_configured_checkpoint(tmp_path: Path) -> No
     info = json.loads(result.stdout)
     assert info["checkpoint"] == str(path) and info["network"]["name"] == "seganypet_compact"
     assert info["device"] == "cpu" and info["parameters"] > 1_000_000
+    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info["rel_pos_bias"] == "textbook"
 
 
 def test_model_command_reports_a_broken_checkpoint(tmp_path: Path) -> None:

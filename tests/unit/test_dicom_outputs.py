@@ -20,15 +20,19 @@ import pytest
 import SimpleITK as sitk
 
 from seganypet_node.imaging.volume import VolumeInput, load_input
+from seganypet_node.model.checkpoint import ModelIdentity
+from seganypet_node.model.family import RelPosBias
 from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE
 from seganypet_node.outputs.dicom_results import ObjectKind, write_dicom_results
 from seganypet_node.outputs.measurements import uptake_stats
-from seganypet_node.pipeline import OrganResult, PipelineResult, measured_unit, reference_regions
+from seganypet_node.pipeline import OrganResult, PipelineResult, reference_regions
 
 VENV_BIN = str(Path(sys.executable).parent)  # dcmqi's wrappers live beside the interpreter
 DCMQI_SEG = shutil.which("segimage2itkimage", path=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
 DCMQI_SR = shutil.which("tid1500reader", path=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
 SUV_UNIT = "{SUVbw}g/ml"
+MODEL = ModelIdentity("seganypet_compact.pth", "ab" * 32, "seganypet_compact",
+                      RelPosBias.TEXTBOOK)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +47,7 @@ def truth_result(study, volume: VolumeInput) -> PipelineResult:
     labels = sitk.GetArrayFromImage(labels_image)
     values = sitk.GetArrayFromImage(volume.values) * (volume.suvbw or 1.0)
     spacing = volume.values.GetSpacing()[::-1]
-    unit = measured_unit(volume)
+    unit = volume.measured_unit
     organs = []
     for organ in BY_NAME.values():
         mask = labels == organ.label
@@ -64,7 +68,7 @@ def written(lesion_study, tmp_path_factory):
     volume = load_input([lesion_study.dicom_dir])
     result = truth_result(lesion_study, volume)
     out = tmp_path_factory.mktemp("outputs")
-    objects = write_dicom_results(result, volume, out, "seganypet_compact.pth", "SEGANYPET")
+    objects = write_dicom_results(result, volume, out, MODEL, "SEGANYPET")
     return {o.kind: o for o in objects}, result, volume, out
 
 
@@ -121,7 +125,9 @@ def test_seg_masks_equal_the_pipeline_masks_voxel_for_voxel(written) -> None:
     assert first.SegmentAlgorithmType == "AUTOMATIC"
     algorithm = first.SegmentationAlgorithmIdentificationSequence[0]
     assert algorithm.AlgorithmName == "SegAnyPET"
-    assert "seganypet_compact.pth" in str(algorithm.AlgorithmParameters)
+    parameters = str(algorithm.AlgorithmParameters)
+    assert "checkpoint=seganypet_compact.pth" in parameters
+    assert f"checkpoint_sha256={'ab' * 32}" in parameters and "rel_pos_bias=textbook" in parameters
     assert seg.FrameOfReferenceUID == volume.pet.sources[0].FrameOfReferenceUID
 
 
@@ -210,7 +216,7 @@ def test_without_suv_the_sr_reports_bq_per_ml_and_says_why(lesion_study, tmp_pat
     volume = load_input([folder])
     assert volume.suvbw is None and volume.unit == "Bq/ml"
     result = truth_result(lesion_study, volume)
-    objects = {o.kind: o for o in write_dicom_results(result, volume, tmp_path, "x.pth", "AE")}
+    objects = {o.kind: o for o in write_dicom_results(result, volume, tmp_path, None, "AE")}
     sr = pydicom.dcmread(objects[ObjectKind.SR].path)
     texts = list(content_values(sr, "TextValue"))
     units = {code.CodeValue for code in content_values(sr, "MeasurementUnitsCodeSequence")}

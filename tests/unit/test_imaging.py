@@ -69,3 +69,81 @@ def test_nifti_input_is_taken_as_suv(tmp_path, phantom_study) -> None:
     shutil.copy(phantom_study.labels_path, tmp_path / "suv.nii.gz")
     volume = load_input([tmp_path / "suv.nii.gz"])
     assert volume.unit == "SUVbw" and volume.suvbw == 1.0 and volume.pet is None
+
+
+def shifted_copies(study, tmp_path, count: int, shift_mm) -> list:
+    """The first ``count`` slices written again with ``shift_mm(i)`` (a 3-vector, LPS mm) added
+    to slice i's ImagePositionPatient: series as scanners write them, made from a phantom."""
+    files = []
+    for i, path in enumerate(study.files[:count]):
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [float(v) + float(d) for v, d in
+                                   zip(ds.ImagePositionPatient, shift_mm(i), strict=True)]
+        out = tmp_path / path.name
+        ds.save_as(out)
+        files.append(out)
+    return files
+
+
+def slice_z(ds_files) -> np.ndarray:
+    return np.array([float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2])
+                     for f in ds_files])
+
+
+def test_bed_junction_jitter_is_accepted_on_the_fitted_grid(phantom_study, tmp_path) -> None:
+    """As the GE Discovery ST series: most gaps equal, a few a fraction of a slice off at bed
+    junctions (here +0.02 x4 and -0.08 of a 4 mm slice, and one junction half a slice long)."""
+    offsets = np.zeros(120)
+    for junction, change in ((20, 0.08), (40, 0.08), (60, -0.32), (80, 0.08), (100, 0.08)):
+        offsets[junction:] += change
+    offsets[90:] += 2.0  # half a 4 mm slice
+    files = shifted_copies(phantom_study, tmp_path, 120, lambda i: (0, 0, offsets[i]))
+    stored = slice_z(files)
+    volume = read_pet_series(files)
+    image = volume.image
+    positions = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2]
+                          for k in range(image.GetSize()[2])])
+    assert image.GetSize()[2] == 120  # one volume slice per stored instance
+    assert np.abs(np.sort(positions) - np.sort(stored)).max() < 4.0 / 3  # a third of a slice
+    assert abs(image.GetSpacing()[2] - 4.0) < 0.1
+
+
+def test_series_that_is_not_one_grid_is_refused_saying_why(phantom_study, tmp_path) -> None:
+    step = float(np.sign(np.diff(slice_z(phantom_study.files[:2]))[0]))  # file order along z
+    cases = {
+        "gap": (lambda i: (0, 0, step * 8.0 if i >= 30 else 0.0),
+                r"slice gap of 12\.00 mm after slice \d+ where the spacing is 4\.00 mm: "
+                r"about 2 slice\(s\) missing"),
+        "overlap": (lambda i: (0, 0, step * 3.0 if i == 30 else 0.0),
+                    "overlapping bed positions"),
+        "tilt": (lambda i: (0, 0.35 * i, 0), r"sheared 5\.0 degrees .*gantry tilt"),
+        # 4 mm slices, then 5 mm: no gap is missing a slice, but no grid fits either.
+        "two spacings": (lambda i: (0, 0, step * max(i - 30, 0) * 1.0),
+                         "not on a regular grid: slice"),
+    }
+    for name, (shift, message) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        with pytest.raises(SeriesError, match=message):
+            read_pet_series(shifted_copies(phantom_study, folder, 60, shift))
+
+
+def test_pixel_spacing_or_matrix_changing_within_the_series_is_named(phantom_study,
+                                                                    tmp_path) -> None:
+    spacing = []
+    for i, path in enumerate(phantom_study.files[:10]):
+        ds = pydicom.dcmread(path)
+        if i >= 6:
+            ds.PixelSpacing = [5.0, 5.0]
+        ds.save_as(tmp_path / path.name)
+        spacing.append(tmp_path / path.name)
+    with pytest.raises(SeriesError, match=r"PixelSpacing \(mm\) changes within the series: "
+                                          r".* in 6 slice\(s\), 5/5 in 4 slice\(s\)"):
+        read_pet_series(spacing)
+    small = tmp_path / "small.dcm"
+    ds = pydicom.dcmread(phantom_study.files[10])
+    pixels = ds.pixel_array[:32, :32].copy()
+    ds.Rows, ds.Columns, ds.PixelData = 32, 32, pixels.tobytes()
+    ds.save_as(small)
+    with pytest.raises(SeriesError, match=r"matrix \(rows x columns\) changes within the series"):
+        read_pet_series([*phantom_study.files[:10], small])

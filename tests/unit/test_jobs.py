@@ -39,6 +39,18 @@ def test_claim_finish(sessions, pending) -> None:
     assert row.state is JobState.DONE and row.finished_at is not None
 
 
+def test_a_done_jobs_note_is_listed_for_the_operator(sessions, pending) -> None:
+    from seganypet_node.db.listing import list_series
+
+    claimed = claim(sessions, "w1")
+    note = "urinary_bladder not reported (bladder centre 95 mm from the body midline)"
+    with sessions.begin() as s:
+        assert jobs.finish(s, claimed, T0 + dt.timedelta(minutes=1), note)
+    assert job_row(sessions, pending).note == note
+    with sessions() as s:
+        assert [r.note for r in list_series(s) if r.job_id == pending] == [note]
+
+
 def test_expired_lease_is_claimed_again_and_old_owner_loses_it(sessions, pending) -> None:
     first = claim(sessions, "w1")
     second = claim(sessions, "w2", T0 + LEASE + dt.timedelta(seconds=1))

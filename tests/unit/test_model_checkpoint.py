@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from seganypet_node.model import COMPACT, build_sam3d
 from seganypet_node.model.checkpoint import CheckpointError, load_model, save_checkpoint
+from seganypet_node.model.family import RelPosBias
 from tests.unit.test_model_network import SMALL, randomise
 
 
@@ -43,6 +45,41 @@ def test_project_checkpoint_carries_its_configuration(tmp_path: Path) -> None:
     assert loaded.config == COMPACT and loaded.layout == "project"
     assert loaded.meta == {"trained_on": "phantoms"}
     assert path.stat().st_size < 50 * 1024 * 1024
+    assert torch.load(path, weights_only=True)["config"]["rel_pos_bias"] == "textbook"
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert loaded.identity.rel_pos_bias is RelPosBias.TEXTBOOK
+
+
+def test_official_layout_takes_the_authors_bias(tmp_path: Path, small_state) -> None:
+    path = tmp_path / "seganypet_v1.pth"
+    torch.save({"model_state_dict": small_state}, path)
+    loaded = load_model(path, SMALL)
+    assert loaded.config.rel_pos_bias is RelPosBias.SAM_MED3D
+    attention = loaded.model.image_encoder.blocks[0].attn
+    assert attention.form is RelPosBias.SAM_MED3D
+
+
+def test_first_format_files_load_with_the_textbook_bias(tmp_path: Path) -> None:
+    """Files written before the form was declared were all trained with the textbook one."""
+    model = randomise(build_sam3d(COMPACT))
+    values = COMPACT.to_dict()
+    del values["rel_pos_bias"]
+    path = tmp_path / "old.pth"
+    torch.save({"format": "seganypet-node/1", "config": values, "meta": {},
+                "model_state_dict": model.state_dict()}, path)
+    loaded = load_model(path)
+    assert loaded.config == COMPACT
+    assert loaded.model.image_encoder.blocks[0].attn.form is RelPosBias.TEXTBOOK
+
+
+def test_current_format_must_declare_the_bias(tmp_path: Path) -> None:
+    values = COMPACT.to_dict()
+    del values["rel_pos_bias"]
+    path = tmp_path / "undeclared.pth"
+    torch.save({"format": "seganypet-node/2", "config": values, "meta": {},
+                "model_state_dict": build_sam3d(COMPACT).state_dict()}, path)
+    with pytest.raises(CheckpointError, match="rel_pos_bias missing"):
+        load_model(path)
 
 
 def test_renamed_key_fails_naming_it(tmp_path: Path, small_state) -> None:

@@ -53,3 +53,13 @@ def test_configured_checkpoint_path_wins(tmp_path: Path) -> None:
     save_checkpoint(build_sam3d(COMPACT), path)
     config = load_config(environ={"SEGANYPET_MODEL_CHECKPOINT": str(path)})
     assert load_configured_model(config, models_dir=tmp_path / "empty").path == path
+
+
+def test_bundled_model_declares_the_bias_it_was_trained_with() -> None:
+    from seganypet_node.config import resource_dir
+    from seganypet_node.model.family import RelPosBias
+
+    path = resource_dir("models") / "seganypet_compact.pth"
+    content = torch.load(path, weights_only=True)
+    assert content["format"] == "seganypet-node/2"
+    assert content["config"]["rel_pos_bias"] == RelPosBias.TEXTBOOK.value

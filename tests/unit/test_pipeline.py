@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from seganypet_node.config import resource_dir
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.evaluate import as_image
 from seganypet_node.model.metrics import dice
@@ -67,6 +69,9 @@ def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
     assert summary["registration"]["body_overlap"] > 0.75
     assert summary["registration"]["atlas_subjects_fused"] == 8  # the default atlas's all
     assert summary["source"]["checkpoint"] == "seganypet_compact.pth"
+    bundled = resource_dir("models") / "seganypet_compact.pth"
+    assert summary["source"]["checkpoint_sha256"] == hashlib.sha256(
+        bundled.read_bytes()).hexdigest()
     for organ in result.organs:
         entry = summary["organs"][organ.organ]
         mask = sitk.ReadImage(str(tmp_path / entry["mask"]))

@@ -1,0 +1,141 @@
+"""What the plausibility rules look at: each organ's size, place, pieces and uptake, and the body.
+
+Positions are patient LPS millimetres (x toward the patient's left, z toward the head), so the
+rules read the same whatever the grid's orientation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from seganypet_node.atlas.register import tissue_level
+
+STANDARD_WEIGHT_KG = 70.0
+STANDARD_HEIGHT_M = 1.75
+EDGE_SLICES = 2  # a mask this close to the first or last slice is cut by the field of view
+BODY_SHARE = 0.3  # of the soft-tissue level: inside the body
+# Without weight or height the ranges are widened, for patients from small to large.
+UNKNOWN_VOLUME_SLACK = 1.8
+UNKNOWN_LENGTH_SLACK = 1.3
+
+
+@dataclass(frozen=True)
+class OrganFacts:
+    """One segmented organ, measured for the plausibility rules.
+
+    Attributes
+    ----------
+    volume_ml : float
+        Mask volume.
+    centre : tuple of float
+        Centre of mass, LPS mm.
+    top_mm, bottom_mm : float
+        Highest and lowest LPS z of the mask.
+    largest_share : float
+        Share of the mask's voxels in its largest connected piece.
+    pieces : int
+        Connected pieces.
+    median_suv : float
+        Median of the organ's values (SUVbw when the header gave SUV).
+    cut_by_field : bool
+        The mask reaches the first or last slices: the field of view cuts the organ.
+    """
+
+    volume_ml: float
+    centre: tuple[float, float, float]
+    top_mm: float
+    bottom_mm: float
+    largest_share: float
+    pieces: int
+    median_suv: float
+    cut_by_field: bool
+
+
+@dataclass(frozen=True)
+class BodyFacts:
+    """The patient as a whole: midline, size and where the expectations were scaled from.
+
+    Attributes
+    ----------
+    midline_x : float
+        LPS x of the body's middle (median over the body's voxels).
+    volume_factor : float
+        Organ volumes are expected this many times a standard adult's.
+    length_factor : float
+        Distances between organs are expected this many times a standard adult's.
+    size_note : str
+        What the factors come from.
+    volume_slack, length_slack : float
+        Extra width of the ranges when the factor is a guess (no weight, no height).
+    """
+
+    midline_x: float
+    volume_factor: float
+    length_factor: float
+    size_note: str
+    volume_slack: float = 1.0
+    length_slack: float = 1.0
+
+    def volume_range(self, low: float, high: float) -> tuple[float, float]:
+        """A standard adult's range (ml) for this patient."""
+        f = self.volume_factor
+        return low * f / self.volume_slack, high * f * self.volume_slack
+
+    def length_range(self, low: float, high: float) -> tuple[float, float]:
+        """A standard adult's range of distances (mm) for this patient."""
+        f = self.length_factor
+        return low * f / self.length_slack, high * f * self.length_slack
+
+
+def organ_facts(mask: np.ndarray, values: np.ndarray, image: sitk.Image) -> OrganFacts:
+    """Measure one mask ([z, y, x] on ``image``'s grid) of values ``values``."""
+    index = np.argwhere(mask)
+    points = _lps(image, index)
+    spacing = image.GetSpacing()
+    labelled, pieces = ndimage.label(_cropped(mask))
+    sizes = np.bincount(labelled.ravel())[1:]
+    slices = mask.shape[0]
+    z_first, z_last = int(index[:, 0].min()), int(index[:, 0].max())
+    return OrganFacts(
+        volume_ml=float(len(index) * np.prod(spacing) / 1000.0),
+        centre=(float(points[:, 0].mean()), float(points[:, 1].mean()),
+                float(points[:, 2].mean())),
+        top_mm=float(points[:, 2].max()), bottom_mm=float(points[:, 2].min()),
+        largest_share=float(sizes.max() / sizes.sum()), pieces=int(pieces),
+        median_suv=float(np.median(values[mask])),
+        cut_by_field=z_first < EDGE_SLICES or z_last >= slices - EDGE_SLICES,
+    )
+
+
+def body_facts(suv: sitk.Image, weight_kg: float | None, height_m: float | None) -> BodyFacts:
+    """Midline from the body's voxels; size factors from the header's weight and height."""
+    values = sitk.GetArrayViewFromImage(suv)[::2, ::2, ::2]
+    body = np.argwhere(values > BODY_SHARE * tissue_level(np.asarray(values)))
+    midline = float(np.median(_lps(suv, body * 2)[:, 0]))
+    notes = []
+    volume_factor = length_factor = 1.0
+    volume_slack, length_slack = UNKNOWN_VOLUME_SLACK, UNKNOWN_LENGTH_SLACK
+    if weight_kg and weight_kg > 0:
+        volume_factor, volume_slack = float(np.clip(weight_kg / STANDARD_WEIGHT_KG, 0.4, 2.5)), 1.0
+        notes.append(f"weight {weight_kg:g} kg")
+    if height_m and 1.0 < height_m < 2.5:
+        length_factor, length_slack = float(np.clip(height_m / STANDARD_HEIGHT_M, 0.6, 1.4)), 1.0
+        notes.append(f"height {height_m:g} m")
+    note = ", ".join(notes) if notes else "no weight or height in the header: an adult"
+    return BodyFacts(midline, volume_factor, length_factor, note, volume_slack, length_slack)
+
+
+def _lps(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:
+    """LPS points (N, 3) of voxel indices given in array order [z, y, x]."""
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    scaled = index_zyx[:, ::-1] * np.array(image.GetSpacing())
+    return np.asarray(image.GetOrigin()) + scaled @ direction.T
+
+
+def _cropped(mask: np.ndarray) -> np.ndarray:
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    return mask[box]
