@@ -176,7 +176,7 @@ def _inconsistent(ds: pydicom.Dataset, number: int, kind: str, slices: list[pydi
 
 @pytest.mark.parametrize(("kind", "reason"), [
     ("duplicate position", "duplicate slice"),
-    ("matrix size", "different matrix sizes"),
+    ("matrix size", "matrix (rows x columns) changes within the series"),
     ("orientation", "different ImageOrientationPatient"),
 ])
 def test_inconsistent_series_fails_its_job_with_the_reason(
