@@ -41,6 +41,8 @@ class NodeSettings:
     network_timeout: float = _key(v.number(0.1, 86400))
     max_pdu: int = _key(v.integer(0, 2**32 - 1))
     min_free_mb: int = _key(v.integer(0, 2**40))
+    max_pending_connections: int = _key(v.integer(1, 10000))
+    max_pending_per_address: int = _key(v.integer(1, 10000))
 
 
 @dataclass(frozen=True)

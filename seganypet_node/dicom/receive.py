@@ -19,7 +19,7 @@ from seganypet_node.db.group_commit import GroupCommitter
 from seganypet_node.db.ingest import record_instance
 from seganypet_node.dicom.completion import skip_reason
 from seganypet_node.dicom.header import InstanceHeader, read_header
-from seganypet_node.dicom.spool import Spool
+from seganypet_node.dicom.spool import ContentConflictError, Spool
 from seganypet_node.dicom.status import InstanceRejected, StoreOutcome, StoreStatus
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,17 @@ class InstanceReceiver:
         relative = self.spool.instance_path(
             header.study_uid, header.series_uid, header.sop_instance_uid
         )
-        # A re-sent instance is written again (same bytes, atomic replace): cheaper than a
-        # look-up before every write, since resends are rare.
+        # A re-sent instance with the same bytes is acknowledged again; with other bytes it
+        # is refused and the acknowledged copy kept (the spool never replaces a file).
         try:
             stored = self.spool.write(relative, item.encoded())
+        except ContentConflictError:
+            log.warning("instance %s re-sent with other content; first copy kept",
+                        header.sop_instance_uid)
+            raise InstanceRejected(
+                StoreStatus.DUPLICATE_CONFLICT,
+                "UID stored already with other content; first copy kept",
+            ) from None
         except OSError as exc:
             raise _storage_error(exc) from exc
         skip = skip_reason(header)
@@ -92,7 +99,7 @@ class InstanceReceiver:
                 skip_reason=skip, now=utcnow(),
             ))
         except SQLAlchemyError as exc:
-            if not stored.replaced:
+            if not stored.existed:
                 self.spool.remove(relative)
             log.error("database error storing an instance: %s", type(exc).__name__)
             raise InstanceRejected(
@@ -102,7 +109,7 @@ class InstanceReceiver:
             # Same SOP Instance UID under another study/series: keep the first copy only.
             log.warning("instance %s re-sent under another series; first copy kept",
                         header.sop_instance_uid)
-            if not stored.replaced:
+            if not stored.existed:
                 self.spool.remove(relative)
         self._log_recorded(header, recorded.job_id, recorded.late)
         if recorded.job_id is not None:

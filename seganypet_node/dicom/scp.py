@@ -10,17 +10,17 @@ import logging
 import socketserver
 import ssl
 import threading
-from typing import Any
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pynetdicom import evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import ThreadedAssociationServer
 
 from seganypet_node.config import Config
 from seganypet_node.dicom.receive import InstanceReceiver, ReceivedInstance
 from seganypet_node.dicom.sop import STORAGE_SOP_CLASSES, accepted_transfer_syntaxes
 from seganypet_node.dicom.status import InstanceRejected, StoreOutcome, StoreStatus
+from seganypet_node.dicom.transport import ConnectionLimits, GuardedAE, GuardedServer, escaped
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class StorageNode:
         self._config = config
         self._receiver = receiver
         self._in_flight = InFlight()
-        self._server: ThreadedAssociationServer | None = None
+        self._server: GuardedServer | None = None
 
     @property
     def port(self) -> int:
@@ -93,10 +93,15 @@ class StorageNode:
             (evt.EVT_REJECTED, _on_rejected),
             (evt.EVT_ABORTED, _on_aborted),
         ]
-        self._server = self._build_ae().start_server(
-            (node.host, node.port), block=False, evt_handlers=handlers,
-            ssl_context=self._ssl_context(),
-        )
+        ae = self._build_ae()
+        limits = ConnectionLimits(node.acse_timeout, node.network_timeout, node.max_pdu,
+                                  node.max_pending_connections, node.max_pending_per_address)
+        server = cast(GuardedServer, ae.make_server(
+            (node.host, node.port), evt_handlers=handlers, ssl_context=self._ssl_context(),
+            server_class=GuardedServer, limits=limits))
+        ae._servers.append(server)  # as AE.start_server does: AE.shutdown() finds it there
+        threading.Thread(target=server.serve_forever, name="listener", daemon=True).start()
+        self._server = server
 
     def stop(self, grace_s: float = 30.0) -> None:
         """Stop accepting, let the instances in flight finish, then close every association."""
@@ -108,14 +113,15 @@ class StorageNode:
         server.server_close()
         if not self._in_flight.drain(grace_s):
             log.warning("instances still in flight after %.0f s; aborting them", grace_s)
+        server.close_connections()  # a read blocked on a silent peer returns now
         for assoc in server.active_associations:
             assoc.abort()
         server.shutdown()
         self._server = None
 
-    def _build_ae(self) -> AE:
+    def _build_ae(self) -> GuardedAE:
         node = self._config.node
-        ae = AE(ae_title=node.ae_title)
+        ae = GuardedAE(ae_title=node.ae_title)
         ae.maximum_associations = node.max_associations
         ae.acse_timeout = node.acse_timeout
         ae.dimse_timeout = node.dimse_timeout
@@ -153,6 +159,12 @@ class StorageNode:
 
     def _store(self, event: evt.Event) -> StoreOutcome:
         request: Any = event.request
+        refused = _context_mismatch(str(request.AffectedSOPClassUID),
+                                    str(event.context.abstract_syntax))
+        if refused is not None:
+            log.warning("C-STORE from %s refused (0x%04X): %s",
+                        escaped(event.assoc.requestor.ae_title), refused.status, refused.comment)
+            return refused
         try:
             dataset = event.dataset
             dataset.file_meta = event.file_meta
@@ -169,12 +181,24 @@ class StorageNode:
                 encoded=event.encoded_dataset,
             ))
         except InstanceRejected as rejected:
-            log.warning("C-STORE from %s refused (0x%04X): %s", event.assoc.requestor.ae_title,
-                        rejected.outcome.status, rejected.outcome.comment)
+            log.warning("C-STORE from %s refused (0x%04X): %s",
+                        escaped(event.assoc.requestor.ae_title), rejected.outcome.status,
+                        rejected.outcome.comment)
             return rejected.outcome
         except Exception:
             log.exception("unexpected error storing an instance")
             return StoreOutcome(StoreStatus.PROCESSING_FAILURE, "internal error, see node log")
+
+
+def _context_mismatch(sop_class: str, context_syntax: str) -> StoreOutcome | None:
+    """Why a C-STORE's SOP class cannot be taken on its presentation context, or None."""
+    if sop_class != context_syntax:
+        return StoreOutcome(StoreStatus.SOP_CLASS_NOT_SUPPORTED,
+                            "SOP class differs from the presentation context's")
+    if sop_class not in STORAGE_SOP_CLASSES:
+        return StoreOutcome(StoreStatus.SOP_CLASS_NOT_SUPPORTED,
+                            "SOP class not offered for storage")
+    return None
 
 
 def _status(outcome: StoreOutcome) -> Dataset:
@@ -195,7 +219,7 @@ def _on_echo(event: evt.Event) -> int:
 
 def _peer(event: evt.Event) -> str:
     requestor = event.assoc.requestor
-    return f"{requestor.ae_title}@{requestor.address}:{requestor.port}"
+    return escaped(f"{requestor.ae_title}@{requestor.address}:{requestor.port}")
 
 
 def _on_accepted(event: evt.Event) -> None:

@@ -53,13 +53,17 @@ class StoredFile:
         Path below the spool root (what the database stores).
     size_bytes : int
         Size of the file.
-    replaced : bool
-        True when a file already existed at that path and was replaced.
+    existed : bool
+        True when the same bytes were already there (a re-sent instance): nothing was written.
     """
 
     relative_path: PurePosixPath
     size_bytes: int
-    replaced: bool
+    existed: bool
+
+
+class ContentConflictError(Exception):
+    """Other bytes are already stored at this path; they are kept, the new ones are not."""
 
 
 class Spool:
@@ -97,10 +101,12 @@ class Spool:
         return candidate
 
     def write(self, relative: PurePosixPath, data: bytes) -> StoredFile:
-        """Write ``data`` durably: temp file, fsync, atomic rename, fsync of the directory.
+        """Write ``data`` durably: temp file, fsync, atomic link, fsync of the directory.
 
-        Raises OSError with ENOSPC, writing nothing, when the disk would keep less than
-        ``min_free_bytes`` free.
+        A file already at ``relative`` is never replaced: the same bytes make the write a
+        no-op (``existed``), other bytes raise :class:`ContentConflictError`. Raises OSError
+        with ENOSPC, writing nothing, when the disk would keep less than ``min_free_bytes``
+        free.
         """
         self._check_free_space(len(data))
         target = self.absolute(relative)
@@ -115,7 +121,6 @@ class Spool:
 
     def _write(self, target: Path, relative: PurePosixPath, data: bytes) -> StoredFile:
         temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-        replaced = target.exists()
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             try:
@@ -125,12 +130,19 @@ class Spool:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(temp, target)
+            # link, unlike rename, fails on an existing target: what was acknowledged stays.
+            os.link(temp, target)
+        except FileExistsError:
+            temp.unlink(missing_ok=True)
+            if not _same_content(target, data):
+                raise ContentConflictError(str(relative)) from None
+            return StoredFile(relative, len(data), existed=True)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+        temp.unlink()
         _fsync_dir(target.parent)
-        return StoredFile(relative, len(data), replaced)
+        return StoredFile(relative, len(data), existed=False)
 
     def _check_free_space(self, size: int) -> None:
         if not self.min_free_bytes:
@@ -159,6 +171,10 @@ class Spool:
             for new_dir in created:
                 _fsync_dir(new_dir.parent)
             self._known_dirs.add(directory)
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    return path.stat().st_size == len(data) and path.read_bytes() == data
 
 
 def _fsync_dir(directory: Path) -> None:

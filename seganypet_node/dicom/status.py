@@ -22,6 +22,12 @@ class StoreStatus(enum.IntEnum):
     INVALID_UID = 0xC220
     # Node shutting down: the instance was not stored; the peer should send it again.
     SHUTTING_DOWN = 0xA701
+    # Refused: SOP class not supported: the request's SOP class is not the presentation
+    # context's, or is not one the node offered for storage (PS3.7 C.4.2.1.4).
+    SOP_CLASS_NOT_SUPPORTED = 0x0122
+    # Duplicate SOP instance (PS3.7 C.5.8): the UID is stored already with other content;
+    # the acknowledged copy is kept, the new one is not (a failure, so the sender knows).
+    DUPLICATE_CONFLICT = 0x0111
 
 
 @dataclass(frozen=True)

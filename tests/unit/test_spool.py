@@ -5,7 +5,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from seganypet_node.dicom.spool import InvalidUidError, Spool, validate_uid
+from seganypet_node.dicom.spool import ContentConflictError, InvalidUidError, Spool, validate_uid
 
 
 @pytest.mark.parametrize("uid", ["1.2.3", "1.2.840.10008.5.1.4.1.1.128", "0.1", "2.25." + "9" * 58])
@@ -34,9 +34,19 @@ def test_write_is_complete_and_leaves_no_temp_file(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     rel = spool.instance_path("1.2", "1.3", "1.4")
     first = spool.write(rel, b"abc")
-    second = spool.write(rel, b"abcd")
-    assert not first.replaced and second.replaced
-    assert (tmp_path / "1.2" / "1.3" / "1.4.dcm").read_bytes() == b"abcd"
+    again = spool.write(rel, b"abc")
+    assert not first.existed and again.existed
+    assert (tmp_path / "1.2" / "1.3" / "1.4.dcm").read_bytes() == b"abc"
+    assert [p.name for p in (tmp_path / "1.2" / "1.3").iterdir()] == ["1.4.dcm"]
+
+
+def test_other_bytes_never_replace_a_stored_file(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    rel = spool.instance_path("1.2", "1.3", "1.4")
+    spool.write(rel, b"acknowledged")
+    with pytest.raises(ContentConflictError, match=r"1\.4\.dcm"):
+        spool.write(rel, b"other pixels")
+    assert (tmp_path / "1.2" / "1.3" / "1.4.dcm").read_bytes() == b"acknowledged"
     assert [p.name for p in (tmp_path / "1.2" / "1.3").iterdir()] == ["1.4.dcm"]
 
 
