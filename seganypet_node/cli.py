@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,29 @@ def _raw(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event that SIGTERM or SIGINT sets (the process then stops cleanly)."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
+class _StopSignal:
+    """Set by SIGTERM or SIGINT; the main thread waits for it, then stops cleanly.
+
+    The handler only flips a flag: a handler that takes a lock (``threading.Event.set``)
+    runs on the main thread between any two bytecodes and can wait forever on a lock that
+    thread holds (seen: a node that never began to stop after SIGTERM).
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = True
+
+    def wait(self) -> None:
+        while not self.received:
+            time.sleep(0.1)
+
+
+def _stop_on_signals() -> _StopSignal:
+    return _StopSignal()
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
