@@ -61,7 +61,6 @@ class GuardedSocket(AssociationSocket):
     """
 
     _limits: ConnectionLimits
-    _deadline_passed_at: float = float("inf")
 
     @classmethod
     def guard(cls, sock: AssociationSocket, limits: ConnectionLimits) -> GuardedSocket:
@@ -77,28 +76,30 @@ class GuardedSocket(AssociationSocket):
         connection closing, and closes it."""
         established = bool(self.assoc.is_established)
         cap = self._limits.pdu_bytes if established else ASSOCIATE_RQ_MAX_BYTES
-        peer = escaped(str(self.assoc.requestor.address))
         if nr_bytes > cap:
             log.warning("closing connection from %s: PDU of %d bytes declared, %d accepted",
-                        peer, nr_bytes, cap)
+                        self._peer(), nr_bytes, cap)
             return bytearray()
         timeout = self._limits.network_timeout_s if established else self._limits.acse_timeout_s
-        data = self._read_by(nr_bytes, time.monotonic() + timeout)
-        if len(data) < nr_bytes and time.monotonic() >= self._deadline_passed_at:
+        data, late = self._read_by(nr_bytes, time.monotonic() + timeout)
+        if late:
             log.warning("closing connection from %s: PDU incomplete at the deadline "
-                        "(%d of %d bytes in %.0f s)", peer, len(data), nr_bytes, timeout)
+                        "(%d of %d bytes in %.0f s)", self._peer(), len(data), nr_bytes, timeout)
         return data
 
-    def _read_by(self, nr_bytes: int, deadline: float) -> bytearray:
+    def _peer(self) -> str:
+        return escaped(str(self.assoc.requestor.address))
+
+    def _read_by(self, nr_bytes: int, deadline: float) -> tuple[bytearray, bool]:
+        """What arrived by ``deadline`` (up to ``nr_bytes``), and whether the deadline cut
+        the read short."""
         sock = cast(socket.socket, self.socket)
         data = bytearray()
-        self._deadline_passed_at = float("inf")
         try:
             while len(data) < nr_bytes:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._deadline_passed_at = deadline
-                    break
+                    return data, True
                 sock.settimeout(left)
                 try:
                     chunk = sock.recv(min(65536, nr_bytes - len(data)))
@@ -110,7 +111,7 @@ class GuardedSocket(AssociationSocket):
         finally:
             with contextlib.suppress(OSError):
                 sock.settimeout(None)
-        return data
+        return data, False
 
 
 class GuardedRequestHandler(RequestHandler):

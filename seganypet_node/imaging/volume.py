@@ -77,6 +77,14 @@ def point_of_voxel(image: sitk.Image, index_zyx: Sequence[int] | np.ndarray
     return (float(x), float(y), float(z))
 
 
+def points_of_voxels(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:
+    """Patient LPS points (N, 3), mm, of ``image``'s voxels given in array order [z, y, x]
+    (the vectorised :func:`point_of_voxel`, for whole masks)."""
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    scaled = index_zyx[:, ::-1] * np.array(image.GetSpacing())
+    return np.asarray(image.GetOrigin()) + scaled @ direction.T
+
+
 def from_pet_series(pet: PetVolume) -> VolumeInput:
     """A read PET series as pipeline input (Bq/ml where the units allow it)."""
     scale = pet.scale

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from seganypet_node.atlas.register import tissue_level
+from seganypet_node.imaging.volume import points_of_voxels
 
 STANDARD_WEIGHT_KG = 70.0
 STANDARD_HEIGHT_M = 1.75
@@ -94,7 +95,7 @@ class BodyFacts:
 def organ_facts(mask: np.ndarray, values: np.ndarray, image: sitk.Image) -> OrganFacts:
     """Measure one mask ([z, y, x] on ``image``'s grid) of values ``values``."""
     index = np.argwhere(mask)
-    points = _lps(image, index)
+    points = points_of_voxels(image, index)
     spacing = image.GetSpacing()
     labelled, pieces = ndimage.label(_cropped(mask))
     sizes = np.bincount(labelled.ravel())[1:]
@@ -115,7 +116,7 @@ def body_facts(suv: sitk.Image, weight_kg: float | None, height_m: float | None)
     """Midline from the body's voxels; size factors from the header's weight and height."""
     values = sitk.GetArrayViewFromImage(suv)[::2, ::2, ::2]
     body = np.argwhere(values > BODY_SHARE * tissue_level(np.asarray(values)))
-    midline = float(np.median(_lps(suv, body * 2)[:, 0]))
+    midline = float(np.median(points_of_voxels(suv, body * 2)[:, 0]))
     notes = []
     volume_factor = length_factor = 1.0
     volume_slack, length_slack = UNKNOWN_VOLUME_SLACK, UNKNOWN_LENGTH_SLACK
@@ -127,13 +128,6 @@ def body_facts(suv: sitk.Image, weight_kg: float | None, height_m: float | None)
         notes.append(f"height {height_m:g} m")
     note = ", ".join(notes) if notes else "no weight or height in the header: an adult"
     return BodyFacts(midline, volume_factor, length_factor, note, volume_slack, length_slack)
-
-
-def _lps(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:
-    """LPS points (N, 3) of voxel indices given in array order [z, y, x]."""
-    direction = np.array(image.GetDirection()).reshape(3, 3)
-    scaled = index_zyx[:, ::-1] * np.array(image.GetSpacing())
-    return np.asarray(image.GetOrigin()) + scaled @ direction.T
 
 
 def _cropped(mask: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ between its arch and its bifurcation, the brain at the top, liver right and sple
 organ that fails any rule is reported not found with the rule and the figures, because a
 mask the node cannot stand behind must not reach a reader as a finding. The ranges are wide
 (adult FDG PET, disease included); they are there to catch a mask on the wrong structure, not
-unusual anatomy.
+unusual anatomy. The inter-organ distances were read off the project's own XCAT-derived
+phantoms and widened; they have not been checked on patient scans.
 """
 
 from __future__ import annotations
