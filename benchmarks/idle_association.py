@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from pynetdicom import AE  # noqa: E402
 
-from seganypet_node.dicom.scp import DUL_POLL_S  # noqa: E402
+from seganypet_node.dicom.pacing import ACTIVE_POLL_S, IDLE_AFTER_S, IDLE_POLL_S  # noqa: E402
 from tests.support import NODE_AE, NodeProcess, free_port, write_config  # noqa: E402
 
 
@@ -57,7 +57,8 @@ def main() -> None:
             assoc.release()
         finally:
             node.stop()
-    print(f"DUL poll {DUL_POLL_S * 1000:g} ms: node CPU {alone:.1%} of a core without "
+    print(f"DUL poll {ACTIVE_POLL_S * 1000:g} ms while PDUs flow, {IDLE_POLL_S * 1000:g} ms after "
+          f"{IDLE_AFTER_S * 1000:g} ms idle: node CPU {alone:.1%} of a core without "
           f"associations, {idle:.1%} with one idle association open")
 
 

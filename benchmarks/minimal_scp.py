@@ -20,7 +20,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seganypet_node.dicom.scp import DUL_POLL_S  # noqa: E402
+from seganypet_node.dicom.pacing import ACTIVE_POLL_S  # noqa: E402
 
 AE_TITLE = "MINIMAL"
 
@@ -30,7 +30,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
     def on_open(event: Any) -> None:
-        event.assoc.dul._run_loop_delay = DUL_POLL_S
+        event.assoc.dul._run_loop_delay = ACTIVE_POLL_S
 
     def on_store(event: Any) -> int:
         name = str(event.request.AffectedSOPInstanceUID)

@@ -257,6 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     trainer.add_argument("--steps", type=int, default=3000)
     trainer.add_argument("--batch", type=int, default=8)
     trainer.add_argument("--subjects", type=int, default=24)
+    trainer.add_argument("--hard-subjects", type=int, default=0,
+                         help="add N subjects of the hard population (see phantom --hard)")
     trainer.add_argument("--learning-rate", type=float, default=4e-4)
     trainer.add_argument("--warmup", type=int, default=150, help="warm-up steps")
     trainer.add_argument("--init", type=Path, metavar="CHECKPOINT",
@@ -273,6 +275,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--automatic", action="store_true",
                           help="the whole pipeline (atlas prompts vs ideal prompts) on "
                                "held-out cases; --subjects caps the cases")
+    evaluate.add_argument("--hard", type=int, default=0, metavar="N",
+                          help="with --automatic: N cases of the hard population (pose, "
+                               "field, physiology, tumours, scanners; seeds from 9300)")
     evaluate.add_argument("--totalseg", action="store_true",
                           help="also the PET simulated on the TotalSegmentator example CT")
     evaluate.set_defaults(handler=model_commands.evaluate)
@@ -312,5 +317,6 @@ def _parser() -> argparse.ArgumentParser:
                          help="also write the ground truth as a DICOM SEG")
     phantom.add_argument("--coverage", choices=["vertex", "skull_base", "random"],
                          default="vertex", help="top of the field of view")
+    model_commands.add_variation_options(phantom)
     phantom.set_defaults(handler=model_commands.phantom)
     return parser

@@ -43,6 +43,7 @@ class NodeSettings:
     min_free_mb: int = _key(v.integer(0, 2**40))
     max_pending_connections: int = _key(v.integer(1, 10000))
     max_pending_per_address: int = _key(v.integer(1, 10000))
+    max_dataset_mb: int = _key(v.integer(1, 65536))
 
 
 @dataclass(frozen=True)

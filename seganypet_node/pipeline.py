@@ -84,6 +84,7 @@ class OrganResult:
     rejected: tuple[str, ...] = ()  # landmarks dropped by the checks
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()  # bounds the organ reached, kept with the result
+    withheld: np.ndarray | None = None  # the mask a plausibility rule kept from the report
 
     @property
     def found(self) -> bool:
@@ -257,7 +258,8 @@ def checked_results(results: list[OrganResult], volume: VolumeInput, suv: sitk.I
         result = replace(result, warnings=warnings.get(result.organ, ()))
         verdict = verdicts.get(result.organ)
         if verdict is not None and not verdict.plausible:
-            result = replace(result, mask=None, stats=None, reason=verdict.failure)
+            result = replace(result, mask=None, stats=None, reason=verdict.failure,
+                             withheld=result.mask)
         checked.append(result)
     return checked
 

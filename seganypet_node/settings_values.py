@@ -6,6 +6,7 @@ typed value or raises :class:`ValueError` whose message is the expected form of 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,11 +32,15 @@ class Caller:
         Host name or IP address of the peer's Storage SCP.
     port : int
         Port of the peer's Storage SCP.
+    networks : tuple of str
+        Where the peer may call from: IP addresses, networks (CIDR) or host names. Empty:
+        from ``host`` only.
     """
 
     ae_title: str
     host: str
     port: int
+    networks: tuple[str, ...] = ()
 
 
 def integer(low: int, high: int) -> Parser:
@@ -181,8 +186,8 @@ def database_url(raw: Any) -> str:
 
 
 _CALLER_FORM = (
-    'a list of {ae_title = "AE", host = "host", port = N} tables '
-    '(environment: "AE@host:port,AE2@host:port")'
+    'a list of {ae_title = "AE", host = "host", port = N} tables, each optionally with '
+    'networks = ["10.0.0.0/24", "host"] (environment: "AE@host:port,AE2@host:port")'
 )
 
 
@@ -194,16 +199,32 @@ def callers(raw: Any) -> tuple[Caller, ...]:
         raise ValueError(_CALLER_FORM)
     parsed = []
     for entry in raw:
-        if not isinstance(entry, dict) or set(entry) != {"ae_title", "host", "port"}:
+        if not isinstance(entry, dict) or not (
+                {"ae_title", "host", "port"} <= set(entry) <= {"ae_title", "host", "port",
+                                                               "networks"}):
             raise ValueError(_CALLER_FORM)
         parsed.append(
             Caller(ae_title(entry["ae_title"]), host(entry["host"]),
-                   integer(1, 65535)(entry["port"]))
+                   integer(1, 65535)(entry["port"]), _networks(entry.get("networks", [])))
         )
     titles = [c.ae_title for c in parsed]
     if len(set(titles)) != len(titles):
         raise ValueError(_CALLER_FORM + " with each AE title once")
     return tuple(parsed)
+
+
+def _networks(raw: Any) -> tuple[str, ...]:
+    """Addresses, CIDR networks or host names a caller may connect from."""
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ValueError(_CALLER_FORM)
+    for item in raw:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            if not _HOST.match(item):
+                raise ValueError(f"{item!r} is not an address, network or host name; "
+                                 + _CALLER_FORM) from None
+    return tuple(raw)
 
 
 def _caller_from_text(item: str) -> dict[str, Any]:

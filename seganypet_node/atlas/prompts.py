@@ -3,7 +3,9 @@
 A positive point must lie in the field of view and in the body, and the uptake there must be
 plausible for its organ; organs whose uptake peaks inside them (brain, kidneys, bladder, and
 the blood pool of the thin aorta) have their points moved to the hottest voxel within a few
-millimetres first. An organ left without
+millimetres first, unless that voxel is the peak of a focus smaller than the organ can be (a
+lesion beside a kidney, say: the point then goes to the hottest voxel outside the focus, or
+stays). An organ left without
 a positive point is reported as not found, with the reasons, and never segmented.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from seganypet_node.atlas.assets import OrganLandmarks, Point
 from seganypet_node.model.prediction import Prompt
@@ -24,25 +27,35 @@ BODY_SUV = 0.1  # below this SUV a point is outside the body
 EDGE_REACH_MM = 60.0
 
 
+# The focus of a peak: the connected voxels above this fraction of it, within FOCUS_REACH_MM.
+FOCUS_LEVEL = 0.5
+FOCUS_REACH_MM = 40.0
+MAX_FOCI = 4  # foci too small to be the organ that are skipped before giving up
+
+
 @dataclass(frozen=True)
 class Uptake:
-    """Plausible SUVbw at a landmark, and how far to look for the organ's hottest voxel."""
+    """Plausible SUVbw at a landmark, how far to look for the organ's hottest voxel, and the
+    smallest focus (ml) that hottest voxel may be the peak of."""
 
     low: float
     high: float
     snap_mm: float = 0.0
+    min_focus_ml: float = 0.0
 
 
 # Wide FDG ranges: they reject a point that landed in air, urine beside a kidney or a lesion,
 # not a patient with unusual physiology.
 UPTAKE: Mapping[str, Uptake] = {
-    "brain": Uptake(1.5, 40.0, 12.0),
+    # Smallest foci: the hot cortex of a brain cut by the field, a renal pelvis, an almost
+    # empty bladder; lymph nodes and most metastases are smaller.
+    "brain": Uptake(1.5, 40.0, 12.0, 20.0),
     "heart": Uptake(0.5, 40.0),
     "liver": Uptake(0.7, 8.0),
     "spleen": Uptake(0.6, 8.0),
-    "kidney_left": Uptake(1.0, 60.0, 10.0),
-    "kidney_right": Uptake(1.0, 60.0, 10.0),
-    "urinary_bladder": Uptake(1.5, 200.0, 15.0),
+    "kidney_left": Uptake(1.0, 60.0, 10.0, 4.0),
+    "kidney_right": Uptake(1.0, 60.0, 10.0, 4.0),
+    "urinary_bladder": Uptake(1.5, 200.0, 15.0, 8.0),
     "lung_left": Uptake(0.02, 2.0),
     "lung_right": Uptake(0.02, 2.0),
     # A tube of 2-3 cm: a landmark a few mm off lands in lung, fat or muscle; blood pool is
@@ -119,7 +132,7 @@ def check_positive(point: Point, uptake: Uptake, suv: sitk.Image) -> Point | str
         if index is None:
             return "is outside the field of view"
     if uptake.snap_mm:
-        point = _hottest_near(suv, point, uptake.snap_mm)
+        point = _organ_peak_near(suv, point, uptake)
         index = _index(suv, point)
         assert index is not None
     value = _local_mean(suv, index)
@@ -161,14 +174,49 @@ def _window(image: sitk.Image, index: tuple[int, int, int], radius_mm: float
     return np.asarray(block), low
 
 
-def _hottest_near(image: sitk.Image, point: Point, radius_mm: float) -> Point:
+def _organ_peak_near(image: sitk.Image, point: Point, uptake: Uptake) -> Point:
+    """The hottest voxel within ``snap_mm`` that peaks a focus of ``min_focus_ml`` or more
+    (else ``point``)."""
     index = _index(image, point)
     assert index is not None
-    block, low = _window(image, index, radius_mm)
-    z, y, x = np.unravel_index(int(np.argmax(block)), block.shape)
-    hottest = (int(low[0] + x), int(low[1] + y), int(low[2] + z))
-    px, py, pz = image.TransformIndexToPhysicalPoint(hottest)
-    return (float(px), float(py), float(pz))
+    block, low = _window(image, index, uptake.snap_mm)
+    values = block.astype(np.float64)
+    for _ in range(MAX_FOCI):
+        z, y, x = np.unravel_index(int(np.argmax(values)), values.shape)
+        if not np.isfinite(values[z, y, x]):
+            break
+        peak = (int(low[0] + x), int(low[1] + y), int(low[2] + z))
+        focus, focus_low = _focus(image, peak)
+        if uptake.min_focus_ml <= 0 or _volume_ml(image, focus) >= uptake.min_focus_ml:
+            px, py, pz = image.TransformIndexToPhysicalPoint(peak)
+            return (float(px), float(py), float(pz))
+        _exclude(values, low, focus, focus_low)
+    return point
+
+
+def _focus(image: sitk.Image, peak: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The connected voxels above FOCUS_LEVEL of the peak's value ([z, y, x] mask) and the
+    mask's low corner (x, y, z)."""
+    block, low = _window(image, peak, FOCUS_REACH_MM)
+    local = np.array(peak) - low
+    hot = block >= FOCUS_LEVEL * block[local[2], local[1], local[0]]
+    parts, _ = ndimage.label(hot)
+    return parts == parts[local[2], local[1], local[0]], low
+
+
+def _volume_ml(image: sitk.Image, mask: np.ndarray) -> float:
+    return float(mask.sum()) * float(np.prod(image.GetSpacing())) / 1000.0
+
+
+def _exclude(values: np.ndarray, low: np.ndarray, focus: np.ndarray,
+             focus_low: np.ndarray) -> None:
+    """Set the voxels of ``focus`` that fall in the ``values`` block to -inf."""
+    start = focus_low - low  # (x, y, z) of the focus block in the values block
+    zs, ys, xs = np.nonzero(focus)
+    zs, ys, xs = zs + start[2], ys + start[1], xs + start[0]
+    inside = ((zs >= 0) & (zs < values.shape[0]) & (ys >= 0) & (ys < values.shape[1])
+              & (xs >= 0) & (xs < values.shape[2]))
+    values[zs[inside], ys[inside], xs[inside]] = -np.inf
 
 
 def _local_mean(image: sitk.Image, index: tuple[int, int, int]) -> float:

@@ -10,6 +10,9 @@ What each finding means and what ``repair`` does (never deleting received data):
   or lies where its own UIDs would not put it, is moved to ``<data_dir>/quarantine``.
 - an instance row whose file is missing (removed outside the node): the row is deleted and the
   series count lowered, so a resend of the series completes it again.
+- a file whose bytes no longer have the SHA-256 recorded when it was acknowledged (changed or
+  damaged outside the node): reported, never repaired (the acknowledged content is gone; the
+  sender must send it again).
 - a transfer not yet sent whose result file is missing: marked failed with the reason; and a
   done job whose result folder is missing: queued again, which writes and sends it anew.
 """
@@ -35,6 +38,7 @@ from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.completion import skip_reason
 from seganypet_node.dicom.header import read_header
 from seganypet_node.dicom.spool import Spool
+from seganypet_node.hashing import file_sha256
 
 QUARANTINE = "quarantine"
 CHECK_AE = "CHECK"
@@ -46,6 +50,7 @@ class FindingKind(enum.Enum):
     TEMP_FILE = "temporary file"
     UNRECORDED_FILE = "file without a database row"
     MISSING_FILE = "instance row without its file"
+    CHANGED_FILE = "file differs from what was acknowledged"
     MISSING_RESULT = "transfer without its result file"
     MISSING_RESULTS_DIR = "done job without its result folder"
 
@@ -96,7 +101,9 @@ class ConsistencyCheck:
 
     def run(self, repair: bool = False) -> CheckReport:
         with self._sessions() as session:
-            recorded = set(session.scalars(select(Instance.spool_path)))
+            hashes = {path: digest for path, digest in
+                      session.execute(select(Instance.spool_path, Instance.sha256))}
+        recorded = set(hashes)
         files = set()
         findings = []
         for relative in _spool_files(self._spool.root):
@@ -106,6 +113,9 @@ class ConsistencyCheck:
                 files.add(str(relative))
         findings += [self._unrecorded(PurePosixPath(p), repair) for p in sorted(files - recorded)]
         findings += [self._missing(p, repair) for p in sorted(recorded - files)]
+        findings += [Finding(FindingKind.CHANGED_FILE, p) for p in sorted(recorded & files)
+                     if hashes[p] is not None
+                     and file_sha256(self._spool.absolute(PurePosixPath(p))) != hashes[p]]
         findings += self._results(repair)
         return CheckReport(len(recorded), len(files), tuple(findings))
 
@@ -132,7 +142,8 @@ class ConsistencyCheck:
         with self._sessions.begin() as session:
             record_instance(session.connection(), header, spool_path=str(relative),
                             size_bytes=path.stat().st_size, transfer_syntax_uid=syntax,
-                            calling_ae=CHECK_AE, skip_reason=skip_reason(header), now=utcnow())
+                            calling_ae=CHECK_AE, skip_reason=skip_reason(header), now=utcnow(),
+                            sha256=file_sha256(path))
         return Finding(FindingKind.UNRECORDED_FILE, str(relative), "recorded")
 
     def _quarantine(self, relative: PurePosixPath, why: str) -> Finding:

@@ -25,6 +25,19 @@ _STUDY, _SERIES, _INSTANCE, _JOB = (
     Base.metadata.tables[model.__tablename__] for model in (Study, Series, Instance, Job))
 
 _SERIES_ID = select(_SERIES.c.id).where(_SERIES.c.series_uid == bindparam("uid"))
+_SERIES_KIND = select(_SERIES.c.id, _SERIES.c.modality, _SERIES.c.sop_class_uid).where(
+    _SERIES.c.series_uid == bindparam("uid"))
+# A series that mixes modalities or SOP classes is stored but never segmented.
+_MIXED = (
+    update(_SERIES)
+    .where(_SERIES.c.id == bindparam("series"), _SERIES.c.skip_reason.is_(None))
+    .values(skip_reason=bindparam("reason"))
+)
+_CONFLICT = (
+    update(_INSTANCE)
+    .where(_INSTANCE.c.sop_instance_uid == bindparam("uid"))
+    .values(conflicts=_INSTANCE.c.conflicts + 1)
+)
 _STUDY_ID = select(_STUDY.c.id).where(_STUDY.c.study_uid == bindparam("uid"))
 _STORED_PATH = select(_INSTANCE.c.spool_path).where(
     _INSTANCE.c.sop_instance_uid == bindparam("uid"))
@@ -42,11 +55,12 @@ _COMPLETE = (
     .where(_SERIES.c.id == bindparam("series"), _SERIES.c.state == SeriesState.RECEIVING)
     .values(state=SeriesState.COMPLETE, completion_rule=bindparam("rule"),
             completed_at=bindparam("now", type_=_SERIES.c.completed_at.type))
-    .returning(_SERIES.c.skip_reason)
+    .returning(_SERIES.c.skip_reason, _SERIES.c.received_instances)
 )
 _QUIET = select(_SERIES.c.id).where(
     _SERIES.c.state == SeriesState.RECEIVING,
     _SERIES.c.last_received_at < bindparam("since", type_=_SERIES.c.last_received_at.type),
+    _SERIES.c.received_instances > 0,
 )
 
 
@@ -58,8 +72,8 @@ class RecordedInstance:
     ----------
     duplicate : bool
         The SOP Instance UID was already stored; nothing changed.
-    series_id : int
-        Row id of the instance's series.
+    series_id : int | None
+        Row id of the instance's series (None for a duplicate whose series was never made).
     job_id : int | None
         The job created because this instance completed its series.
     late : bool
@@ -69,7 +83,7 @@ class RecordedInstance:
     """
 
     duplicate: bool
-    series_id: int
+    series_id: int | None
     job_id: int | None = None
     late: bool = False
     stored_path: str | None = None
@@ -85,18 +99,29 @@ def record_instance(
     calling_ae: str,
     skip_reason: str | None,
     now: dt.datetime,
+    sha256: str | None = None,
 ) -> RecordedInstance:
-    """Insert the rows for a stored instance and complete its series when the count is reached."""
-    series_id = connection.scalar(_SERIES_ID, {"uid": header.series_uid})
-    if series_id is None:
+    """Insert the rows for a stored instance and complete its series when the count is reached.
+
+    A UID stored already changes nothing (no series is made for it); an instance whose
+    modality or SOP class differs from its series' marks the series not to be segmented.
+    """
+    existing = connection.scalar(_STORED_PATH, {"uid": header.sop_instance_uid})
+    if existing is not None:
+        return RecordedInstance(duplicate=True, series_id=None, stored_path=existing)
+    kind = connection.execute(_SERIES_KIND, {"uid": header.series_uid}).first()
+    if kind is None:
         series_id = _new_series(connection, header, calling_ae, skip_reason, now)
+    else:
+        series_id = kind.id
+        _mark_if_mixed(connection, header, kind.id, kind.modality, kind.sop_class_uid)
     inserted = connection.execute(_insert_ignore(connection, _INSTANCE, "sop_instance_uid"), {
         "series_id": series_id, "sop_instance_uid": header.sop_instance_uid,
         "sop_class_uid": header.sop_class_uid, "transfer_syntax_uid": transfer_syntax_uid,
         "instance_number": header.instance_number, "spool_path": spool_path,
-        "size_bytes": size_bytes, "received_at": now,
+        "size_bytes": size_bytes, "received_at": now, "sha256": sha256, "conflicts": 0,
     }).rowcount
-    if not inserted:
+    if not inserted:  # a concurrent association stored the same UID first
         existing = connection.scalar(_STORED_PATH, {"uid": header.sop_instance_uid})
         return RecordedInstance(duplicate=True, series_id=series_id, stored_path=existing)
     received, expected, state = connection.execute(
@@ -107,6 +132,21 @@ def record_instance(
     if expected is not None and received >= expected:
         job_id = complete_series(connection, series_id, CompletionRule.COUNT, now)
     return RecordedInstance(duplicate=False, series_id=series_id, job_id=job_id)
+
+
+def record_conflict(connection: Connection, sop_instance_uid: str) -> None:
+    """Count a refused re-send of a stored UID with other content."""
+    connection.execute(_CONFLICT, {"uid": sop_instance_uid})
+
+
+def _mark_if_mixed(connection: Connection, header: InstanceHeader, series_id: int,
+                   modality: str, sop_class_uid: str) -> None:
+    if header.modality == modality and header.sop_class_uid == sop_class_uid:
+        return
+    what = (f"modalities {modality} and {header.modality}" if header.modality != modality
+            else f"SOP classes {sop_class_uid} and {header.sop_class_uid}")
+    connection.execute(_MIXED, {"series": series_id,
+                                "reason": f"series mixes {what}: stored, not segmented"})
 
 
 def _new_series(
@@ -139,7 +179,7 @@ def complete_series(
     """
     changed = connection.execute(
         _COMPLETE, {"series": series_id, "rule": rule, "now": now}).all()
-    if not changed or changed[0].skip_reason is not None:
+    if not changed or changed[0].skip_reason is not None or not changed[0].received_instances:
         return None
     inserted = connection.execute(_insert_ignore(connection, _JOB, "series_id"), {
         "series_id": series_id, "state": JobState.PENDING, "attempts": 0,

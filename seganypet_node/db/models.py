@@ -101,6 +101,10 @@ class Instance(Base):
     spool_path: Mapped[str] = mapped_column(String(240))
     size_bytes: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # Of the acknowledged bytes; None for rows stored before revision 0004.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # Re-sends of this UID with other content (refused; the first copy kept).
+    conflicts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Job(Base):

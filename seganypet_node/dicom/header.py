@@ -125,20 +125,34 @@ def _multi(ds: Dataset, keyword: str) -> list[Any]:
     return list(value) if not isinstance(value, str) else [value]
 
 
+# Values of BitsAllocated the native transfer syntaxes can carry (PS3.5 8.1.1, PS3.3 C.7.6.3).
+BITS_ALLOCATED = frozenset({1, 8, 16, 32, 64})
+
+
 def _check_pixel_data(ds: Dataset, transfer_syntax: str, frames: int) -> None:
     if "PixelData" not in ds:
         raise InstanceRejected(StoreStatus.DATASET_MISMATCH, "PixelData is missing")
     if UID(transfer_syntax).is_compressed:
         return  # fragment sizes are checked when the series is decoded
     try:
-        needed = (
-            int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * frames
-            * int(ds.BitsAllocated) // 8
-        )
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        samples, bits = int(ds.get("SamplesPerPixel", 1)), int(ds.BitsAllocated)
         present = len(ds.PixelData)
     except (AttributeError, TypeError, ValueError) as exc:
         raise InstanceRejected(StoreStatus.DATASET_MISMATCH, f"image pixel module: {exc}") from None
+    if bits not in BITS_ALLOCATED or rows < 1 or columns < 1 or samples < 1:
+        raise InstanceRejected(
+            StoreStatus.DATASET_MISMATCH,
+            f"image pixel module: Rows {rows}, Columns {columns}, SamplesPerPixel {samples}, "
+            f"BitsAllocated {bits}",
+        )
+    needed = (rows * columns * samples * frames * bits + 7) // 8
     if present < needed:
         raise InstanceRejected(
             StoreStatus.CANNOT_DECODE, f"PixelData has {present} bytes, image needs {needed}"
+        )
+    if present > needed + 1:  # one byte pads an odd length
+        raise InstanceRejected(
+            StoreStatus.DATASET_MISMATCH,
+            f"PixelData has {present} bytes, Rows x Columns x frames needs {needed}",
         )

@@ -10,13 +10,14 @@ import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from pydicom.dataset import Dataset
 from sqlalchemy.exc import SQLAlchemyError
 
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.group_commit import GroupCommitter
-from seganypet_node.db.ingest import record_instance
+from seganypet_node.db.ingest import record_conflict, record_instance
 from seganypet_node.dicom.completion import skip_reason
 from seganypet_node.dicom.header import InstanceHeader, read_header
 from seganypet_node.dicom.spool import ContentConflictError, Spool
@@ -83,12 +84,7 @@ class InstanceReceiver:
         try:
             stored = self.spool.write(relative, item.encoded())
         except ContentConflictError:
-            log.warning("instance %s re-sent with other content; first copy kept",
-                        header.sop_instance_uid)
-            raise InstanceRejected(
-                StoreStatus.DUPLICATE_CONFLICT,
-                "UID stored already with other content; first copy kept",
-            ) from None
+            self._refuse_conflict(header, "with other content")
         except OSError as exc:
             raise _storage_error(exc) from exc
         skip = skip_reason(header)
@@ -96,7 +92,7 @@ class InstanceReceiver:
             recorded = self._committer.run(lambda connection: record_instance(
                 connection, header, spool_path=str(relative), size_bytes=stored.size_bytes,
                 transfer_syntax_uid=item.transfer_syntax_uid, calling_ae=item.calling_ae,
-                skip_reason=skip, now=utcnow(),
+                skip_reason=skip, now=utcnow(), sha256=stored.sha256,
             ))
         except SQLAlchemyError as exc:
             if not stored.existed:
@@ -106,15 +102,25 @@ class InstanceReceiver:
                 StoreStatus.OUT_OF_RESOURCES, "database unavailable, send again later"
             ) from exc
         if recorded.duplicate and recorded.stored_path != str(relative):
-            # Same SOP Instance UID under another study/series: keep the first copy only.
-            log.warning("instance %s re-sent under another series; first copy kept",
-                        header.sop_instance_uid)
+            # Same SOP Instance UID under another study/series: other content, so refused.
             if not stored.existed:
                 self.spool.remove(relative)
+            self._refuse_conflict(header, "under another series")
         self._log_recorded(header, recorded.job_id, recorded.late)
         if recorded.job_id is not None:
             self._on_new_job()
         return StoreOutcome(StoreStatus.SUCCESS)
+
+    def _refuse_conflict(self, header: InstanceHeader, how: str) -> NoReturn:
+        """Count the conflict on the stored instance, log it without patient data, refuse."""
+        log.warning("instance %s re-sent %s; first copy kept", header.sop_instance_uid, how)
+        uid = header.sop_instance_uid
+        try:
+            self._committer.run(lambda connection: record_conflict(connection, uid))
+        except SQLAlchemyError as exc:
+            log.error("database error counting a conflict: %s", type(exc).__name__)
+        raise InstanceRejected(StoreStatus.DUPLICATE_CONFLICT,
+                               f"UID stored already {how}; first copy kept")
 
     @staticmethod
     def _log_recorded(header: InstanceHeader, job_id: int | None, late: bool) -> None:

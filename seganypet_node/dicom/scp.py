@@ -17,6 +17,9 @@ from pynetdicom import evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from seganypet_node.config import Config
+from seganypet_node.dicom import pacing
+from seganypet_node.dicom.access import CallerAccess
+from seganypet_node.dicom.dataset_cap import refused_for_size
 from seganypet_node.dicom.receive import InstanceReceiver, ReceivedInstance
 from seganypet_node.dicom.sop import STORAGE_SOP_CLASSES, accepted_transfer_syntaxes
 from seganypet_node.dicom.status import InstanceRejected, StoreOutcome, StoreStatus
@@ -28,7 +31,6 @@ log = logging.getLogger(__name__)
 # a C-STORE waits on it twice (request in, response out): at 1 ms that sleep was a third of
 # the time per instance. The price is paid by open idle associations: 11 % of a core each at
 # 0.2 ms, 5.6 % at 1 ms (benchmarks/idle_association.py); network_timeout closes them.
-DUL_POLL_S = 0.0002
 
 
 class InFlight:
@@ -86,7 +88,6 @@ class StorageNode:
         """Bind and serve associations in background threads."""
         node = self._config.node
         handlers: list[Any] = [
-            (evt.EVT_CONN_OPEN, _on_connection_open),
             (evt.EVT_C_ECHO, _on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_ACCEPTED, _on_accepted),
@@ -95,7 +96,9 @@ class StorageNode:
         ]
         ae = self._build_ae()
         limits = ConnectionLimits(node.acse_timeout, node.network_timeout, node.max_pdu,
-                                  node.max_pending_connections, node.max_pending_per_address)
+                                  node.max_pending_connections, node.max_pending_per_address,
+                                  node.max_dataset_mb * 1024 * 1024)
+        pacing.install()
         server = cast(GuardedServer, ae.make_server(
             (node.host, node.port), evt_handlers=handlers, ssl_context=self._ssl_context(),
             server_class=GuardedServer, limits=limits))
@@ -128,9 +131,10 @@ class StorageNode:
         ae.network_timeout = node.network_timeout
         ae.maximum_pdu_size = node.max_pdu
         ae.require_called_aet = True
-        callers = [c.ae_title for c in self._config.access.allowed_callers]
+        callers = self._config.access.allowed_callers
         if callers:
-            ae.require_calling_aet = callers
+            ae.require_calling_aet = [c.ae_title for c in callers]
+            ae.access = CallerAccess.from_callers(callers)
         ae.add_supported_context(Verification)
         syntaxes = accepted_transfer_syntaxes()
         for sop_class in STORAGE_SOP_CLASSES:
@@ -160,7 +164,7 @@ class StorageNode:
     def _store(self, event: evt.Event) -> StoreOutcome:
         request: Any = event.request
         refused = _context_mismatch(str(request.AffectedSOPClassUID),
-                                    str(event.context.abstract_syntax))
+                                    str(event.context.abstract_syntax)) or _oversize(event)
         if refused is not None:
             log.warning("C-STORE from %s refused (0x%04X): %s",
                         escaped(event.assoc.requestor.ae_title), refused.status, refused.comment)
@@ -209,8 +213,12 @@ def _status(outcome: StoreOutcome) -> Dataset:
     return status
 
 
-def _on_connection_open(event: evt.Event) -> None:
-    event.assoc.dul._run_loop_delay = DUL_POLL_S
+def _oversize(event: evt.Event) -> StoreOutcome | None:
+    cap = refused_for_size(event.assoc, int(event.request.MessageID or 0))
+    if cap is None:
+        return None
+    return StoreOutcome(StoreStatus.OUT_OF_RESOURCES,
+                        f"data set over {cap // (1024 * 1024)} MiB: not stored")
 
 
 def _on_echo(event: evt.Event) -> int:

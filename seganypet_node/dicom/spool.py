@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from seganypet_node.hashing import bytes_sha256
+
 # PS3.5 9.1: components of digits separated by dots, no leading zero in a multi-digit component.
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 MAX_UID_LENGTH = 64
@@ -55,11 +57,14 @@ class StoredFile:
         Size of the file.
     existed : bool
         True when the same bytes were already there (a re-sent instance): nothing was written.
+    sha256 : str
+        Hex SHA-256 of the bytes (what the database records, and ``check`` compares).
     """
 
     relative_path: PurePosixPath
     size_bytes: int
     existed: bool
+    sha256: str
 
 
 class ContentConflictError(Exception):
@@ -136,13 +141,13 @@ class Spool:
             temp.unlink(missing_ok=True)
             if not _same_content(target, data):
                 raise ContentConflictError(str(relative)) from None
-            return StoredFile(relative, len(data), existed=True)
+            return StoredFile(relative, len(data), True, bytes_sha256(data))
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
         temp.unlink()
         _fsync_dir(target.parent)
-        return StoredFile(relative, len(data), existed=False)
+        return StoredFile(relative, len(data), False, bytes_sha256(data))
 
     def _check_free_space(self, size: int) -> None:
         if not self.min_free_bytes:

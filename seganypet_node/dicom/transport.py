@@ -28,6 +28,10 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
 
+from seganypet_node.dicom.access import CallerAccess
+from seganypet_node.dicom.dataset_cap import DataSetCap
+from seganypet_node.dicom.pacing import Pace
+
 log = logging.getLogger(__name__)
 
 ASSOCIATE_RQ_MAX_BYTES = 256 * 1024  # 128 presentation contexts and a user identity fit
@@ -44,6 +48,7 @@ class ConnectionLimits:
     max_pdu_bytes: int  # 0: no limit announced
     max_pending: int = 64
     max_pending_per_address: int = 16
+    max_dataset_bytes: int = 512 * 1024 * 1024
 
     @property
     def pdu_bytes(self) -> int:
@@ -61,14 +66,32 @@ class GuardedSocket(AssociationSocket):
     """
 
     _limits: ConnectionLimits
+    _pace: Pace
 
     @classmethod
     def guard(cls, sock: AssociationSocket, limits: ConnectionLimits) -> GuardedSocket:
-        """``sock`` itself, reading with deadlines and caps from now on."""
+        """``sock`` itself, reading with deadlines and caps from now on, and pacing its
+        association's polling (:mod:`pacing`)."""
         sock.__class__ = cls
         guarded = cast(GuardedSocket, sock)
         guarded._limits = limits
+        guarded._pace = Pace()
+        sock.assoc.pace = guarded._pace  # type: ignore[attr-defined]
         return guarded
+
+    @property
+    def ready(self) -> bool:
+        """Whether data waits to be read; the DUL reactor asks once per loop, so its poll
+        interval is set here."""
+        waiting = bool(AssociationSocket.ready.fget(self))  # type: ignore[attr-defined]
+        if waiting:
+            self._pace.touch()
+        self.assoc.dul._run_loop_delay = self._pace.dul_delay
+        return waiting
+
+    def send(self, bytestream: bytes) -> None:
+        self._pace.touch()
+        super().send(bytestream)
 
     def recv(self, nr_bytes: int) -> bytearray:
         """Read ``nr_bytes``; fewer when the peer closes, the deadline passes or the length
@@ -148,6 +171,7 @@ class GuardedRequestHandler(RequestHandler):
     def _create_association(self) -> Association:
         assoc = super()._create_association()
         GuardedSocket.guard(cast(AssociationSocket, assoc.dul.socket), self.server.limits)
+        DataSetCap.install(assoc, self.server.limits.max_dataset_bytes)
         return assoc
 
 
@@ -225,14 +249,35 @@ class GuardedServer(ThreadedAssociationServer):
                     sock.shutdown(socket.SHUT_RDWR)
 
 
+# Stands for "no AE title": backslash is not allowed in AE titles, so none matches it.
+NO_TITLE = "\\"
+
+
 class GuardedAE(AE):
-    """An AE whose association limit counts established associations only."""
+    """An AE whose association limit counts established associations only, and whose calling
+    AE titles are checked against the address each association comes from."""
+
+    access: CallerAccess | None = None
 
     @property
     def active_associations(self) -> list[Association]:
         current = threading.current_thread()
         return [a for a in super().active_associations
                 if a.is_established or a is current]
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        """The calling AE titles the current association may use (ACSE asks on its thread)."""
+        titles = AE.require_calling_aet.fget(self)  # type: ignore[attr-defined]
+        current = threading.current_thread()
+        if self.access is None or not titles or not isinstance(current, Association):
+            return titles
+        allowed = set(self.access.titles_for(current.requestor.address))
+        return [t for t in titles if t in allowed] or [NO_TITLE]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        AE.require_calling_aet.fset(self, ae_titles)  # type: ignore[attr-defined]
 
 
 def escaped(text: str) -> str:

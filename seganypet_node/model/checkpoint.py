@@ -11,7 +11,6 @@ all trained with the textbook form, so they load with it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch
 
+from seganypet_node.hashing import file_sha256
 from seganypet_node.model.build import build_sam3d
 from seganypet_node.model.family import PRESETS, RelPosBias, Sam3DConfig
 from seganypet_node.model.sam3d import Sam3D
@@ -65,15 +65,6 @@ class LoadedModel:
     def identity(self) -> ModelIdentity:
         return ModelIdentity(self.path.name, self.sha256, self.config.name,
                              self.config.rel_pos_bias)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for piece in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(piece)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: Path) -> dict[str, Any] | Mapping[str, torch.Tensor]:

@@ -28,7 +28,10 @@ from seganypet_node.model.training_data import CropSampler, TrainingCrop, error_
 from seganypet_node.phantom.generate import PhantomSpec, PhantomVolume, generate_volume
 
 TRAIN_SEEDS_START = 1000  # held-out evaluation uses seeds >= 9000
+HARD_TRAIN_SEEDS_START = 2000  # the hard population (phantom.variations) for training
 EVAL_SEEDS_START = 9000
+# Training copies of hard subjects are kept in memory: pixels no finer than this.
+HARD_TRAIN_FINEST_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -51,17 +54,23 @@ class TrainingPlan:
     init: Path | None = None
     # Organs drawn for half of the crops (the rest from all organs): the ones still weak.
     focus: tuple[str, ...] = ()
+    # Subjects of the hard population (pose, field, physiology, tumours, scanners) added to
+    # the typical ones.
+    hard_subjects: int = 0
 
 
-def training_subjects(count: int, log: Any = print) -> list[PhantomVolume]:
-    """Phantom subjects for training: varied size, arms, coverage; seeds never evaluated."""
+def training_subjects(count: int, log: Any = print, hard: int = 0) -> list[PhantomVolume]:
+    """Phantom subjects for training: ``count`` typical ones (varied size, arms, coverage)
+    and ``hard`` of the hard population; seeds never evaluated."""
+    specs = [PhantomSpec(seed=TRAIN_SEEDS_START + i, slices=380, matrix=160, coverage="random",
+                         lesions=i % 3) for i in range(count)]
+    specs += [PhantomSpec.hard(HARD_TRAIN_SEEDS_START + i, HARD_TRAIN_FINEST_MM)
+              for i in range(hard)]
     volumes = []
-    for i in range(count):
+    for i, spec in enumerate(specs, start=1):
         start = time.perf_counter()
-        volumes.append(generate_volume(PhantomSpec(
-            seed=TRAIN_SEEDS_START + i, slices=380, matrix=160, coverage="random",
-            lesions=i % 3)))
-        log(f"subject {i + 1}/{count} simulated in {time.perf_counter() - start:.1f} s")
+        volumes.append(generate_volume(spec))
+        log(f"subject {i}/{len(specs)} simulated in {time.perf_counter() - start:.1f} s")
     return volumes
 
 
@@ -79,8 +88,8 @@ def train(plan: TrainingPlan, log: Any = print) -> Path:
     if state_path.is_file():
         step, rng = _resume(state_path, model, optimiser)
         log(f"resumed at step {step}")
-    sampler = CropSampler(training_subjects(plan.subjects, log), model.config, rng,
-                          focus=plan.focus)
+    sampler = CropSampler(training_subjects(plan.subjects, log, plan.hard_subjects),
+                          model.config, rng, focus=plan.focus)
     history: list[tuple[float, float]] = []
     started = time.perf_counter()
     first_step = step
@@ -98,6 +107,9 @@ def train(plan: TrainingPlan, log: Any = print) -> Path:
     save_checkpoint(model.eval(), exported, {
         "trained_steps": step, "batch": plan.batch, "subjects": plan.subjects,
         "train_seeds": f"{TRAIN_SEEDS_START}-{TRAIN_SEEDS_START + plan.subjects - 1}",
+        "hard_train_seeds": (f"{HARD_TRAIN_SEEDS_START}-"
+                             f"{HARD_TRAIN_SEEDS_START + plan.hard_subjects - 1}"
+                             if plan.hard_subjects else None),
         "max_clicks": plan.max_clicks, "learning_rate": plan.learning_rate,
         "fine_tuned_from": plan.init.name if plan.init else None, "focus": list(plan.focus),
     })

@@ -7,7 +7,7 @@ label array is indexed ``[z, y, x]`` like a stack of axial DICOM slices.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,18 @@ BODY = 20  # soft tissue, muscle
 FAT = 21
 BONE = 22  # spine and pelvis: red marrow uptake
 AIRWAY = 23
-BACKGROUND_NAMES = {BODY: "body", FAT: "fat", BONE: "bone_marrow", AIRWAY: "airway"}
+# Tissues of the hard population (:mod:`variations`): uptake that is not a catalogue organ.
+BOWEL = 24
+URINE = 25  # ureters, catheter and urine bag: the bladder's activity
+MUSCLE = 26
+BROWN_FAT = 27
+INJECTION = 28
+EFFUSION = 29
+NECROSIS = 30  # cold core of a tumour
+BACKGROUND_NAMES = {BODY: "body", FAT: "fat", BONE: "bone_marrow", AIRWAY: "airway",
+                    BOWEL: "bowel", URINE: "urine", MUSCLE: "active_muscle",
+                    BROWN_FAT: "brown_fat", INJECTION: "injection_site", EFFUSION: "effusion",
+                    NECROSIS: "necrosis"}
 
 
 @dataclass(frozen=True)
@@ -74,9 +85,10 @@ class Painter:
 
     def ellipsoid(
         self, label: int, centre: tuple[float, float, float], radii: tuple[float, float, float],
-        only_inside: int | None = None,
+        only_inside: int | Collection[int] | None = None,
     ) -> None:
-        """Paint an axis-aligned ellipsoid (optionally only over voxels already ``only_inside``)."""
+        """Paint an axis-aligned ellipsoid (optionally only over voxels already ``only_inside``,
+        one label or several)."""
         box = self._box(centre, radii)
         if box is None:
             return
@@ -87,7 +99,8 @@ class Painter:
         inside = z[:, None, None] ** 2 + y[None, :, None] ** 2 + x[None, None, :] ** 2 <= 1.0
         region = self.labels[zs, ys, xs]
         if only_inside is not None:
-            inside &= region == only_inside
+            inside &= np.isin(region, [only_inside] if isinstance(only_inside, int)
+                              else list(only_inside))
         region[inside] = label
 
     def cylinder(
@@ -106,13 +119,14 @@ class Painter:
         disc = y[:, None] ** 2 + x[None, :] ** 2 <= 1.0
         self.labels[zs, ys, xs][:, disc] = label
 
-    def tube(self, label: int, points: np.ndarray, radius: float) -> None:
+    def tube(self, label: int, points: np.ndarray, radius: float,
+             only_inside: int | Collection[int] | None = None) -> None:
         """Paint a tube of ``radius`` along a polyline of (x, y, z) points."""
         for start, end in itertools.pairwise(points):
             steps = max(2, int(np.linalg.norm(end - start) / (radius / 2)))
             for t in np.linspace(0, 1, steps):
                 c = start + t * (end - start)
-                self.ellipsoid(label, (c[0], c[1], c[2]), (radius, radius, radius))
+                self.ellipsoid(label, (c[0], c[1], c[2]), (radius, radius, radius), only_inside)
 
     def _box(
         self, centre: tuple[float, float, float], radii: tuple[float, float, float]

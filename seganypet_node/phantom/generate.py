@@ -26,9 +26,11 @@ from seganypet_node.phantom.anatomy import (
     build_labels,
 )
 from seganypet_node.phantom.ct_series import write_ct_series
+from seganypet_node.phantom.findings import paint_findings
 from seganypet_node.phantom.pet_series import StudyIdentity, write_pet_series
 from seganypet_node.phantom.physics import Acquisition, scanner, uptake_suv
 from seganypet_node.phantom.subject import FieldOfView, subject_labels
+from seganypet_node.phantom.variations import Acquisition3D, Myocardium, Variation
 
 LESION_SITES = ("liver", "lung_left", "lung_right", "aorta", "bone_marrow")
 
@@ -50,6 +52,23 @@ class PhantomSpec:
     height_mm: float | None = None
     girth: float | None = None
     arms_up: bool | None = None
+    # Slice spacing when it differs from the pixel size (``voxel_mm``).
+    slice_mm: float | None = None
+    # Pose, field ends, physiology and tumours beyond the typical phantom (``slices`` then
+    # follows from the field's ends).
+    variation: Variation | None = None
+
+    @classmethod
+    def hard(cls, seed: int, finest_mm: float = 1.6) -> PhantomSpec:
+        """A subject of the hard population: pose, field, physiology, disease, body size and
+        scanner all drawn from ``seed`` (pixels no finer than ``finest_mm``)."""
+        rng = np.random.default_rng([seed, 19])
+        scan = Acquisition3D.draw(rng, finest_mm)
+        return cls(seed=seed, matrix=scan.matrix, voxel_mm=scan.pixel_mm,
+                   slice_mm=scan.slice_mm, fwhm_mm=scan.fwhm_mm,
+                   counts_per_suv_ml=scan.counts_per_suv_ml, lesions=0,
+                   height_mm=float(rng.uniform(1450, 2000)), girth=float(rng.uniform(0.8, 1.45)),
+                   variation=Variation.draw(rng))
 
 
 @dataclass(frozen=True)
@@ -80,21 +99,47 @@ def generate_volume(spec: PhantomSpec) -> PhantomVolume:
     rng = np.random.default_rng(spec.seed)
     subject = _overridden(Subject.draw(rng), spec)
     labels, grid = _anatomy(spec, subject, rng)
+    if spec.variation is not None:
+        paint_findings(labels, grid, spec.variation, np.random.default_rng([spec.seed, 23]))
     if spec.lesions:
         painter = Painter(grid, labels)
         for k, (centre, radius) in enumerate(_place_lesions(labels, grid, spec.lesions, rng), 1):
             painter.ellipsoid(LESION_LABEL_BASE + k, centre, (radius, radius, radius))
-    suv = scanner(uptake_suv(labels, grid.spacing, rng), grid.spacing, spec.fwhm_mm,
-                  spec.counts_per_suv_ml, rng)
+    ranges, fixed = _physiology(spec.variation)
+    suv = scanner(uptake_suv(labels, grid.spacing, rng, ranges, fixed), grid.spacing,
+                  spec.fwhm_mm, spec.counts_per_suv_ml, rng)
     day = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 700)))
     acquisition = Acquisition.draw(rng, day, subject.height_mm, subject.girth)
     return PhantomVolume(suv, labels, grid, acquisition, spec.seed)
 
 
 def _overridden(subject: Subject, spec: PhantomSpec) -> Subject:
-    changes = {name: getattr(spec, name) for name in ("height_mm", "girth", "arms_up")
-               if getattr(spec, name) is not None}
-    return dataclasses.replace(subject, **changes) if changes else subject
+    changes: dict[str, object] = {name: getattr(spec, name)
+                                  for name in ("height_mm", "girth", "arms_up")
+                                  if getattr(spec, name) is not None}
+    if spec.variation is not None:
+        scale = dict(subject.organ_scale, urinary_bladder=spec.variation.bladder_fill)
+        changes["organ_scale"] = scale
+    return dataclasses.replace(subject, **changes) if changes else subject  # type: ignore[arg-type]
+
+
+# Myocardial SUV ranges by state, and the brain's under hyperglycaemia.
+MYOCARDIUM_SUV = {Myocardium.LOW: (0.8, 2.0), Myocardium.HOT: (12.0, 25.0)}
+HYPERGLYCAEMIC_BRAIN_SUV = (2.0, 4.5)
+
+
+def _physiology(variation: Variation | None
+                ) -> tuple[dict[int, tuple[float, float]], dict[int, float]]:
+    """Tissue SUV ranges and fixed tumour values that ``variation`` changes."""
+    if variation is None:
+        return {}, {}
+    ranges = {}
+    if variation.myocardium in MYOCARDIUM_SUV:
+        ranges[BY_NAME["heart"].label] = MYOCARDIUM_SUV[variation.myocardium]
+    if variation.hyperglycaemia:
+        ranges[BY_NAME["brain"].label] = HYPERGLYCAEMIC_BRAIN_SUV
+    fixed = {LESION_LABEL_BASE + k: t.suv for k, t in enumerate(variation.tumours, start=1)}
+    return ranges, fixed
 
 
 def generate(spec: PhantomSpec, out: Path, ct: bool = False,
@@ -134,8 +179,13 @@ def _anatomy(spec: PhantomSpec, subject: Subject,
     if coverage == "random":
         coverage = "skull_base" if rng.random() < 0.25 else "vertex"
     if template.available():
-        fov = FieldOfView(spec.matrix, spec.voxel_mm, spec.slices, coverage)
-        return subject_labels(template.load_template(), subject, fov, rng)
+        v = spec.variation
+        fov = FieldOfView(spec.matrix, spec.voxel_mm, spec.slices, coverage, spec.slice_mm,
+                          None if v is None else v.top, None if v is None else v.bottom)
+        return subject_labels(template.load_template(), subject, fov, rng,
+                              None if v is None else v.arms)
+    if spec.variation is not None or spec.slice_mm is not None:
+        raise ValueError("phantom variations need the anatomy template in ../shared/data")
     half = (spec.matrix - 1) / 2 * spec.voxel_mm
     top = 2 * spec.voxel_mm if coverage == "vertex" else -0.09 * subject.height_mm
     grid = Grid((spec.slices, spec.matrix, spec.matrix), (spec.voxel_mm,) * 3,

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE
-from seganypet_node.phantom.anatomy import AIRWAY, BODY, BONE, FAT
+from seganypet_node.phantom.anatomy import (
+    AIRWAY,
+    BODY,
+    BONE,
+    BOWEL,
+    BROWN_FAT,
+    EFFUSION,
+    FAT,
+    INJECTION,
+    MUSCLE,
+    NECROSIS,
+    URINE,
+)
 
 F18_HALF_LIFE_S = 6586.2
 F18_POSITRON_FRACTION = 0.9673
@@ -32,7 +45,19 @@ SUV_RANGES: dict[int, tuple[float, float]] = {
     BONE: (1.2, 2.2),
     AIRWAY: (0.05, 0.15),
 }
+# Tissues only the varied (hard) population has; drawn only when present, so the typical
+# phantoms of every seed keep their images.
+VARIATION_RANGES: dict[int, tuple[float, float]] = {
+    BOWEL: (2.0, 7.0),
+    MUSCLE: (1.5, 4.5),
+    BROWN_FAT: (3.0, 15.0),
+    INJECTION: (20.0, 150.0),
+    EFFUSION: (0.6, 1.5),
+    NECROSIS: (0.3, 1.0),
+}
 LESION_SUV = (4.0, 15.0)
+# Urine outside the bladder (ureters, catheter, bag) has the bladder's activity.
+SAME_AS = {URINE: BY_NAME["urinary_bladder"].label}
 
 
 @dataclass(frozen=True)
@@ -69,15 +94,30 @@ class Acquisition:
 
 
 def uptake_suv(labels: np.ndarray, spacing_mm: tuple[float, float, float],
-               rng: np.random.Generator) -> np.ndarray:
-    """True SUVbw per voxel: a value per tissue, heart cavity as blood, smooth heterogeneity."""
+               rng: np.random.Generator,
+               ranges: Mapping[int, tuple[float, float]] | None = None,
+               fixed: Mapping[int, float] | None = None) -> np.ndarray:
+    """True SUVbw per voxel: a value per tissue, heart cavity as blood, smooth heterogeneity.
+
+    ``ranges`` replaces tissues' ranges (physiology of a varied subject), ``fixed`` sets
+    labels to exact values (tumours of a stated SUV).
+    """
     suv = np.zeros(labels.shape, dtype=np.float32)
     blood = float(rng.uniform(*SUV_RANGES[BY_NAME["aorta"].label]))
-    for label, (low, high) in SUV_RANGES.items():
+    drawn = {}
+    chosen = {**SUV_RANGES, **(ranges or {})}
+    for label, (low, high) in chosen.items():
         value = blood if label == BY_NAME["aorta"].label else float(rng.uniform(low, high))
-        suv[labels == label] = value
+        suv[labels == label] = drawn[label] = value
+    for label, (low, high) in VARIATION_RANGES.items():
+        if (labels == label).any():
+            suv[labels == label] = float(rng.uniform(low, high))
+    for label, source in SAME_AS.items():
+        suv[labels == label] = drawn[source]
     for label in np.unique(labels[labels > LESION_LABEL_BASE]):
         suv[labels == label] = float(rng.uniform(*LESION_SUV))
+    for label, value in (fixed or {}).items():
+        suv[labels == label] = value
     _heart_cavity(labels, suv, spacing_mm, blood)
     texture = ndimage.gaussian_filter(rng.standard_normal(labels.shape).astype(np.float32), 2.0)
     texture /= max(float(texture.std()), 1e-6)

@@ -13,7 +13,8 @@ from scipy import ndimage
 
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.anatomy import BODY, BONE, FAT, Grid, Painter, Subject
-from seganypet_node.phantom.template import VOXEL, Template
+from seganypet_node.phantom.template import VOXEL, Landmarks, Template
+from seganypet_node.phantom.variations import ArmPose, FieldBottom, FieldTop
 
 # Painted last wins: small organs over large ones, the aorta over the heart it leaves.
 PAINT_ORDER = ("lung_left", "lung_right", "liver", "spleen", "kidney_left", "kidney_right",
@@ -24,20 +25,35 @@ ARM_CENTRE_MM = 175.0  # body parts centred further off the midline than this ar
 
 @dataclass(frozen=True)
 class FieldOfView:
-    """The output grid: matrix, voxel size, number of slices and where the top slice is."""
+    """The output grid: matrix, voxel size, number of slices and where the top slice is.
+
+    ``top`` replaces ``coverage`` when given; with ``bottom`` the number of slices follows
+    from the subject's height instead of ``slices``; ``slice_mm`` defaults to ``voxel_mm``.
+    """
 
     matrix: int
     voxel_mm: float
     slices: int
     coverage: str  # "vertex" or "skull_base"
+    slice_mm: float | None = None
+    top: FieldTop | None = None
+    bottom: FieldBottom | None = None
 
 
 def subject_labels(template: Template, subject: Subject, fov: FieldOfView,
-                   rng: np.random.Generator) -> tuple[np.ndarray, Grid]:
-    """The subject's label map on its PET grid (ground truth), and that grid."""
+                   rng: np.random.Generator,
+                   arms: ArmPose | None = None) -> tuple[np.ndarray, Grid]:
+    """The subject's label map on its PET grid (ground truth), and that grid.
+
+    ``arms`` overrides the subject's ``arms_up`` (crossed forearms are painted on the output
+    grid by :mod:`findings`; here they are only taken away from beside the body).
+    """
+    pose = arms or (ArmPose.BESIDE_HEAD if subject.arms_up else ArmPose.DOWN)
     labels = _jitter_organs(template, subject)
-    if subject.arms_up:
-        _raise_arms(labels, template)
+    if pose is ArmPose.CROSSED:
+        _remove_hanging_arms(labels, template, template.landmarks.liver_top - 40.0)
+    elif pose is not ArmPose.DOWN:
+        _raise_arms(labels, template, over_head=pose is ArmPose.OVER_HEAD)
     grid = _output_grid(template, subject, fov)
     sampled = _sample(labels, template, subject, grid)
     _add_fat(sampled, grid, subject.girth)
@@ -72,26 +88,19 @@ def _scale_shift(mask: np.ndarray, scale: float, shift_voxels: np.ndarray) -> np
     return out.astype(bool)
 
 
-def _raise_arms(labels: np.ndarray, template: Template) -> None:
-    """Remove the arms hanging beside the body and add arms raised beside the head."""
+def _raise_arms(labels: np.ndarray, template: Template, over_head: bool = False) -> None:
+    """Remove the arms hanging beside the body and add arms raised beside the head (or
+    reaching over it)."""
     marks, grid = template.landmarks, template.grid
     x = grid.origin[0] + VOXEL * np.arange(labels.shape[2])
     lateral = np.abs(x - marks.mid_x)
     lungs = np.isin(labels, [BY_NAME["lung_left"].label, BY_NAME["lung_right"].label])
     chest_half_width = float(lateral[lungs.any(axis=(0, 1))].max()) + 30.0
+    _remove_hanging_arms(labels, template, marks.lung_top)
 
     def slice_index(z: float) -> int:
         return int(np.clip(round((z - grid.origin[2]) / VOXEL), 0, labels.shape[0]))
 
-    # Hands reach mid-thigh; everything off the midline there is arm.
-    for k in range(slice_index(marks.crotch - 350.0), slice_index(marks.lung_top)):
-        parts, count = ndimage.label(labels[k] > 0)
-        if count < 2:
-            continue
-        centres = ndimage.center_of_mass(np.ones_like(parts), parts, range(1, count + 1))
-        for part, (_, cx) in enumerate(centres, start=1):
-            if abs(grid.origin[0] + VOXEL * cx - marks.mid_x) > ARM_CENTRE_MM:
-                labels[k][parts == part] = 0
     # The shoulders: arms join the trunk there, so cut beyond the rib cage.
     shoulders = slice(slice_index(marks.lung_top - 250.0), slice_index(marks.lung_top + 40.0))
     labels[shoulders][..., lateral > chest_half_width] = 0
@@ -100,20 +109,63 @@ def _raise_arms(labels: np.ndarray, template: Template) -> None:
     for side in (-1, 1):
         arm_x = marks.mid_x + side * 115.0
         low, high = marks.lung_top - 20.0, marks.vertex + 350.0
+        if over_head:  # upper arms beside the head, forearms bent in above it
+            path = np.array([[arm_x, y, low], [arm_x, y, marks.vertex - 60.0],
+                             [marks.mid_x + side * 45.0, y, marks.vertex + 40.0]])
+            painter.tube(BODY, path, 38.0, only_inside=(0, BODY))
+            painter.tube(BONE, path, 11.0, only_inside=BODY)
+            continue
         painter.cylinder(BODY, (arm_x, y), (40.0, 40.0), (low, high))
         painter.cylinder(BONE, (arm_x, y), (12.0, 12.0), (low, high))
+
+
+def _remove_hanging_arms(labels: np.ndarray, template: Template, up_to: float) -> None:
+    """Take away everything off the midline from mid-thigh (the hands) up to ``up_to``."""
+    marks, grid = template.landmarks, template.grid
+
+    def slice_index(z: float) -> int:
+        return int(np.clip(round((z - grid.origin[2]) / VOXEL), 0, labels.shape[0]))
+
+    for k in range(slice_index(marks.crotch - 350.0), slice_index(up_to)):
+        parts, count = ndimage.label(labels[k] > 0)
+        if count < 2:
+            continue
+        centres = ndimage.center_of_mass(np.ones_like(parts), parts, range(1, count + 1))
+        for part, (_, cx) in enumerate(centres, start=1):
+            if abs(grid.origin[0] + VOXEL * cx - marks.mid_x) > ARM_CENTRE_MM:
+                labels[k][parts == part] = 0
+
+
+# Ends of the field of view: template z (mm) of the cranial and caudal slice.
+def _top_z(marks: Landmarks, top: FieldTop) -> float:
+    return {FieldTop.VERTEX: marks.vertex,
+            FieldTop.MID_BRAIN: (marks.vertex + marks.brain_bottom) / 2,
+            FieldTop.ORBITS: marks.brain_bottom + 60.0,
+            FieldTop.SKULL_BASE: marks.brain_bottom + 30.0}[top]
+
+
+def _bottom_z(marks: Landmarks, bottom: FieldBottom) -> float:
+    return {FieldBottom.PELVIS: marks.crotch - 40.0, FieldBottom.MID_THIGH: marks.crotch - 200.0,
+            FieldBottom.KNEES: marks.crotch - 300.0, FieldBottom.FEET: VOXEL}[bottom]
 
 
 def _output_grid(template: Template, subject: Subject, fov: FieldOfView) -> Grid:
     marks = template.landmarks
     height = subject.height_mm / TEMPLATE_HEIGHT_MM
-    if fov.coverage == "skull_base":
-        top = (marks.brain_bottom - marks.vertex) * height + 30.0
+    step = fov.slice_mm or fov.voxel_mm
+    top_mark = fov.top or (FieldTop.SKULL_BASE if fov.coverage == "skull_base"
+                           else FieldTop.VERTEX)
+    if top_mark is FieldTop.VERTEX:
+        top = 2 * step
     else:
-        top = 2 * fov.voxel_mm
+        top = (_top_z(marks, top_mark) - marks.vertex) * height
+    slices = fov.slices
+    if fov.bottom is not None:
+        bottom = (_bottom_z(marks, fov.bottom) - marks.vertex) * height
+        slices = int(np.ceil((top - bottom) / step)) + 1
     half = (fov.matrix - 1) / 2 * fov.voxel_mm
-    origin_z = top - (fov.slices - 1) * fov.voxel_mm
-    return Grid((fov.slices, fov.matrix, fov.matrix), (fov.voxel_mm,) * 3,
+    origin_z = top - (slices - 1) * step
+    return Grid((slices, fov.matrix, fov.matrix), (fov.voxel_mm, fov.voxel_mm, step),
                 (-half, -half, origin_z))
 
 

@@ -117,6 +117,22 @@ def test_allow_list_rejects_unknown_callers(start_node, phantom_study) -> None:
     assert len(spool_files(node)) == 1
 
 
+def test_an_allowed_title_from_another_address_is_rejected_like_an_unknown_one(
+        start_node, phantom_study) -> None:
+    """Before: any host could use an allowed AE title (and its results went to that caller's
+    real host). The entry's host is 10.9.9.9; the peer calls from 127.0.0.1."""
+    remote = {"ae_title": "PACS", "host": "10.9.9.9", "port": 104}
+    node = start_node(access={"allowed_callers": [remote]})
+    result = storescu(node.port, phantom_study.files[0], calling="PACS")
+    assert "Calling AE Title Not Recognized" in result.stdout + result.stderr
+    assert spool_files(node) == set()
+    node.stop()
+    trusted = start_node(access={"allowed_callers": [
+        {**remote, "networks": ["10.9.9.0/24", "127.0.0.0/8"]}]})
+    assert storescu(trusted.port, phantom_study.files[0], calling="PACS").returncode == 0
+    assert len(spool_files(trusted)) == 1
+
+
 def test_called_ae_title_must_be_ours(node) -> None:
     assert echoscu(node.port, called="SOMEONE_ELSE") != 0
     assert echoscu(node.port) == 0

@@ -2,7 +2,8 @@
 
 Each attack is one a reviewer ran against the node (issue 22): PDU headers whose body never
 comes, a silent TCP connection on the TLS port, a PDU header declaring a gigabyte, data sets
-on a presentation context of another SOP class. Attackers connect from 127.0.0.5 (loopback
+on a presentation context of another SOP class, a data set over the size cap, an association
+left open and idle. Attackers connect from 127.0.0.5 (loopback
 like the rest), the legitimate peers from 127.0.0.1, as an attacker and a PACS would have
 different addresses.
 """
@@ -193,3 +194,64 @@ def test_a_re_sent_uid_with_other_pixels_never_replaces_the_acknowledged_copy(
     assert stored.read_bytes() == acknowledged
     assert node.counts()["instances"] == 1
     assert "re-sent with other content; first copy kept" in node.log()
+
+
+def test_a_data_set_over_the_cap_is_refused_as_it_arrives(start_node, phantom_study) -> None:
+    """Before: a 40 MB data set was held whole in memory, then stored with 0x0000."""
+    node = start_node(node={"max_dataset_mb": 1})
+    assert node.process is not None
+    big = pydicom.dcmread(phantom_study.files[0])
+    big.Rows, big.Columns = 4096, 5120  # 40 MiB of 16-bit pixels
+    big.PixelData = bytes(4096 * 5120 * 2)
+    big.SOPInstanceUID = pydicom.uid.generate_uid()
+    before = peak_rss_mb(node.process.pid)
+    response = pynetdicom_store(node.port, big)
+    assert response.Status == 0xA700
+    assert "data set over 1 MiB" in str(response.ErrorComment)
+    assert peak_rss_mb(node.process.pid) - before < 20
+    assert node.counts()["instances"] == 0
+    # The association and the node stay usable; a normal instance is stored.
+    assert pynetdicom_store(node.port, phantom_study.files[0]).Status == 0x0000
+    assert echoscu(node.port) == 0
+
+
+def test_an_idle_association_polls_slowly_and_wakes_on_the_next_pdu(start_node,
+                                                                    phantom_study) -> None:
+    """Before: both reactor threads polled every 0.2-1 ms for as long as a peer kept an
+    association open (5-11 % of a core each). Here the node's CPU over 3 s of an idle
+    association is compared with its CPU over 3 s alone, in the same run."""
+    from pynetdicom import AE
+
+    node = start_node()
+    assert node.process is not None
+    pid = node.process.pid
+    time.sleep(1)
+    alone = cpu_seconds(pid, 3.0)
+    ae = AE(ae_title="IDLE")
+    ae.add_requested_context(VERIFICATION)
+    ae.add_requested_context(PET_IMAGE_STORAGE)
+    assoc = ae.associate("127.0.0.1", node.port, ae_title=NODE_AE)
+    assert assoc.is_established
+    try:
+        time.sleep(0.5)
+        idle = cpu_seconds(pid, 3.0)
+        assert idle - alone < 0.03 * 3.0  # well under the 5 % of a core it cost before
+        started = time.monotonic()
+        assert assoc.send_c_echo().Status == 0x0000
+        assert time.monotonic() - started < 1.0
+        assert assoc.send_c_store(pydicom.dcmread(phantom_study.files[0])).Status == 0
+    finally:
+        assoc.release()
+
+
+def cpu_seconds(pid: int, over_s: float) -> float:
+    """CPU seconds (user + system) a process uses over the next ``over_s`` seconds."""
+    import os
+
+    def used() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    start = used()
+    time.sleep(over_s)
+    return used() - start

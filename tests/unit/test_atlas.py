@@ -132,3 +132,26 @@ def test_landmark_checks_reject_air_and_outside_and_snap_to_the_kidney(body_volu
     assert "outside the field of view" in check_positive(far, UPTAKE["liver"], suv)
     liver = landmarks_from_labels(labels, ["liver"])["liver"].positives[0]
     assert "implausible uptake" in check_positive(liver, UPTAKE["lung_left"], suv)
+
+
+def test_a_hot_focus_beside_a_kidney_does_not_take_its_prompt(body_volume) -> None:
+    """A 1.7 ml SUV-25 focus 8 mm from the kidney landmark is the hottest voxel within the
+    snap radius; the point stays on the kidney (before: it moved onto the node)."""
+    suv, labels = body_images(body_volume)
+    kidney = landmarks_from_labels(labels, ["kidney_left"])["kidney_left"].positives[0]
+    values = sitk.GetArrayFromImage(suv)
+    focus_centre = (kidney[0] + 8.0, kidney[1], kidney[2])
+    cx, cy, cz = suv.TransformPhysicalPointToIndex(focus_centre)
+    values[cz - 1:cz + 2, cy - 1:cy + 2, cx - 1:cx + 2] = 25.0  # 27 voxels of 64 ul
+    hot = sitk.GetImageFromArray(values)
+    hot.CopyInformation(suv)
+    snapped = check_positive(kidney, UPTAKE["kidney_left"], hot)
+    assert not isinstance(snapped, str)
+    at = hot.TransformPhysicalPointToIndex(snapped)
+    assert label_at(labels, snapped) == BY_NAME["kidney_left"].label
+    assert values[at[::-1]] < 25.0
+    # Without the size rule the same point went to the focus.
+    from dataclasses import replace
+    greedy = check_positive(kidney, replace(UPTAKE["kidney_left"], min_focus_ml=0.0), hot)
+    assert not isinstance(greedy, str)
+    assert values[hot.TransformPhysicalPointToIndex(greedy)[::-1]] == 25.0

@@ -96,3 +96,65 @@ def test_missing_results_mark_transfers_failed_and_requeue_the_job(sessions, sto
         row = s.scalars(select(Outbound)).one()
         assert row.state is OutboundState.FAILED and "result file missing" in row.last_error
         assert s.scalars(select(Job)).one().state is JobState.PENDING
+
+
+def test_a_changed_file_is_found_by_its_hash_and_conflicts_are_counted(sessions, stored,
+                                                                       phantom_study) -> None:
+    """Before: the row kept only a size, and a file with other bytes passed as consistent."""
+    from seganypet_node.dicom.status import InstanceRejected, StoreStatus
+    from seganypet_node.hashing import file_sha256
+
+    data, spool = stored
+    with sessions() as s:
+        rows = list(s.scalars(select(Instance).order_by(Instance.id)))
+    assert all(r.sha256 == file_sha256(spool.absolute(r.spool_path)) for r in rows)
+    target = spool.absolute(rows[2].spool_path)
+    damaged = bytearray(target.read_bytes())
+    damaged[-10] ^= 0xFF  # same size, other pixels
+    target.write_bytes(bytes(damaged))
+    report = checker(sessions, data, spool).run(repair=True)
+    assert [(f.kind, f.subject, f.repaired) for f in report.findings] == [
+        (FindingKind.CHANGED_FILE, rows[2].spool_path, None)]
+    # A re-send with other bytes is refused and counted on the stored instance.
+    receiver = InstanceReceiver(spool, GroupCommitter(sessions.kw["bind"]))
+    path = phantom_study.files[0]
+    ds = pydicom.dcmread(path)
+    ds.PatientName = "OTHER^CONTENT"
+    from io import BytesIO
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    with pytest.raises(InstanceRejected) as refused:
+        receiver.receive(ReceivedInstance("SCU", ds.SOPClassUID, ds.SOPInstanceUID,
+                                          ds.file_meta.TransferSyntaxUID, ds,
+                                          buffer.getvalue))
+    assert refused.value.outcome.status is StoreStatus.DUPLICATE_CONFLICT
+    with sessions() as s:
+        first = s.scalars(select(Instance).where(
+            Instance.sop_instance_uid == str(ds.SOPInstanceUID))).one()
+    assert first.conflicts == 1
+    assert first.sha256 == file_sha256(spool.absolute(first.spool_path))
+
+
+def test_the_same_uid_under_another_series_is_refused(sessions, stored, phantom_study) -> None:
+    """Before: acknowledged with 0x0000 (and an empty series made for it)."""
+    from io import BytesIO
+
+    from seganypet_node.dicom.status import InstanceRejected, StoreStatus
+
+    data, spool = stored
+    receiver = InstanceReceiver(spool, GroupCommitter(sessions.kw["bind"]))
+    ds = pydicom.dcmread(phantom_study.files[0])
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.77"
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    with pytest.raises(InstanceRejected, match="under another series") as refused:
+        receiver.receive(ReceivedInstance("SCU", ds.SOPClassUID, ds.SOPInstanceUID,
+                                          ds.file_meta.TransferSyntaxUID, ds,
+                                          buffer.getvalue))
+    assert refused.value.outcome.status is StoreStatus.DUPLICATE_CONFLICT
+    with sessions() as s:
+        assert s.scalar(select(Series).where(
+            Series.series_uid == "1.2.826.0.1.3680043.8.498.77")) is None
+    assert not spool.absolute(spool.instance_path(
+        str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))).exists()
+    assert checker(sessions, data, spool).run().findings == ()

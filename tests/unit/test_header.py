@@ -46,6 +46,14 @@ def test_phantom_header(phantom_study) -> None:
         (lambda ds: setattr(ds, "PixelData", ds.PixelData[:100]), StoreStatus.CANNOT_DECODE,
          "PixelData has 100 bytes"),
         (lambda ds: delattr(ds, "PixelData"), StoreStatus.DATASET_MISMATCH, "PixelData"),
+        # Before: BitsAllocated 0 needed 0 bytes and was stored; 8 bits read half the pixels.
+        (lambda ds: setattr(ds, "BitsAllocated", 0), StoreStatus.DATASET_MISMATCH,
+         "BitsAllocated 0"),
+        (lambda ds: setattr(ds, "BitsAllocated", 8), StoreStatus.DATASET_MISMATCH,
+         "Rows x Columns x frames needs"),
+        (lambda ds: setattr(ds, "Rows", int(ds.Rows) // 2), StoreStatus.DATASET_MISMATCH,
+         "PixelData has"),
+        (lambda ds: setattr(ds, "Columns", 0), StoreStatus.DATASET_MISMATCH, "Columns 0"),
     ],
 )
 def test_bad_headers_get_specific_statuses(phantom_study, mutate, status, text) -> None:

@@ -131,3 +131,39 @@ def test_concurrent_associations_make_exactly_one_job(sessions) -> None:
     assert count(sessions, Job) == 1
     with sessions() as session:
         assert session.scalars(select(Series)).one().received_instances == slices
+
+
+def test_same_uid_under_another_series_makes_no_series(sessions) -> None:
+    """Before: the re-sent UID created an empty series (and later a job for 0 instances)."""
+    record(sessions, pet_header(1))
+    again = record(sessions, dataclasses.replace(pet_header(1), series_uid="1.2.3.7"))
+    assert again.duplicate and again.series_id is None
+    assert again.stored_path == "x/1.2.3.2.1.dcm"
+    with sessions() as session:
+        assert session.scalars(select(Series.series_uid)).all() == ["1.2.3.2"]
+
+
+def test_a_series_mixing_modalities_gets_a_reason_and_no_job(sessions) -> None:
+    """Before: PT and CT under one series UID completed by count and got a job."""
+    record(sessions, pet_header(1))
+    record(sessions, pet_header(2, modality="CT", sop_class_uid=CT_IMAGE_STORAGE))
+    done = record(sessions, pet_header(3))
+    assert done.job_id is None
+    with sessions() as session:
+        series = session.scalars(select(Series)).one()
+    assert series.state is SeriesState.COMPLETE
+    assert series.skip_reason == "series mixes modalities PT and CT: stored, not segmented"
+    assert count(sessions, Job) == 0
+
+
+def test_an_empty_series_never_gets_a_job(sessions) -> None:
+    from seganypet_node.db.ingest import complete_series
+
+    record(sessions, pet_header(1, slices=None))
+    with sessions.begin() as session:
+        series = session.scalars(select(Series)).one()
+        series.received_instances = 0  # as if its only instance was removed by `check`
+    with sessions.begin() as session:
+        assert complete_series(session.connection(), series.id, CompletionRule.QUIET,
+                               T0) is None
+    assert count(sessions, Job) == 0

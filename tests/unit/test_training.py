@@ -61,8 +61,8 @@ def test_training_runs_reports_progress_and_resumes(tmp_path: Path, monkeypatch)
     from seganypet_node.model import train as training
 
     monkeypatch.setattr(training, "training_subjects",
-                        lambda count, log: [generate_volume(PhantomSpec(seed=1000, slices=300,
-                                                                        matrix=112))])
+                        lambda count, log, hard=0: [generate_volume(
+                            PhantomSpec(seed=1000, slices=300, matrix=112))])
     lines: list[str] = []
     plan = training.TrainingPlan(out=tmp_path, steps=2, batch=2, subjects=1, report_every=1,
                                  save_every=1)
@@ -126,8 +126,8 @@ def test_fine_tuning_starts_from_the_given_checkpoint(tmp_path: Path, monkeypatc
     from seganypet_node.model.checkpoint import load_model, save_checkpoint
 
     monkeypatch.setattr(training, "training_subjects",
-                        lambda count, log: [generate_volume(PhantomSpec(seed=1000, slices=300,
-                                                                        matrix=112))])
+                        lambda count, log, hard=0: [generate_volume(
+                            PhantomSpec(seed=1000, slices=300, matrix=112))])
     torch.manual_seed(5)
     start = build_sam3d(COMPACT)
     save_checkpoint(start, tmp_path / "start.pth")
