@@ -278,6 +278,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--hard", type=int, default=0, metavar="N",
                           help="with --automatic: N cases of the hard population (pose, "
                                "field, physiology, tumours, scanners; seeds from 9300)")
+    evaluate.add_argument("--hard-first", type=int, default=None, metavar="SEED",
+                          help="first seed of the hard cases (default 9300); a second "
+                               "held-out set checks rules developed on the first")
     evaluate.add_argument("--totalseg", action="store_true",
                           help="also the PET simulated on the TotalSegmentator example CT")
     evaluate.set_defaults(handler=model_commands.evaluate)

@@ -29,6 +29,7 @@ from seganypet_node.pipeline import OrganPipeline, PipelineResult
 
 PIPELINE_SEEDS_START = 9100
 HARD_SEEDS_START = 9300  # the hard population (phantom.variations); training uses 2000+
+HARD_SEEDS_END = 9999
 # A reported organ below this Dice is wrong; one at or above the second is good.
 WRONG_DICE, GOOD_DICE = 0.3, 0.7
 
@@ -54,10 +55,12 @@ class Case:
                            arms_up=self.arms_up, **size)  # type: ignore[arg-type]
 
 
-def hard_cases(count: int) -> tuple[Case, ...]:
+def hard_cases(count: int, first: int = HARD_SEEDS_START) -> tuple[Case, ...]:
     """``count`` held-out subjects of the hard population, named by what they show."""
+    if not HARD_SEEDS_START <= first < HARD_SEEDS_END - count + 1:
+        raise ValueError(f"hard evaluation seeds are {HARD_SEEDS_START}-{HARD_SEEDS_END}")
     return tuple(Case(f"{seed}: {describe(PhantomSpec.hard(seed))}", seed, hard=True)
-                 for seed in range(HARD_SEEDS_START, HARD_SEEDS_START + count))
+                 for seed in range(first, first + count))
 
 
 def describe(spec: PhantomSpec) -> str:

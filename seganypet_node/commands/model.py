@@ -89,10 +89,16 @@ def _evaluate_automatic(config: Config, args: argparse.Namespace) -> int:
     pipeline = pipeline_from_config(config)
     log = lambda line: print(line, flush=True)  # noqa: E731
     if args.hard:
-        scores = evaluate_cases(pipeline, hard_cases(args.hard), log)
-        print(write_report(scores, args.out / "pipeline_hard.md",
+        first = HARD_SEEDS_START if args.hard_first is None else args.hard_first
+        try:
+            cases = hard_cases(args.hard, first)
+        except ValueError as exc:
+            raise SystemExit(f"seganypet-node: --hard-first: {exc}") from exc
+        scores = evaluate_cases(pipeline, cases, log)
+        name = "pipeline_hard.md" if first == HARD_SEEDS_START else f"pipeline_hard_{first}.md"
+        print(write_report(scores, args.out / name,
                            f"Automatic pipeline on the hard held-out set (seeds "
-                           f"{HARD_SEEDS_START}-{HARD_SEEDS_START + args.hard - 1}), "
+                           f"{first}-{first + args.hard - 1}), "
                            f"{pipeline.checkpoint_name}"))
         return 0
     scores = evaluate_cases(pipeline, CASES[:args.subjects], log)
@@ -112,8 +118,10 @@ def phantom(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-FINDINGS = ("bowel", "ureters", "catheter", "muscle", "brown_fat", "injection",
-            "hyperglycaemia")
+# --findings names and the Variation fields they switch on.
+FINDINGS = {"bowel": "hot_bowel", "ureters": "ureters", "catheter": "catheter",
+            "muscle": "muscle", "brown_fat": "brown_fat", "injection": "injection_site",
+            "hyperglycaemia": "hyperglycaemia"}
 
 
 def add_variation_options(parser: argparse.ArgumentParser) -> None:
@@ -178,9 +186,7 @@ def phantom_spec(args: argparse.Namespace) -> PhantomSpec:
         if value}
     changes |= {k: v for k, v in (("bladder_fill", args.bladder_fill),
                                   ("effusion", args.effusion)) if v}
-    changes |= {name if name != "bowel" else "hot_bowel": True for name in findings}
-    if "injection" in findings:
-        changes["injection_site"] = changes.pop("injection")
+    changes |= {FINDINGS[name]: True for name in findings}
     if args.tumour:
         changes["tumours"] = tuple(_tumour(text) for text in args.tumour)
     variation = base.variation

@@ -6,7 +6,7 @@ rules read the same whatever the grid's orientation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,6 +22,9 @@ BODY_SHARE = 0.3  # of the soft-tissue level: inside the body
 # Without weight or height the ranges are widened, for patients from small to large.
 UNKNOWN_VOLUME_SLACK = 1.8
 UNKNOWN_LENGTH_SLACK = 1.3
+# The body's depth at a point is read within this height and this width around it.
+DEPTH_SLAB_MM = 12.0
+DEPTH_STRIP_MM = 40.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class OrganFacts:
 
 @dataclass(frozen=True)
 class BodyFacts:
-    """The patient as a whole: midline, size and where the expectations were scaled from.
+    """The patient as a whole: midline, size, outline and where the expectations were scaled
+    from.
 
     Attributes
     ----------
@@ -72,6 +76,8 @@ class BodyFacts:
         What the factors come from.
     volume_slack, length_slack : float
         Extra width of the ranges when the factor is a guess (no weight, no height).
+    outline : numpy.ndarray
+        LPS points (N x 3) of a sample of the body's voxels.
     """
 
     midline_x: float
@@ -80,6 +86,18 @@ class BodyFacts:
     size_note: str
     volume_slack: float = 1.0
     length_slack: float = 1.0
+    outline: np.ndarray = field(default_factory=lambda: np.empty((0, 3)), repr=False,
+                                compare=False)
+
+    def depth_share(self, point: tuple[float, float, float]) -> float | None:
+        """How far back ``point`` lies in the body at its level: 0 at the front (anterior)
+        skin, 1 at the back, from the body's voxels within a strip around the point."""
+        near = self.outline[(np.abs(self.outline[:, 2] - point[2]) <= DEPTH_SLAB_MM)
+                            & (np.abs(self.outline[:, 0] - point[0]) <= DEPTH_STRIP_MM)]
+        if len(near) == 0:
+            return None
+        front, back = float(near[:, 1].min()), float(near[:, 1].max())  # LPS +y: posterior
+        return (point[1] - front) / (back - front) if back > front else None
 
     def volume_range(self, low: float, high: float) -> tuple[float, float]:
         """A standard adult's range (ml) for this patient."""
@@ -116,7 +134,8 @@ def body_facts(suv: sitk.Image, weight_kg: float | None, height_m: float | None)
     """Midline from the body's voxels; size factors from the header's weight and height."""
     values = sitk.GetArrayViewFromImage(suv)[::2, ::2, ::2]
     body = np.argwhere(values > BODY_SHARE * tissue_level(np.asarray(values)))
-    midline = float(np.median(points_of_voxels(suv, body * 2)[:, 0]))
+    outline = points_of_voxels(suv, body * 2)
+    midline = float(np.median(outline[:, 0]))
     notes = []
     volume_factor = length_factor = 1.0
     volume_slack, length_slack = UNKNOWN_VOLUME_SLACK, UNKNOWN_LENGTH_SLACK
@@ -127,7 +146,8 @@ def body_facts(suv: sitk.Image, weight_kg: float | None, height_m: float | None)
         length_factor, length_slack = float(np.clip(height_m / STANDARD_HEIGHT_M, 0.6, 1.4)), 1.0
         notes.append(f"height {height_m:g} m")
     note = ", ".join(notes) if notes else "no weight or height in the header: an adult"
-    return BodyFacts(midline, volume_factor, length_factor, note, volume_slack, length_slack)
+    return BodyFacts(midline, volume_factor, length_factor, note, volume_slack, length_slack,
+                     outline)
 
 
 def _cropped(mask: np.ndarray) -> np.ndarray:

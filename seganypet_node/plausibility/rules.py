@@ -48,20 +48,29 @@ MEDIAN_SUV: Mapping[str, tuple[float, float]] = {
     "urinary_bladder": (0.8, 200.0), "lung_left": (0.02, 1.5), "lung_right": (0.02, 1.5),
     "aorta": (0.5, 4.0),
 }
-# Share of the mask in its largest piece; the aorta may come as a few stretches.
-LARGEST_SHARE = {"aorta": 0.6}
+# Share of the mask in its largest piece. The aorta is one vessel: a mask whose largest
+# stretch holds less than this has lost the tube (one case of the hard set followed the
+# vena cava in three pieces, 70 % in the largest; correct ones held 87 % or more).
+LARGEST_SHARE = {"aorta": 0.8}
 DEFAULT_LARGEST_SHARE = 0.9
 # Distances in a standard adult (mm), scaled by the patient's height. Kidney centres to the
 # bladder's: 270-380 mm in the XCAT-derived phantoms (heights 1.45-1.95 m); the aorta's lowest
 # point (with the common iliac arteries): 180-290 mm below the kidneys; its top 0-60 mm below
 # the lung apices.
 BLADDER_MIDLINE_MM = 60.0
+# The bladder lies behind the pubic symphysis, in front of the rectum and sacrum: its centre
+# in the front part of the body's depth at its level (0.36-0.46 in our phantoms; a tumour
+# behind a small bladder was at 0.63).
+BLADDER_MAX_DEPTH = 0.55
 BLADDER_BELOW_KIDNEYS_MM = (150.0, 460.0)
 SIDE_MM = {"lung_left": 25.0, "lung_right": 25.0, "kidney_left": 15.0,
            "kidney_right": 15.0, "spleen": 25.0, "liver": 10.0}
 LUNG_BELOW_DOME_MM = 30.0  # a lung's centre may sit this far below the liver's top, no more
 AORTA_ABOVE_APEX_MM = 20.0
 AORTA_BELOW_KIDNEYS_MM = 360.0
+# The abdominal aorta runs on past the renal arteries (at the kidneys' level) to its
+# bifurcation, about 100 mm lower in an adult: a mask ending before this has lost it.
+AORTA_MIN_BELOW_KIDNEYS_MM = 70.0
 BRAIN_ABOVE_APEX_MM = 50.0
 HEART_MIDLINE_MM = 90.0
 
@@ -142,6 +151,10 @@ def _bladder(name: str, f: OrganFacts, body: BodyFacts,
     off_midline = abs(f.centre[0] - body.midline_x)
     if off_midline > body.length_range(0, BLADDER_MIDLINE_MM)[1]:
         return f"bladder centre {off_midline:.0f} mm from the body midline"
+    depth = body.depth_share(f.centre)
+    if depth is not None and depth > BLADDER_MAX_DEPTH:
+        return (f"bladder centre {100 * depth:.0f} % of the body's depth back from the front "
+                f"(at most {100 * BLADDER_MAX_DEPTH:.0f} %: behind it lie rectum and sacrum)")
     kidneys = _kidney_level(others)
     if kidneys is not None:
         below = kidneys - f.centre[2]
@@ -172,6 +185,10 @@ def _aorta(name: str, f: OrganFacts, body: BodyFacts,
         if below > body.length_range(0, AORTA_BELOW_KIDNEYS_MM)[1]:
             return (f"aorta reaches {below:.0f} mm below the kidneys, past its bifurcation "
                     f"(pelvis or legs)")
+        shortest = body.length_range(AORTA_MIN_BELOW_KIDNEYS_MM, 0)[0]
+        if below < shortest and not f.cut_by_field:
+            return (f"aorta ends {below:.0f} mm below the kidneys' centres (at least "
+                    f"{shortest:.0f} mm expected: the abdominal aorta is missing)")
     return None
 
 

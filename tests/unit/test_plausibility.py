@@ -175,3 +175,47 @@ def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, t
     note = caveats(result)
     assert note is not None and note.startswith("urinary_bladder not reported (bladder centre")
     assert "aorta: used all 8 windows" in note
+
+
+def _lps(suv: sitk.Image, mask: np.ndarray) -> np.ndarray:
+    from seganypet_node.imaging.volume import points_of_voxels
+    return points_of_voxels(suv, np.argwhere(mask))
+
+
+def test_a_bladder_behind_where_the_bladder_lies_fails(typical) -> None:
+    """A hot mass in the back of the pelvis (where rectum and sacrum are), in the midline and
+    at the bladder's level: the mask a tumour behind a small bladder got on the hard set."""
+    masks, values, suv, weight, height = typical
+    z, _, x = (int(v) for v in np.argwhere(masks["urinary_bladder"]).mean(axis=0))
+    column = np.nonzero(values[z, :, x] > 0.3)[0]
+    back = column.max() if suv.GetDirection()[4] > 0 else column.min()  # LPS +y: posterior
+    inward = -1 if suv.GetDirection()[4] > 0 else 1
+    mass = ball(values.shape, (z, back + 7 * inward, x), 5) & (values > 0.3)
+    found = verdicts({**masks, "urinary_bladder": mass}, np.where(mass, 12.0, values), suv,
+                     weight, height)
+    assert found["urinary_bladder"] is not None
+    assert "of the body's depth back from the front" in found["urinary_bladder"]
+
+
+def test_an_aorta_that_stops_at_the_kidneys_fails(typical) -> None:
+    masks, values, suv, weight, height = typical
+    kidneys = np.mean([_lps(suv, masks[k])[:, 2].mean() for k in ("kidney_left",
+                                                                   "kidney_right")])
+    index = np.argwhere(masks["aorta"])
+    above = index[_lps(suv, masks["aorta"])[:, 2] > kidneys - 20.0]
+    short = np.zeros_like(masks["aorta"])
+    short[tuple(above.T)] = True
+    found = verdicts({**masks, "aorta": short}, values, suv, weight, height)
+    assert found["aorta"] is not None and "the abdominal aorta is missing" in found["aorta"]
+    assert verdicts(masks, values, suv, weight, height)["aorta"] is None
+
+
+def test_an_aorta_in_three_stretches_is_not_reported(typical) -> None:
+    masks, values, suv, weight, height = typical
+    aorta = masks["aorta"].copy()
+    slices = np.nonzero(aorta.any(axis=(1, 2)))[0]
+    for share in (0.7, 0.85):  # two gaps of three slices: stretches of about 70/15/15 %
+        cut = slices[int(share * len(slices))]
+        aorta[cut - 1:cut + 2] = False
+    found = verdicts({**masks, "aorta": aorta}, values, suv, weight, height)
+    assert found["aorta"] is not None and "aorta in 3 pieces" in found["aorta"]
