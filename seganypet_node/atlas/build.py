@@ -84,17 +84,12 @@ def build_atlas(volumes: Sequence[LabelledVolume], description: str,
 
 def phantom_volumes(count: int, first_seed: int = ATLAS_SEEDS_START,
                     log: Callable[[str], None] = print) -> Iterator[LabelledVolume]:
-    """Phantom subjects for the default atlas: vertex to knees, seeds of their own, the arm
-    poses of the hard population in turn (down first: the first subject fixes the space)."""
+    """Phantom subjects for the default atlas (whole-body coverage, seeds of their own)."""
     from seganypet_node.model.evaluate import as_image
     from seganypet_node.phantom.generate import PhantomSpec, generate_volume
-    from seganypet_node.phantom.variations import ArmPose, FieldBottom, Variation
 
-    poses = (ArmPose.DOWN, ArmPose.BESIDE_HEAD, ArmPose.CROSSED, ArmPose.OVER_HEAD)
-    for k, seed in enumerate(range(first_seed, first_seed + count)):
-        pose = Variation(arms=poses[k % len(poses)], bottom=FieldBottom.KNEES)
-        volume = generate_volume(PhantomSpec(seed=seed, slices=380, matrix=160,
-                                             variation=pose))
+    for seed in range(first_seed, first_seed + count):
+        volume = generate_volume(PhantomSpec(seed=seed, slices=380, matrix=160))
         grid = volume.grid
         log(f"atlas: phantom {seed} simulated")
         yield LabelledVolume(f"phantom{seed}", as_image(volume.suv, grid.spacing, grid.origin),

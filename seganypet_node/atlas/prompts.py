@@ -1,13 +1,12 @@
 """Atlas landmarks in a patient (:mod:`subjects`) checked against the image before use.
 
 A positive point must lie in the field of view and in the body, and the uptake there must be
-plausible for its organ. A point of an organ whose uptake peaks inside it (brain, kidneys,
-bladder) stays where it is when it is already in hot tissue, so that a hotter tumour touching
-the organ does not draw it away; otherwise it moves to the hottest voxel within a few
-millimetres that peaks a focus as large as the organ can be (a small lesion beside a kidney is
-skipped), or stays. The thin aorta's points go to the
-hottest voxel within a few millimetres (its blood pool). An organ left without a positive
-point is reported as not found, with the reasons, and never segmented.
+plausible for its organ; organs whose uptake peaks inside them (brain, kidneys, bladder, and
+the blood pool of the thin aorta) have their points moved to the hottest voxel within a few
+millimetres first, unless that voxel is the peak of a focus smaller than the organ can be (a
+lesion beside a kidney, say: the point then goes to the hottest voxel outside the focus, or
+stays). An organ left without
+a positive point is reported as not found, with the reasons, and never segmented.
 """
 
 from __future__ import annotations
@@ -32,9 +31,6 @@ EDGE_REACH_MM = 60.0
 FOCUS_LEVEL = 0.5
 FOCUS_REACH_MM = 40.0
 MAX_FOCI = 4  # foci too small to be the organ that are skipped before giving up
-# A guarded organ's landmark whose uptake is at least this fraction of the hottest voxel
-# within reach is in hot tissue already (its organ, or a focus touching it) and stays.
-STAY_LEVEL = 0.5
 
 
 @dataclass(frozen=True)
@@ -179,18 +175,11 @@ def _window(image: sitk.Image, index: tuple[int, int, int], radius_mm: float
 
 
 def _organ_peak_near(image: sitk.Image, point: Point, uptake: Uptake) -> Point:
-    """``point`` when it is already in hot tissue (for organs guarded by ``min_focus_ml``);
-    else the hottest voxel within ``snap_mm`` that peaks a focus of ``min_focus_ml`` or more
-    (else ``point``).
-
-    Staying keeps a landmark inside its own organ when a hotter structure touches it (a
-    tumour beside the bladder): the hottest voxel nearby would be the neighbour's.
-    """
+    """The hottest voxel within ``snap_mm`` that peaks a focus of ``min_focus_ml`` or more
+    (else ``point``)."""
     index = _index(image, point)
     assert index is not None
     block, low = _window(image, index, uptake.snap_mm)
-    if uptake.min_focus_ml > 0 and _in_hot_tissue(image, index, block, uptake.min_focus_ml):
-        return point
     values = block.astype(np.float64)
     for _ in range(MAX_FOCI):
         z, y, x = np.unravel_index(int(np.argmax(values)), values.shape)
@@ -203,14 +192,6 @@ def _organ_peak_near(image: sitk.Image, point: Point, uptake: Uptake) -> Point:
             return (float(px), float(py), float(pz))
         _exclude(values, low, focus, focus_low)
     return point
-
-
-def _in_hot_tissue(image: sitk.Image, index: tuple[int, int, int], block: np.ndarray,
-                   min_focus_ml: float) -> bool:
-    """Whether the voxel is near the block's hottest and in a focus of ``min_focus_ml``."""
-    if _local_mean(image, index) < STAY_LEVEL * float(block.max()):
-        return False
-    return _volume_ml(image, _focus(image, index)[0]) >= min_focus_ml
 
 
 def _focus(image: sitk.Image, peak: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -214,7 +214,7 @@ def test_an_aorta_in_three_stretches_is_not_reported(typical) -> None:
     masks, values, suv, weight, height = typical
     aorta = masks["aorta"].copy()
     slices = np.nonzero(aorta.any(axis=(1, 2)))[0]
-    for share in (0.7, 0.85):  # two gaps of three slices: stretches of about 70/15/15 %
+    for share in (0.45, 0.75):  # two gaps of three slices: stretches of about 45/30/25 %
         cut = slices[int(share * len(slices))]
         aorta[cut - 1:cut + 2] = False
     found = verdicts({**masks, "aorta": aorta}, values, suv, weight, height)
