@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from seganypet_node import settings_values as v
+from seganypet_node.errors import EXIT_USAGE, NodeError
 from seganypet_node.settings_values import Caller
 
 ENV_PREFIX = "SEGANYPET_"
 
 
-class ConfigError(ValueError):
+class ConfigError(NodeError, ValueError):
     """A configuration key is unknown or its value is invalid."""
+
+    exit_code = EXIT_USAGE
+    label = "configuration error: "
 
 
 def _key(parser: v.Parser) -> Any:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from seganypet_node.atlas.register import RegistrationError
 from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.jobs import ClaimedJob, claim_next, fail, finish, renew_lease, series_files
@@ -24,7 +23,8 @@ from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState
 from seganypet_node.dicom.scu import result_destinations
 from seganypet_node.dicom.spool import Spool
-from seganypet_node.imaging.pet import SeriesError, read_pet_series
+from seganypet_node.errors import NodeError
+from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, segment_to_folder
@@ -87,8 +87,8 @@ class JobWorker(QueuePoller):
             log.warning("job %d: lease lost to another worker; result not recorded",
                         claimed.job_id)
             return JobState.RUNNING
-        except (SeriesError, RegistrationError) as exc:
-            return self._record_failure(claimed, str(exc), permanent=isinstance(exc, SeriesError))
+        except NodeError as exc:
+            return self._record_failure(claimed, str(exc), permanent=exc.permanent)
         except Exception as exc:
             log.exception("job %d: unexpected error", claimed.job_id)
             return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")

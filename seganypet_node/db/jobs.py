@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from seganypet_node.db.models import Instance, Job, Series, Study
 from seganypet_node.db.states import JobState
+from seganypet_node.errors import NodeError
 
 DEFAULT_MAX_ATTEMPTS = 3
 
@@ -31,7 +32,7 @@ class ClaimedJob:
     lease_owner: str
 
 
-class JobNotFoundError(LookupError):
+class JobNotFoundError(NodeError, LookupError):
     """No job with that id (or not in a state that allows the operation)."""
 
 

@@ -19,11 +19,12 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
+from seganypet_node.errors import NodeError
 from seganypet_node.imaging.slice_grid import SliceGrid, SliceGridError, slice_grid
 from seganypet_node.imaging.suv import SuvScale, acquisition_datetime, suv_scale
 
 
-class SeriesError(ValueError):
+class SeriesError(NodeError, ValueError):
     """The instances do not make one PET volume; the message says which check failed."""
 
 
