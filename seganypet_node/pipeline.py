@@ -21,6 +21,7 @@ from seganypet_node.atlas.prompts import OrganPrompts, checked_prompts
 from seganypet_node.atlas.register import Registration, register_to_atlas, tissue_level
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
+from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.model.engine import SamEngine
@@ -108,7 +109,7 @@ class PipelineResult:
 
     organs: tuple[OrganResult, ...]
     registration: Registration | None  # None when the prompts were given
-    unit: str
+    unit: Unit
     timings: tuple[tuple[str, float], ...]
     references: tuple[ReferenceRegion, ...] = ()
     # Lesion regions (label lesion_N, stats with TLG), reported after the organs.

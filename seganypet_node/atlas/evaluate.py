@@ -18,6 +18,7 @@ import numpy as np
 
 from seganypet_node.atlas.landmarks import landmarks_from_labels
 from seganypet_node.atlas.prompts import OrganPrompts
+from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.evaluate import save_table
 from seganypet_node.model.metrics import dice
@@ -121,7 +122,7 @@ def evaluate_cases(pipeline: OrganPipeline, cases: Sequence[Case] = CASES,
     for case in cases:
         volume = generate_volume(case.spec())
         grid = volume.grid
-        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), 1.0, "SUVbw")
+        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), 1.0, Unit.SUVBW)
         start = time.perf_counter()
         automatic = pipeline.run(image)
         seconds = time.perf_counter() - start

@@ -147,3 +147,16 @@ def test_pixel_spacing_or_matrix_changing_within_the_series_is_named(phantom_stu
     ds.save_as(small)
     with pytest.raises(SeriesError, match=r"matrix \(rows x columns\) changes within the series"):
         read_pet_series([*phantom_study.files[:10], small])
+
+
+def test_units_of_a_series_are_typed_and_show_as_their_value() -> None:
+    import json
+
+    from seganypet_node.imaging.units import Unit
+
+    assert Unit.of_series("BQML") is Unit.BQML and Unit.of_series(" bqml ") is Unit.BQML
+    assert Unit.of_series("CNTS") is Unit.CNTS and Unit.of_series("1CM") is Unit.PER_CM
+    assert Unit.of_series("furlongs") is Unit.UNKNOWN and Unit.of_series(None) is Unit.UNKNOWN
+    assert Unit.of_series("SUVbw") is Unit.UNKNOWN  # not a DICOM Units term
+    assert Unit.SUVBW.is_suv and not Unit.BQML.is_suv
+    assert json.dumps({"unit": Unit.SUVBW}) == '{"unit": "SUVbw"}' and f"{Unit.BQML}" == "Bq/ml"

@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from seganypet_node.config import resource_dir
+from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.evaluate import as_image
 from seganypet_node.model.metrics import dice
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 def as_input(volume, keep_slices: int | None = None) -> VolumeInput:
     grid = volume.grid
     suv = volume.suv[:keep_slices]
-    return VolumeInput(as_image(suv, grid.spacing, grid.origin), 1.0, "SUVbw")
+    return VolumeInput(as_image(suv, grid.spacing, grid.origin), 1.0, Unit.SUVBW)
 
 
 def test_every_organ_is_found_disjoint_and_close_to_the_truth(compact_pipeline,
