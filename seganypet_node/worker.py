@@ -11,13 +11,20 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
-from seganypet_node.db.jobs import ClaimedJob, claim_next, fail, finish, renew_lease, series_files
+from seganypet_node.db.jobs import (
+    ClaimedJob,
+    claim_next,
+    fail,
+    finish,
+    job_results_dir,
+    renew_lease,
+    series_files,
+)
 from seganypet_node.db.models import Series
 from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState
@@ -37,11 +44,6 @@ log = logging.getLogger(__name__)
 
 class LeaseLostError(RuntimeError):
     """Another worker took the job over (our lease expired); our result is not recorded."""
-
-
-def job_results_dir(results_root: Path, job_id: int) -> Path:
-    """Where a job's masks and summary go (named by job id: no header value becomes a path)."""
-    return results_root / f"job-{job_id}"
 
 
 class JobWorker(QueuePoller):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -30,6 +31,11 @@ class ClaimedJob:
     study_uid: str
     attempt: int
     lease_owner: str
+
+
+def job_results_dir(results_root: Path, job_id: int) -> Path:
+    """Where a job's masks and summary go (named by job id: no header value becomes a path)."""
+    return results_root / f"job-{job_id}"
 
 
 class JobNotFoundError(NodeError, LookupError):
