@@ -115,10 +115,6 @@ class PipelineResult:
     # Lesion regions (label lesion_N, stats with TLG), reported after the organs.
     lesions: tuple[OrganResult, ...] = ()
 
-    def organ(self, name: str) -> OrganResult:
-        """The result of one organ by catalogue name."""
-        return next(o for o in self.organs if o.organ == name)
-
 
 class OrganPipeline:
     """Atlas, predictor and options, reused for every volume a worker sees.

@@ -121,12 +121,6 @@ def host(raw: Any) -> str:
     return raw
 
 
-def text(raw: Any) -> str:
-    """Parse any string."""
-    if not isinstance(raw, str):
-        raise ValueError("a string")
-    return raw
-
 
 def organ_names(raw: Any) -> tuple[str, ...]:
     """Catalogue organ names: a TOML list, or comma-separated text from the environment."""
