@@ -51,7 +51,7 @@ class RuntimeOptions:
     threads: int = 0
     autocast: str = "none"
     cache_size: int = 8
-    mirror_images: int = 1
+    mirror_images: int = 8  # as [model] mirror_images (tests/unit/test_config.py checks)
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":

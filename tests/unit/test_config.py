@@ -83,3 +83,17 @@ def test_command_line_override_is_validated() -> None:
     assert config.with_overrides("node", port=2000).node.port == 2000
     with pytest.raises(ConfigError, match=r"command line: \[node\] port"):
         config.with_overrides("node", port=0)
+
+
+def test_library_defaults_are_the_embedded_configuration() -> None:
+    """Code that builds the runtime or the pipeline without a Config gets what the node gets
+    (before, RuntimeOptions had 1 mirror image against the configuration's 8)."""
+    from seganypet_node.model.engine import RuntimeOptions
+    from seganypet_node.model.registry import runtime_options
+    from seganypet_node.pipeline import PipelineOptions
+
+    config = load_config(None)
+    assert RuntimeOptions() == runtime_options(config)
+    pipeline = PipelineOptions()
+    for name in ("organs", "deformable", "atlas_subjects", "max_inference_s"):
+        assert getattr(pipeline, name) == getattr(config.pipeline, name), name

@@ -35,8 +35,9 @@ def _error_classes() -> list[type[BaseException]]:
     return found
 
 
-# Control flow inside one module, never shown to a person or recorded on a job.
-INTERNAL = {"LeaseLostError", "ContentConflictError"}
+# Control flow inside one part, never shown as a command's message or recorded on a job:
+# a lost lease, and the C-STORE outcomes the DICOM service answers as statuses.
+INTERNAL = {"LeaseLostError", "ContentConflictError", "InstanceRejected"}
 
 
 def test_every_expected_failure_of_the_package_is_a_node_error() -> None:
