@@ -283,9 +283,9 @@ def measured_values(volume: VolumeInput, suv: sitk.Image) -> np.ndarray:
 
 def suv_like(volume: VolumeInput) -> sitk.Image:
     """SUVbw image, or without SUV the values scaled so soft tissue sits at a typical SUV."""
-    values = sitk.Cast(volume.values, sitk.sitkFloat32)
+    values = volume.measured_image()
     if volume.suvbw is not None:
-        return sitk.Cast(values * volume.suvbw, sitk.sitkFloat32)
+        return values
     level = tissue_level(sitk.GetArrayViewFromImage(values))
     return sitk.Cast(values * (TYPICAL_TISSUE_SUV / level), sitk.sitkFloat32)
 

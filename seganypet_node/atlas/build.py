@@ -129,7 +129,7 @@ def folder_volumes(folders: Sequence[Path], log: Callable[[str], None] = print
         volume = load_input([pet_source])
         if volume.suvbw is None:
             raise SeriesError(f"{folder}: no SUV ({volume.suv_note}); an atlas is built in SUV")
-        suv = sitk.Cast(volume.values * volume.suvbw, sitk.sitkFloat32)
+        suv = volume.measured_image()
         labels = _catalogue_labels(folder, suv)
         log(f"atlas: {folder.name} read")
         yield LabelledVolume(folder.name, suv, labels)

@@ -59,13 +59,6 @@ class PetVolume:
     sources: tuple[Dataset, ...]
 
     @property
-    def suv_image(self) -> sitk.Image | None:
-        """The volume in SUVbw, or None when the header does not allow SUV."""
-        if self.scale.suvbw is None:
-            return None
-        return sitk.Cast(self.image * self.scale.suvbw, sitk.sitkFloat32)
-
-    @property
     def series_uid(self) -> str:
         return str(self.sources[0].SeriesInstanceUID)
 

@@ -48,6 +48,14 @@ class VolumeInput:
         """SUVbw when the header allows it, else the volume's own unit (Bq/ml, ...)."""
         return Unit.SUVBW if self.suvbw is not None else self.unit
 
+    def measured_image(self) -> sitk.Image:
+        """The values measurements are taken on (float32): SUVbw when the header allows it,
+        else the volume's own values. The one place values become SUV."""
+        values = sitk.Cast(self.values, sitk.sitkFloat32)
+        if self.suvbw is None:
+            return values
+        return sitk.Cast(values * self.suvbw, sitk.sitkFloat32)
+
     @property
     def body_size(self) -> tuple[float | None, float | None]:
         """PatientWeight (kg) and PatientSize (m) from the header; None where absent."""

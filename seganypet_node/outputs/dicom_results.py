@@ -114,9 +114,7 @@ def _classic_pet(volume: VolumeInput) -> PetVolume:
 
 def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImageRow],
              checkpoint: str) -> np.ndarray:
-    values = sitk.GetArrayFromImage(volume.values).astype(np.float32)
-    if volume.suvbw is not None:
-        values *= volume.suvbw
+    values = sitk.GetArrayFromImage(volume.measured_image())
     missing = [o.organ for o in result.organs if not o.found]
     footer = [f"model: {checkpoint or 'unknown'}; prompts: atlas landmarks",
               f"SUV: {volume.suv_note or 'not available'}",

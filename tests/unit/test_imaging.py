@@ -63,6 +63,15 @@ def test_series_without_suv_is_measured_in_its_units(phantom_study, tmp_path) ->
     volume = from_pet_series(read_pet_series(sorted(tmp_path.iterdir())))
     assert volume.suvbw is None and volume.unit == "Bq/ml"
     assert "weight" in (volume.suv_note or "").lower()
+    measured = sitk.GetArrayFromImage(volume.measured_image())
+    assert np.array_equal(measured, sitk.GetArrayFromImage(volume.values).astype(np.float32))
+
+
+def test_the_measured_image_is_in_suvbw_when_the_header_allows_it(phantom_study) -> None:
+    volume = load_input([phantom_study.dicom_dir])
+    expected = sitk.GetArrayFromImage(volume.values) * volume.suvbw
+    measured = sitk.GetArrayFromImage(volume.measured_image())
+    assert measured.dtype == np.float32 and np.allclose(measured, expected, rtol=1e-6)
 
 
 def test_nifti_input_is_taken_as_suv(tmp_path, phantom_study) -> None:
