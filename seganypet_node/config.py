@@ -17,7 +17,7 @@ from typing import Any
 
 from seganypet_node import settings_values as v
 from seganypet_node.errors import EXIT_USAGE, NodeError
-from seganypet_node.settings_values import Caller
+from seganypet_node.settings_values import Caller, RemoteAE
 
 ENV_PREFIX = "SEGANYPET_"
 
@@ -80,7 +80,7 @@ class PipelineSettings:
 @dataclass(frozen=True)
 class SendSettings:
     to_caller: bool = _key(v.boolean)
-    destinations: tuple[Caller, ...] = _key(v.callers)
+    destinations: tuple[RemoteAE, ...] = _key(v.destinations)
     max_attempts: int = _key(v.integer(1, 1000))
     retry_initial_s: float = _key(v.number(0.1, 86400))
     retry_max_s: float = _key(v.number(0.1, 7 * 86400))

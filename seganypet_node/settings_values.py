@@ -21,6 +21,25 @@ _HOST = re.compile(r"^[A-Za-z0-9.\-:]{1,253}$")
 
 
 @dataclass(frozen=True)
+class RemoteAE:
+    """A remote Storage SCP that results are sent to.
+
+    Parameters
+    ----------
+    ae_title : str
+        Its AE title (the Called AE Title of our association).
+    host : str
+        Host name or IP address.
+    port : int
+        Port it listens on.
+    """
+
+    ae_title: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
 class Caller:
     """A remote application entity allowed to associate, and where its results go back.
 
@@ -41,6 +60,11 @@ class Caller:
     host: str
     port: int
     networks: tuple[str, ...] = ()
+
+    @property
+    def storage_scp(self) -> RemoteAE:
+        """Where this caller's results go back."""
+        return RemoteAE(self.ae_title, self.host, self.port)
 
 
 def integer(low: int, high: int) -> Parser:
@@ -205,6 +229,14 @@ def callers(raw: Any) -> tuple[Caller, ...]:
     if len(set(titles)) != len(titles):
         raise ValueError(_CALLER_FORM + " with each AE title once")
     return tuple(parsed)
+
+
+def destinations(raw: Any) -> tuple[RemoteAE, ...]:
+    """Parse fixed result destinations (the callers' form, without ``networks``)."""
+    parsed = callers(raw)
+    if any(c.networks for c in parsed):
+        raise ValueError("a destination is called, it does not call: no networks here")
+    return tuple(c.storage_scp for c in parsed)
 
 
 def _networks(raw: Any) -> tuple[str, ...]:

@@ -97,3 +97,21 @@ def test_library_defaults_are_the_embedded_configuration() -> None:
     pipeline = PipelineOptions()
     for name in ("organs", "deformable", "atlas_subjects", "max_inference_s"):
         assert getattr(pipeline, name) == getattr(config.pipeline, name), name
+
+
+def test_fixed_destinations_are_storage_scps_and_a_caller_sent_to_once() -> None:
+    from seganypet_node.dicom.scu import result_destinations
+    from seganypet_node.settings_values import RemoteAE
+
+    config = load_config(environ={
+        "SEGANYPET_SEND_DESTINATIONS": "ARCHIVE@10.0.0.7:104",
+        "SEGANYPET_ACCESS_ALLOWED_CALLERS": "ARCHIVE@10.0.0.7:104"}).with_overrides(
+        "access", allowed_callers=[{"ae_title": "ARCHIVE", "host": "10.0.0.7", "port": 104,
+                                    "networks": ["10.0.0.0/24"]}])
+    assert config.send.destinations == (RemoteAE("ARCHIVE", "10.0.0.7", 104),)
+    # The archive both sends and receives: its results go to it once (before: twice, since
+    # its allow-list entry, with networks, differed from the same SCP as a destination).
+    assert result_destinations(config, "ARCHIVE") == (RemoteAE("ARCHIVE", "10.0.0.7", 104),)
+    with pytest.raises(ConfigError, match="no networks here"):
+        load_config(None).with_overrides("send", destinations=[
+            {"ae_title": "X", "host": "h", "port": 1, "networks": ["10.0.0.0/8"]}])
