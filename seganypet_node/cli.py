@@ -117,7 +117,8 @@ def _segment(config: Config, args: argparse.Namespace) -> int:
 
 
 def _atlas_build(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.atlas.build import build_atlas, folder_volumes, phantom_volumes
+    from seganypet_node.atlas.build import build_atlas, folder_volumes
+    from seganypet_node.phantom.atlas_subjects import phantom_volumes
 
     log = lambda line: print(line, flush=True)  # noqa: E731
     if args.phantoms:

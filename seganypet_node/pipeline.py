@@ -23,6 +23,12 @@ from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import VolumeInput
+from seganypet_node.measure.reference import (
+    ReferenceRegion,
+    blood_pool_reference,
+    liver_reference,
+)
+from seganypet_node.measure.uptake import UptakeStats, uptake_stats
 from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
@@ -30,12 +36,6 @@ from seganypet_node.model.prediction import Prompt
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.model.registry import load_configured_model, runtime_options
 from seganypet_node.organs import ORGANS, organ
-from seganypet_node.outputs.measurements import UptakeStats, uptake_stats
-from seganypet_node.outputs.reference import (
-    ReferenceRegion,
-    blood_pool_reference,
-    liver_reference,
-)
 from seganypet_node.plausibility import judge_masks
 
 DEFAULT_ORGANS = tuple(o.name for o in ORGANS)

@@ -4,7 +4,8 @@ The first volume fixes the atlas space; every volume (the first included) is reg
 it with the same registration the node uses for patients, its uptake averaged and its labels
 voted. Each volume is also kept as an atlas subject (:mod:`subjects`), with the atlas
 landmarks placed in it. ``seganypet-node atlas build`` calls :func:`build_atlas`; the default
-atlas in ``models/atlas/`` was built from phantoms this way (:func:`phantom_volumes`).
+atlas in ``models/atlas/`` was built from phantoms this way
+(:func:`seganypet_node.phantom.atlas_subjects.phantom_volumes`).
 """
 
 from __future__ import annotations
@@ -81,24 +82,6 @@ def build_atlas(volumes: Sequence[LabelledVolume], description: str,
             "built": dt.date.today().isoformat()}
     return Atlas(image, labels_image, landmarks, meta, subjects)
 
-
-def phantom_volumes(count: int, first_seed: int = ATLAS_SEEDS_START,
-                    log: Callable[[str], None] = print) -> Iterator[LabelledVolume]:
-    """Phantom subjects for the default atlas: vertex to knees, seeds of their own, the arm
-    poses of the hard population in turn (down first: the first subject fixes the space)."""
-    from seganypet_node.model.evaluate import as_image
-    from seganypet_node.phantom.generate import PhantomSpec, generate_volume
-    from seganypet_node.phantom.variations import ArmPose, FieldBottom, Variation
-
-    poses = (ArmPose.DOWN, ArmPose.BESIDE_HEAD, ArmPose.CROSSED, ArmPose.OVER_HEAD)
-    for k, seed in enumerate(range(first_seed, first_seed + count)):
-        pose = Variation(arms=poses[k % len(poses)], bottom=FieldBottom.KNEES)
-        volume = generate_volume(PhantomSpec(seed=seed, slices=380, matrix=160,
-                                             variation=pose))
-        grid = volume.grid
-        log(f"atlas: phantom {seed} simulated")
-        yield LabelledVolume(f"phantom{seed}", as_image(volume.suv, grid.spacing, grid.origin),
-                             as_image(volume.labels, grid.spacing, grid.origin))
 
 
 def _shape(image: sitk.Image) -> tuple[int, int, int]:

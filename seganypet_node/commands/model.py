@@ -32,8 +32,8 @@ def model_info(config: Config, args: argparse.Namespace) -> int:
 
 def train(config: Config, args: argparse.Namespace) -> int:
     """Train (or resume, or fine-tune) a network on phantoms, with progress lines."""
-    from seganypet_node.model.train import TrainingPlan
-    from seganypet_node.model.train import train as run_training
+    from seganypet_node.training.train import TrainingPlan
+    from seganypet_node.training.train import train as run_training
 
     plan = TrainingPlan(out=args.out, steps=args.steps, batch=args.batch,
                         subjects=args.subjects, threads=config.model.threads,
@@ -46,11 +46,11 @@ def train(config: Config, args: argparse.Namespace) -> int:
 
 def evaluate(config: Config, args: argparse.Namespace) -> int:
     """Dice and HD95 on held-out phantoms (clicks, or the automatic pipeline)."""
+    from seganypet_node.evaluation.clicks import evaluate_phantoms, evaluate_totalseg, write_report
     from seganypet_node.model.engine import SamEngine
-    from seganypet_node.model.evaluate import evaluate_phantoms, evaluate_totalseg, write_report
     from seganypet_node.model.predictor import SegAnyPETPredictor
     from seganypet_node.model.registry import load_configured_model, runtime_options
-    from seganypet_node.model.train import EVAL_SEEDS_START
+    from seganypet_node.training.train import EVAL_SEEDS_START
 
     if args.checkpoint is not None:
         config = config.with_overrides("model", checkpoint=str(args.checkpoint))
@@ -72,7 +72,7 @@ def evaluate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _evaluate_automatic(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.atlas.evaluate import (
+    from seganypet_node.evaluation.automatic import (
         CASES,
         HARD_SEEDS_START,
         evaluate_cases,

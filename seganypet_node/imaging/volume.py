@@ -79,6 +79,16 @@ def array_on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
     return image
 
 
+def as_image(values: np.ndarray, spacing: Sequence[float], origin: Sequence[float],
+             direction: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1)) -> sitk.Image:
+    """A [z, y, x] array as a SimpleITK image with the given geometry."""
+    image = sitk.GetImageFromArray(values.astype(np.float32))
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    image.SetOrigin(tuple(float(o) for o in origin))
+    image.SetDirection(tuple(float(d) for d in direction))
+    return image
+
+
 def point_of_voxel(image: sitk.Image, index_zyx: Sequence[int] | np.ndarray
                    ) -> tuple[float, float, float]:
     """Patient LPS point (mm) of ``image``'s voxel given in array order [z, y, x]."""

@@ -20,9 +20,9 @@ from scipy import ndimage
 
 from seganypet_node import __version__
 from seganypet_node.imaging.units import Unit
+from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.measure.uptake import UptakeStats
 from seganypet_node.organs import display_label
-from seganypet_node.outputs.measurements import UptakeStats
-from seganypet_node.outputs.reference import ReferenceRegion
 from seganypet_node.outputs.seg import LESION_RGB, MANUFACTURER, SegmentMask
 
 IMAGE_HEIGHT = 760

@@ -19,9 +19,9 @@ from pydicom.uid import generate_uid
 
 from seganypet_node import __version__
 from seganypet_node.imaging.units import Unit
+from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.measure.uptake import UptakeStats
 from seganypet_node.organs import Organ
-from seganypet_node.outputs.measurements import UptakeStats
-from seganypet_node.outputs.reference import ReferenceRegion
 from seganypet_node.outputs.seg import LATERALITY, MANUFACTURER, NEOPLASM, organ_code
 
 SUVBW = hd.sr.CodedConcept("126401", "DCM", "SUVbw")

@@ -21,7 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from seganypet_node.imaging.volume import array_on_grid
-from seganypet_node.outputs.reference import ReferenceRegion
+from seganypet_node.measure.reference import ReferenceRegion
 from seganypet_node.pipeline import OrganResult, PipelineResult
 
 SUMMARY_FILE = "summary.json"

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from seganypet_node.imaging.units import Unit
-from seganypet_node.outputs.measurements import (
+from seganypet_node.measure.reference import blood_pool_reference, liver_reference
+from seganypet_node.measure.uptake import (
     sphere_kernel,
     sphere_peak,
     sphere_radius_mm,
     uptake_stats,
 )
-from seganypet_node.outputs.reference import blood_pool_reference, liver_reference
 
 
 def ball(shape, centre, radius_mm, spacing) -> np.ndarray:

@@ -10,10 +10,9 @@ import pytest
 import SimpleITK as sitk
 
 from seganypet_node.config import resource_dir
+from seganypet_node.evaluation.metrics import dice
 from seganypet_node.imaging.units import Unit
-from seganypet_node.imaging.volume import VolumeInput
-from seganypet_node.model.evaluate import as_image
-from seganypet_node.model.metrics import dice
+from seganypet_node.imaging.volume import VolumeInput, as_image
 from seganypet_node.model.pieces import largest_component, prompted_pieces
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import BY_NAME

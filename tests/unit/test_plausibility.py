@@ -142,8 +142,8 @@ def test_uptake_outside_the_organs_range_fails(typical) -> None:
 def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, tmp_path) -> None:
     import pydicom
 
+    from seganypet_node.measure.uptake import uptake_stats
     from seganypet_node.outputs.dicom_results import ObjectKind, write_dicom_results
-    from seganypet_node.outputs.measurements import uptake_stats
     from seganypet_node.outputs.summary import caveats, write_results
     from seganypet_node.pipeline import OrganResult, PipelineResult, checked_results
 
