@@ -36,7 +36,7 @@ from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, segment_to_folder
 from seganypet_node.outputs.summary import caveats
-from seganypet_node.pipeline import OrganPipeline, pipeline_from_config
+from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
 from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ class JobWorker(QueuePoller):
                     raise LeaseLostError(stage)
 
         out = job_results_dir(self.config.results_dir, claimed.job_id)
-        source = {"job": claimed.job_id, "series_instance_uid": claimed.series_uid,
-                  "study_instance_uid": claimed.study_uid, "instances": len(files)}
+        source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
+                           study_instance_uid=claimed.study_uid, instances=len(files))
         written = segment_to_folder(pipeline, volume, out, source, renew,
                                     self.config.node.ae_title,
                                     (("read series", read_s), ("load model and atlas", load_s)))

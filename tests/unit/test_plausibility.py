@@ -144,8 +144,8 @@ def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, t
 
     from seganypet_node.measure.uptake import uptake_stats
     from seganypet_node.outputs.dicom_results import ObjectKind, write_dicom_results
-    from seganypet_node.outputs.summary import caveats, write_results
-    from seganypet_node.pipeline import OrganResult, PipelineResult, checked_results
+    from seganypet_node.outputs.summary import RunRecord, caveats, write_results
+    from seganypet_node.pipeline import OrganResult, PipelineResult, RunSource, checked_results
 
     study = studies["typical"]
     volume = load_input([study.dicom_dir])
@@ -168,7 +168,7 @@ def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, t
     objects = {o.kind: o for o in write_dicom_results(result, volume, tmp_path, None, "AE")}
     seg = pydicom.dcmread(objects[ObjectKind.SEG].path, stop_before_pixels=True)
     assert "urinary_bladder" not in {str(d.TrackingID) for d in seg.SegmentSequence}
-    write_results(result, volume.values, tmp_path, {"test": True})
+    write_results(result, volume.values, tmp_path, RunRecord(RunSource(files=("test",))))
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["organs"]["urinary_bladder"]["found"] is False
     assert summary["organs"]["urinary_bladder"]["reason"] == bladder.reason

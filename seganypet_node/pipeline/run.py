@@ -1,6 +1,5 @@
 """One PET volume in, organ masks and measurements out: atlas prompts, SegAnyPET, clean-up.
 
-Used by the worker (jobs from received series) and by ``seganypet-node segment`` (offline).
 Steps: registration to the atlas, landmark prompts checked against the image, SegAnyPET per
 organ (crops on a lattice, so organs close together share encoder passes), each voxel given
 to the organ with the highest logit, the pieces holding a positive prompt kept (else the
@@ -10,8 +9,8 @@ largest), measurements.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -21,99 +20,29 @@ from seganypet_node.atlas.prompts import OrganPrompts, checked_prompts
 from seganypet_node.atlas.register import Registration, register_to_atlas, tissue_level
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
-from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.measure.reference import (
     ReferenceRegion,
     blood_pool_reference,
     liver_reference,
 )
-from seganypet_node.measure.uptake import UptakeStats, uptake_stats
+from seganypet_node.measure.uptake import uptake_stats
 from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
-from seganypet_node.model.prediction import Prompt
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.model.registry import load_configured_model, runtime_options
-from seganypet_node.organs import ORGANS, organ
+from seganypet_node.pipeline.results import (
+    OrganResult,
+    PipelineOptions,
+    PipelineResult,
+    Progress,
+    Segmented,
+)
 from seganypet_node.plausibility import judge_masks
 
-DEFAULT_ORGANS = tuple(o.name for o in ORGANS)
 DEFAULT_ATLAS_DIR = "atlas"  # inside models/
 TYPICAL_TISSUE_SUV = 0.7  # scales a volume without SUV so that prompt checks still apply
-Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    """What to segment and how.
-
-    Parameters
-    ----------
-    organs : tuple of str
-        Catalogue names, in the order they are reported.
-    lattice_mm : float
-        Crop centres are rounded to this lattice so nearby organs share encoder passes.
-    deformable : bool
-        Add the coarse B-spline step to the affine registration.
-    atlas_subjects : int
-        Most atlas subjects whose landmarks are fused (0: the mean atlas's alone).
-    max_inference_s : float
-        Organs not started this long after the first are reported not segmented.
-    """
-
-    organs: tuple[str, ...] = DEFAULT_ORGANS
-    lattice_mm: float = 12.0
-    deformable: bool = True
-    atlas_subjects: int = 8
-    max_inference_s: float = 1200.0
-
-    def __post_init__(self) -> None:
-        for name in self.organs:
-            organ(name)  # raises KeyError naming the known organs
-
-
-@dataclass(frozen=True, eq=False)
-class OrganResult:
-    """One organ: its mask on the input grid and measurements, or why it was not found."""
-
-    organ: str
-    mask: np.ndarray | None  # bool [z, y, x]
-    stats: UptakeStats | None
-    prompts: tuple[Prompt, ...]
-    reason: str | None = None  # why not found
-    rejected: tuple[str, ...] = ()  # landmarks dropped by the checks
-    seconds: float = 0.0
-    warnings: tuple[str, ...] = ()  # bounds the organ reached, kept with the result
-    withheld: np.ndarray | None = None  # the mask a plausibility rule kept from the report
-
-    @property
-    def found(self) -> bool:
-        return self.mask is not None
-
-
-@dataclass(frozen=True, eq=False)
-class Segmented:
-    """The network's answers for a study: the organ owning each voxel (index in the organ
-    list + 1, 0 for none), seconds per organ, bounds reached, organs skipped with why."""
-
-    owner: np.ndarray
-    seconds: dict[str, float]
-    warnings: dict[str, tuple[str, ...]]
-    skipped: dict[str, str]
-
-
-@dataclass(frozen=True, eq=False)
-class PipelineResult:
-    """Every requested organ, the registration and the time of each stage."""
-
-    organs: tuple[OrganResult, ...]
-    registration: Registration | None  # None when the prompts were given
-    unit: Unit
-    timings: tuple[tuple[str, float], ...]
-    references: tuple[ReferenceRegion, ...] = ()
-    # Lesion regions (label lesion_N, stats with TLG), reported after the organs.
-    lesions: tuple[OrganResult, ...] = ()
 
 
 class OrganPipeline:
