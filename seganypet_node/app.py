@@ -103,7 +103,6 @@ def _workers(config: Config, sessions: sessionmaker[Session],
     if config.worker.count == 0:
         # An intake-only node (scale-out) never loads torch and the model: 300 MB less.
         return []
-    from seganypet_node.worker import JobWorker
+    from seganypet_node.worker import job_workers
 
-    return [JobWorker(config, sessions, f"w{k}", on_results_queued)
-            for k in range(1, config.worker.count + 1)]
+    return job_workers(config, sessions, on_results_queued)

@@ -89,12 +89,11 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 def _worker(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import open_database
-    from seganypet_node.worker import JobWorker
+    from seganypet_node.worker import job_workers
 
     stop = _stop_on_signals()
     database = open_database(config)
-    workers = [JobWorker(config, database.sessions, f"w{k}")
-               for k in range(1, config.worker.count + 1)]
+    workers = job_workers(config, database.sessions)
     for worker in workers:
         worker.start()
     print(f"seganypet-node worker: {len(workers)} thread(s) polling the queue", flush=True)

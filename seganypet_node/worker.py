@@ -158,5 +158,12 @@ class JobWorker(QueuePoller):
         return state
 
 
+def job_workers(config: Config, sessions: sessionmaker[Session],
+                on_results_queued: Callable[[], None] = lambda: None) -> list[JobWorker]:
+    """The ``[worker] count`` workers of this process, named w1, w2, ..."""
+    return [JobWorker(config, sessions, f"w{k}", on_results_queued)
+            for k in range(1, config.worker.count + 1)]
+
+
 def _lease(config: Config) -> dt.timedelta:
     return dt.timedelta(seconds=config.worker.lease_s)

@@ -47,17 +47,14 @@ def train(config: Config, args: argparse.Namespace) -> int:
 def evaluate(config: Config, args: argparse.Namespace) -> int:
     """Dice and HD95 on held-out phantoms (clicks, or the automatic pipeline)."""
     from seganypet_node.evaluation.clicks import evaluate_phantoms, evaluate_totalseg, write_report
-    from seganypet_node.model.engine import SamEngine
-    from seganypet_node.model.predictor import SegAnyPETPredictor
-    from seganypet_node.model.registry import load_configured_model, runtime_options
+    from seganypet_node.pipeline.run import predictor_from_config
     from seganypet_node.training.train import EVAL_SEEDS_START
 
     if args.checkpoint is not None:
         config = config.with_overrides("model", checkpoint=str(args.checkpoint))
     if args.automatic:
         return _evaluate_automatic(config, args)
-    loaded = load_configured_model(config)
-    predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
+    predictor, loaded = predictor_from_config(config)
     seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + args.subjects)
     log = lambda line: print(line, flush=True)  # noqa: E731
     table = write_report(evaluate_phantoms(predictor, seeds, log), args.out / "phantoms.md",

@@ -27,7 +27,7 @@ from seganypet_node.measure.reference import (
     liver_reference,
 )
 from seganypet_node.measure.uptake import uptake_stats
-from seganypet_node.model.checkpoint import ModelIdentity
+from seganypet_node.model.checkpoint import LoadedModel, ModelIdentity
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
 from seganypet_node.model.predictor import SegAnyPETPredictor
@@ -219,6 +219,18 @@ def suv_like(volume: VolumeInput) -> sitk.Image:
     return sitk.Cast(values * (TYPICAL_TISSUE_SUV / level), sitk.sitkFloat32)
 
 
+def predictor_from_config(config: Config) -> tuple[SegAnyPETPredictor, LoadedModel]:
+    """The configured checkpoint on the configured device, behind a predictor.
+
+    Raises
+    ------
+    seganypet_node.model.checkpoint.CheckpointError
+        The checkpoint cannot be loaded; the message names the file.
+    """
+    loaded = load_configured_model(config)
+    return SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config))), loaded
+
+
 def pipeline_from_config(config: Config) -> OrganPipeline:
     """The configured network (on the configured device), atlas and organ list.
 
@@ -227,8 +239,7 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
     seganypet_node.model.checkpoint.CheckpointError, seganypet_node.atlas.assets.AtlasError
         The checkpoint or the atlas cannot be loaded; the message names the file.
     """
-    loaded = load_configured_model(config)
-    predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
+    predictor, loaded = predictor_from_config(config)
     atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
     options = PipelineOptions(organs=config.pipeline.organs,
                               deformable=config.pipeline.deformable,
