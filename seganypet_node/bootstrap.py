@@ -10,7 +10,7 @@ from seganypet_node.logs import setup_logging
 
 def bootstrap(config: Config) -> None:
     """Set up the process for ``config``: logging at its level, pydicom kept quiet."""
-    setup_logging(config.logging.level)
+    setup_logging(config.logging.level.value)
     keep_headers_out_of_logs()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from seganypet_node import settings_values as v
 from seganypet_node.errors import EXIT_USAGE, NodeError
-from seganypet_node.settings_values import Caller, RemoteAE
+from seganypet_node.settings_values import Architecture, Autocast, Caller, LogLevel, RemoteAE
 
 ENV_PREFIX = "SEGANYPET_"
 
@@ -92,10 +92,10 @@ class SendSettings:
 @dataclass(frozen=True)
 class ModelSettings:
     checkpoint: Path | None = _key(v.optional_path)
-    architecture: str = _key(v.choice("AUTO", "VIT_B_ORI", "SEGANYPET_COMPACT"))
+    architecture: Architecture = _key(v.member(Architecture))
     device: str = _key(v.device)
     threads: int = _key(v.integer(0, 256))
-    autocast: str = _key(v.choice("NONE", "FP16", "BF16"))
+    autocast: Autocast = _key(v.member(Autocast))
     mirror_images: int = _key(v.integer_of(1, 2, 4, 8))  # model.mirrors.IMAGE_COUNTS
 
 
@@ -114,7 +114,7 @@ class TlsSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    level: str = _key(v.choice("DEBUG", "INFO", "WARNING", "ERROR"))
+    level: LogLevel = _key(v.member(LogLevel))
 
 
 SECTIONS: dict[str, type] = {

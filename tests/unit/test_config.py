@@ -115,3 +115,16 @@ def test_fixed_destinations_are_storage_scps_and_a_caller_sent_to_once() -> None
     with pytest.raises(ConfigError, match="no networks here"):
         load_config(None).with_overrides("send", destinations=[
             {"ae_title": "X", "host": "h", "port": 1, "networks": ["10.0.0.0/8"]}])
+
+
+def test_choices_are_enum_members_read_case_insensitively() -> None:
+    from seganypet_node.settings_values import Architecture, Autocast, LogLevel
+
+    config = load_config(environ={"SEGANYPET_MODEL_AUTOCAST": "fp16",
+                                  "SEGANYPET_MODEL_ARCHITECTURE": "SEGANYPET_COMPACT",
+                                  "SEGANYPET_LOGGING_LEVEL": "debug"})
+    assert config.model.autocast is Autocast.FP16
+    assert config.model.architecture is Architecture.SEGANYPET_COMPACT
+    assert config.logging.level is LogLevel.DEBUG
+    with pytest.raises(ConfigError, match=r"\[model\] autocast.*one of NONE, FP16, BF16"):
+        load_config(environ={"SEGANYPET_MODEL_AUTOCAST": "fp64"})
