@@ -40,7 +40,7 @@ def one_run(dicom_dir: Path, out: Path, threads: int,
     from seganypet_node.config import load_config
     from seganypet_node.imaging.volume import load_input
     from seganypet_node.outputs.folder import segment_to_folder
-    from seganypet_node.pipeline import pipeline_from_config
+    from seganypet_node.pipeline import RunSource, pipeline_from_config
 
     config = load_config(None, environ={}).with_overrides("model", threads=threads, **model)
     start = time.perf_counter()
@@ -50,7 +50,7 @@ def one_run(dicom_dir: Path, out: Path, threads: int,
     start = time.perf_counter()
     volume = load_input([dicom_dir])
     read_s = time.perf_counter() - start
-    result = segment_to_folder(pipeline, volume, out, {"benchmark": True}).result
+    result = segment_to_folder(pipeline, volume, out, RunSource(files=(str(dicom_dir),))).result
     stages = {"load model and atlas": model_s, "read series": read_s, **dict(result.timings)}
     inference = sum(v for k, v in stages.items() if k.startswith("inference "))
     return {"stages": stages, "inference_total": inference,

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pydicom.config
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from seganypet_node.bootstrap import keep_headers_out_of_logs
 from seganypet_node.config import Config
 from seganypet_node.db.engine import make_engine, make_session_factory
 from seganypet_node.db.group_commit import GroupCommitter
@@ -54,9 +54,7 @@ class NodeApp:
     """
 
     def __init__(self, config: Config) -> None:
-        # Headers are checked by dicom.header; pydicom's own warnings would echo raw values
-        # (patient names among them) into the log.
-        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+        keep_headers_out_of_logs()  # also when the node is started without the CLI
         self.config = config
         self.database = open_database(config)
         self.spool = Spool(config.spool_dir, config.node.min_free_mb * 2**20)
@@ -105,7 +103,6 @@ def _workers(config: Config, sessions: sessionmaker[Session],
     if config.worker.count == 0:
         # An intake-only node (scale-out) never loads torch and the model: 300 MB less.
         return []
-    from seganypet_node.worker import JobWorker
+    from seganypet_node.worker import job_workers
 
-    return [JobWorker(config, sessions, f"w{k}", on_results_queued)
-            for k in range(1, config.worker.count + 1)]
+    return job_workers(config, sessions, on_results_queued)

@@ -9,27 +9,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from seganypet_node.bootstrap import bootstrap
 from seganypet_node.commands import check as consistency
 from seganypet_node.commands import model as model_commands
 from seganypet_node.commands import print_json, results
-from seganypet_node.config import Config, ConfigError, load_config
-from seganypet_node.logs import setup_logging
+from seganypet_node.config import Config, load_config
+from seganypet_node.errors import NodeError, UsageError
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status.
+
+    Expected failures (:class:`~seganypet_node.errors.NodeError`) are printed as one line
+    and exit with their code; anything else is a bug and keeps its traceback.
+    """
     args = _parser().parse_args(argv)
     try:
         config = _config(args)
-    except ConfigError as exc:
-        print(f"seganypet-node: configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(config.logging.level)
-    try:
+        bootstrap(config)
         result: int = args.handler(config, args)
-    except ConfigError as exc:  # a command-line option that overrides a setting
-        print(f"seganypet-node: configuration error: {exc}", file=sys.stderr)
-        return 2
+    except NodeError as exc:
+        print(f"seganypet-node: {exc.label}{exc}", file=sys.stderr)
+        return exc.exit_code
     return result
 
 
@@ -88,12 +89,11 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 def _worker(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import open_database
-    from seganypet_node.worker import JobWorker
+    from seganypet_node.worker import job_workers
 
     stop = _stop_on_signals()
     database = open_database(config)
-    workers = [JobWorker(config, database.sessions, f"w{k}")
-               for k in range(1, config.worker.count + 1)]
+    workers = job_workers(config, database.sessions)
     for worker in workers:
         worker.start()
     print(f"seganypet-node worker: {len(workers)} thread(s) polling the queue", flush=True)
@@ -104,43 +104,30 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
 
 
 def _segment(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.atlas.assets import AtlasError
-    from seganypet_node.atlas.register import RegistrationError
-    from seganypet_node.imaging.pet import SeriesError
-    from seganypet_node.model.checkpoint import CheckpointError
     from seganypet_node.offline import report, segment_files
 
     if args.organs:
         config = config.with_overrides("pipeline", organs=args.organs)
     if args.checkpoint is not None:
         config = config.with_overrides("model", checkpoint=str(args.checkpoint))
-    try:
-        result = segment_files(config, args.sources, args.out)
-    except (SeriesError, RegistrationError, CheckpointError, AtlasError) as exc:
-        print(f"seganypet-node: {exc}", file=sys.stderr)
-        return 1
+    result = segment_files(config, args.sources, args.out)
     print(report(result, args.out))
     return 0
 
 
 def _atlas_build(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.atlas.build import build_atlas, folder_volumes, phantom_volumes
-    from seganypet_node.imaging.pet import SeriesError
+    from seganypet_node.atlas.build import build_atlas, folder_volumes
+    from seganypet_node.phantom.atlas_subjects import phantom_volumes
 
     log = lambda line: print(line, flush=True)  # noqa: E731
     if args.phantoms:
         volumes = list(phantom_volumes(args.phantoms, log=log))
         description = f"{args.phantoms} phantom subjects (seeds from 5000)"
     else:
-        try:
-            volumes = list(folder_volumes(args.cases, log=log))
-        except SeriesError as exc:
-            print(f"seganypet-node: {exc}", file=sys.stderr)
-            return 1
+        volumes = list(folder_volumes(args.cases, log=log))
         description = args.description or f"{len(volumes)} labelled PET volumes"
     if not volumes:
-        print("seganypet-node: give case folders or --phantoms N", file=sys.stderr)
-        return 2
+        raise UsageError("give case folders or --phantoms N")
     build_atlas(volumes, description, log).save(args.out)
     print(f"atlas written to {args.out}")
     return 0
@@ -149,17 +136,13 @@ def _atlas_build(config: Config, args: argparse.Namespace) -> int:
 def _jobs(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import open_database
     from seganypet_node.db.engine import utcnow
-    from seganypet_node.db.jobs import JobNotFoundError, retry
+    from seganypet_node.db.jobs import retry
     from seganypet_node.db.listing import list_series
 
     database = open_database(config)
     if args.retry is not None:
-        try:
-            with database.sessions.begin() as session:
-                retry(session, args.retry, utcnow())
-        except JobNotFoundError as exc:
-            print(f"seganypet-node: {exc}", file=sys.stderr)
-            return 1
+        with database.sessions.begin() as session:
+            retry(session, args.retry, utcnow())
         print(f"job {args.retry} queued again")
         return 0
     with database.sessions.begin() as session:

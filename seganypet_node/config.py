@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from seganypet_node import settings_values as v
-from seganypet_node.settings_values import Caller
+from seganypet_node.errors import EXIT_USAGE, NodeError
+from seganypet_node.settings_values import Architecture, Autocast, Caller, LogLevel, RemoteAE
 
 ENV_PREFIX = "SEGANYPET_"
 
 
-class ConfigError(ValueError):
+class ConfigError(NodeError, ValueError):
     """A configuration key is unknown or its value is invalid."""
+
+    exit_code = EXIT_USAGE
+    label = "configuration error: "
 
 
 def _key(parser: v.Parser) -> Any:
@@ -76,7 +80,7 @@ class PipelineSettings:
 @dataclass(frozen=True)
 class SendSettings:
     to_caller: bool = _key(v.boolean)
-    destinations: tuple[Caller, ...] = _key(v.callers)
+    destinations: tuple[RemoteAE, ...] = _key(v.destinations)
     max_attempts: int = _key(v.integer(1, 1000))
     retry_initial_s: float = _key(v.number(0.1, 86400))
     retry_max_s: float = _key(v.number(0.1, 7 * 86400))
@@ -88,10 +92,10 @@ class SendSettings:
 @dataclass(frozen=True)
 class ModelSettings:
     checkpoint: Path | None = _key(v.optional_path)
-    architecture: str = _key(v.choice("AUTO", "VIT_B_ORI", "SEGANYPET_COMPACT"))
+    architecture: Architecture = _key(v.member(Architecture))
     device: str = _key(v.device)
     threads: int = _key(v.integer(0, 256))
-    autocast: str = _key(v.choice("NONE", "FP16", "BF16"))
+    autocast: Autocast = _key(v.member(Autocast))
     mirror_images: int = _key(v.integer_of(1, 2, 4, 8))  # model.mirrors.IMAGE_COUNTS
 
 
@@ -110,7 +114,7 @@ class TlsSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    level: str = _key(v.choice("DEBUG", "INFO", "WARNING", "ERROR"))
+    level: LogLevel = _key(v.member(LogLevel))
 
 
 SECTIONS: dict[str, type] = {

@@ -12,12 +12,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from seganypet_node.config import Config
 from seganypet_node.imaging.volume import load_input
 from seganypet_node.outputs.folder import FolderResult, segment_to_folder
-from seganypet_node.pipeline import pipeline_from_config
+from seganypet_node.pipeline import RunSource, pipeline_from_config
 
 BAR_WIDTH = 30
 
@@ -53,9 +53,8 @@ def segment_files(config: Config, sources: Sequence[Path], out: Path,
     stream.write(f"reading {', '.join(str(s) for s in sources)}\n")
     volume = load_input(sources)
     pipeline = pipeline_from_config(config)
-    source: dict[str, Any] = {"files": [str(s) for s in sources]}
-    if volume.pet is not None:
-        source["series_instance_uid"] = volume.pet.series_uid
+    source = RunSource(series_instance_uid=volume.pet.series_uid if volume.pet else None,
+                       files=tuple(str(s) for s in sources))
     return segment_to_folder(pipeline, volume, out, source, ProgressBar(stream))
 
 

@@ -6,18 +6,39 @@ typed value or raises :class:`ValueError` whose message is the expected form of 
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 Parser = Callable[[Any], Any]
+E = TypeVar("E", bound=enum.Enum)
 
 # Default character repertoire without backslash.
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-:]{1,253}$")
+
+
+@dataclass(frozen=True)
+class RemoteAE:
+    """A remote Storage SCP that results are sent to.
+
+    Parameters
+    ----------
+    ae_title : str
+        Its AE title (the Called AE Title of our association).
+    host : str
+        Host name or IP address.
+    port : int
+        Port it listens on.
+    """
+
+    ae_title: str
+    host: str
+    port: int
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,11 @@ class Caller:
     host: str
     port: int
     networks: tuple[str, ...] = ()
+
+    @property
+    def storage_scp(self) -> RemoteAE:
+        """Where this caller's results go back."""
+        return RemoteAE(self.ae_title, self.host, self.port)
 
 
 def integer(low: int, high: int) -> Parser:
@@ -121,12 +147,6 @@ def host(raw: Any) -> str:
     return raw
 
 
-def text(raw: Any) -> str:
-    """Parse any string."""
-    if not isinstance(raw, str):
-        raise ValueError("a string")
-    return raw
-
 
 def organ_names(raw: Any) -> tuple[str, ...]:
     """Catalogue organ names: a TOML list, or comma-separated text from the environment."""
@@ -156,16 +176,44 @@ def directory(raw: Any) -> Path:
     return Path(raw).expanduser().absolute()
 
 
-def choice(*options: str) -> Parser:
-    """Parser for one of a fixed set of words (case-insensitive, returned upper-case)."""
-    form = "one of " + ", ".join(options)
+def member(kind: type[E]) -> Callable[[Any], E]:
+    """Parser for one member of an enum, by its value (case-insensitive)."""
+    members = {str(m.value).upper(): m for m in kind}
+    form = "one of " + ", ".join(str(m.value).upper() for m in kind)
 
-    def parse(raw: Any) -> str:
-        if not isinstance(raw, str) or raw.upper() not in options:
+    def parse(raw: Any) -> E:
+        if isinstance(raw, kind):
+            return raw
+        if not isinstance(raw, str) or raw.upper() not in members:
             raise ValueError(form)
-        return raw.upper()
+        return members[raw.upper()]
 
     return parse
+
+
+class Architecture(enum.Enum):
+    """The network a checkpoint without a declared architecture is read as."""
+
+    AUTO = "auto"  # the release's vit_b_ori
+    VIT_B_ORI = "vit_b_ori"
+    SEGANYPET_COMPACT = "seganypet_compact"
+
+
+class Autocast(enum.Enum):
+    """Mixed precision on CUDA."""
+
+    NONE = "none"
+    FP16 = "fp16"
+    BF16 = "bf16"
+
+
+class LogLevel(enum.Enum):
+    """The node's log level."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 def device(raw: Any) -> str:
@@ -211,6 +259,14 @@ def callers(raw: Any) -> tuple[Caller, ...]:
     if len(set(titles)) != len(titles):
         raise ValueError(_CALLER_FORM + " with each AE title once")
     return tuple(parsed)
+
+
+def destinations(raw: Any) -> tuple[RemoteAE, ...]:
+    """Parse fixed result destinations (the callers' form, without ``networks``)."""
+    parsed = callers(raw)
+    if any(c.networks for c in parsed):
+        raise ValueError("a destination is called, it does not call: no networks here")
+    return tuple(c.storage_scp for c in parsed)
 
 
 def _networks(raw: Any) -> tuple[str, ...]:

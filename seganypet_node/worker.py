@@ -11,25 +11,32 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from seganypet_node.atlas.register import RegistrationError
 from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
-from seganypet_node.db.jobs import ClaimedJob, claim_next, fail, finish, renew_lease, series_files
+from seganypet_node.db.jobs import (
+    ClaimedJob,
+    claim_next,
+    fail,
+    finish,
+    job_results_dir,
+    renew_lease,
+    series_files,
+)
 from seganypet_node.db.models import Series
 from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState
 from seganypet_node.dicom.scu import result_destinations
 from seganypet_node.dicom.spool import Spool
-from seganypet_node.imaging.pet import SeriesError, read_pet_series
+from seganypet_node.errors import NodeError
+from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, segment_to_folder
 from seganypet_node.outputs.summary import caveats
-from seganypet_node.pipeline import OrganPipeline, pipeline_from_config
+from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
 from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
@@ -37,11 +44,6 @@ log = logging.getLogger(__name__)
 
 class LeaseLostError(RuntimeError):
     """Another worker took the job over (our lease expired); our result is not recorded."""
-
-
-def job_results_dir(results_root: Path, job_id: int) -> Path:
-    """Where a job's masks and summary go (named by job id: no header value becomes a path)."""
-    return results_root / f"job-{job_id}"
 
 
 class JobWorker(QueuePoller):
@@ -87,8 +89,8 @@ class JobWorker(QueuePoller):
             log.warning("job %d: lease lost to another worker; result not recorded",
                         claimed.job_id)
             return JobState.RUNNING
-        except (SeriesError, RegistrationError) as exc:
-            return self._record_failure(claimed, str(exc), permanent=isinstance(exc, SeriesError))
+        except NodeError as exc:
+            return self._record_failure(claimed, str(exc), permanent=exc.permanent)
         except Exception as exc:
             log.exception("job %d: unexpected error", claimed.job_id)
             return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")
@@ -131,8 +133,8 @@ class JobWorker(QueuePoller):
                     raise LeaseLostError(stage)
 
         out = job_results_dir(self.config.results_dir, claimed.job_id)
-        source = {"job": claimed.job_id, "series_instance_uid": claimed.series_uid,
-                  "study_instance_uid": claimed.study_uid, "instances": len(files)}
+        source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
+                           study_instance_uid=claimed.study_uid, instances=len(files))
         written = segment_to_folder(pipeline, volume, out, source, renew,
                                     self.config.node.ae_title,
                                     (("read series", read_s), ("load model and atlas", load_s)))
@@ -154,6 +156,13 @@ class JobWorker(QueuePoller):
         log.warning("job %d: attempt %d failed (%s): %s", claimed.job_id, claimed.attempt,
                     state.value, reason)
         return state
+
+
+def job_workers(config: Config, sessions: sessionmaker[Session],
+                on_results_queued: Callable[[], None] = lambda: None) -> list[JobWorker]:
+    """The ``[worker] count`` workers of this process, named w1, w2, ..."""
+    return [JobWorker(config, sessions, f"w{k}", on_results_queued)
+            for k in range(1, config.worker.count + 1)]
 
 
 def _lease(config: Config) -> dt.timedelta:

@@ -131,7 +131,7 @@ class NodeProcess:
     def job_results(self, job_id: int) -> Path:
         """A job's result folder, where the node's own configuration puts it."""
         from seganypet_node.config import load_config
-        from seganypet_node.worker import job_results_dir
+        from seganypet_node.db.jobs import job_results_dir
 
         return job_results_dir(load_config(self.config_path).results_dir, job_id)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import SimpleITK as sitk
 
+from seganypet_node.errors import NodeError
 from seganypet_node.organs import BY_NAME
 
 Point = tuple[float, float, float]
@@ -33,7 +34,7 @@ SUBJECTS_DIR = "subjects"
 SUBJECT_FILE = re.compile(r"subject_\d{2,3}\.nii\.gz")
 
 
-class AtlasError(ValueError):
+class AtlasError(NodeError, ValueError):
     """An atlas folder is missing a file or holds an inconsistent one (message names it)."""
 
 

@@ -4,7 +4,8 @@ The first volume fixes the atlas space; every volume (the first included) is reg
 it with the same registration the node uses for patients, its uptake averaged and its labels
 voted. Each volume is also kept as an atlas subject (:mod:`subjects`), with the atlas
 landmarks placed in it. ``seganypet-node atlas build`` calls :func:`build_atlas`; the default
-atlas in ``models/atlas/`` was built from phantoms this way (:func:`phantom_volumes`).
+atlas in ``models/atlas/`` was built from phantoms this way
+(:func:`seganypet_node.phantom.atlas_subjects.phantom_volumes`).
 """
 
 from __future__ import annotations
@@ -82,19 +83,6 @@ def build_atlas(volumes: Sequence[LabelledVolume], description: str,
     return Atlas(image, labels_image, landmarks, meta, subjects)
 
 
-def phantom_volumes(count: int, first_seed: int = ATLAS_SEEDS_START,
-                    log: Callable[[str], None] = print) -> Iterator[LabelledVolume]:
-    """Phantom subjects for the default atlas (whole-body coverage, seeds of their own)."""
-    from seganypet_node.model.evaluate import as_image
-    from seganypet_node.phantom.generate import PhantomSpec, generate_volume
-
-    for seed in range(first_seed, first_seed + count):
-        volume = generate_volume(PhantomSpec(seed=seed, slices=380, matrix=160))
-        grid = volume.grid
-        log(f"atlas: phantom {seed} simulated")
-        yield LabelledVolume(f"phantom{seed}", as_image(volume.suv, grid.spacing, grid.origin),
-                             as_image(volume.labels, grid.spacing, grid.origin))
-
 
 def _shape(image: sitk.Image) -> tuple[int, int, int]:
     x, y, z = image.GetSize()
@@ -124,7 +112,7 @@ def folder_volumes(folders: Sequence[Path], log: Callable[[str], None] = print
         volume = load_input([pet_source])
         if volume.suvbw is None:
             raise SeriesError(f"{folder}: no SUV ({volume.suv_note}); an atlas is built in SUV")
-        suv = sitk.Cast(volume.values * volume.suvbw, sitk.sitkFloat32)
+        suv = volume.measured_image()
         labels = _catalogue_labels(folder, suv)
         log(f"atlas: {folder.name} read")
         yield LabelledVolume(folder.name, suv, labels)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.errors import NodeError
+
 WORK_SPACING_MM = 8.0
 UPTAKE_CLIP = 6.0  # normalised uptake above this (bladder, brain) is clipped: shape, not heat
 HEIGHT_SCALES = np.arange(0.78, 1.27, 0.02)
@@ -31,8 +33,11 @@ MIN_CORRELATION = 0.5
 BSPLINE_MESH = (4, 3, 8)
 
 
-class RegistrationError(RuntimeError):
-    """The patient could not be aligned with the atlas; the message says which check failed."""
+class RegistrationError(NodeError, RuntimeError):
+    """The patient could not be aligned with the atlas; the message says which check failed.
+
+    Permanent: the registration is deterministic, so another attempt fails the same way.
+    """
 
 
 @dataclass(frozen=True)

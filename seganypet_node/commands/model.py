@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
 from seganypet_node.commands import print_json
 from seganypet_node.config import Config
+from seganypet_node.errors import UsageError
 
 if TYPE_CHECKING:
     from seganypet_node.phantom.generate import PhantomSpec
@@ -16,14 +16,9 @@ if TYPE_CHECKING:
 
 def model_info(config: Config, args: argparse.Namespace) -> int:
     """Print which checkpoint the node would load, and what it is."""
-    from seganypet_node.model.checkpoint import CheckpointError
     from seganypet_node.model.registry import load_configured_model, runtime_options
 
-    try:
-        loaded = load_configured_model(config)
-    except CheckpointError as exc:
-        print(f"seganypet-node: {exc}", file=sys.stderr)
-        return 1
+    loaded = load_configured_model(config)
     parameters = sum(p.numel() for p in loaded.model.parameters())
     info = {
         "checkpoint": str(loaded.path), "sha256": loaded.sha256, "layout": loaded.layout,
@@ -37,8 +32,8 @@ def model_info(config: Config, args: argparse.Namespace) -> int:
 
 def train(config: Config, args: argparse.Namespace) -> int:
     """Train (or resume, or fine-tune) a network on phantoms, with progress lines."""
-    from seganypet_node.model.train import TrainingPlan
-    from seganypet_node.model.train import train as run_training
+    from seganypet_node.training.train import TrainingPlan
+    from seganypet_node.training.train import train as run_training
 
     plan = TrainingPlan(out=args.out, steps=args.steps, batch=args.batch,
                         subjects=args.subjects, threads=config.model.threads,
@@ -51,18 +46,15 @@ def train(config: Config, args: argparse.Namespace) -> int:
 
 def evaluate(config: Config, args: argparse.Namespace) -> int:
     """Dice and HD95 on held-out phantoms (clicks, or the automatic pipeline)."""
-    from seganypet_node.model.engine import SamEngine
-    from seganypet_node.model.evaluate import evaluate_phantoms, evaluate_totalseg, write_report
-    from seganypet_node.model.predictor import SegAnyPETPredictor
-    from seganypet_node.model.registry import load_configured_model, runtime_options
-    from seganypet_node.model.train import EVAL_SEEDS_START
+    from seganypet_node.evaluation.clicks import evaluate_phantoms, evaluate_totalseg, write_report
+    from seganypet_node.pipeline.run import predictor_from_config
+    from seganypet_node.training.train import EVAL_SEEDS_START
 
     if args.checkpoint is not None:
         config = config.with_overrides("model", checkpoint=str(args.checkpoint))
     if args.automatic:
         return _evaluate_automatic(config, args)
-    loaded = load_configured_model(config)
-    predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
+    predictor, loaded = predictor_from_config(config)
     seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + args.subjects)
     log = lambda line: print(line, flush=True)  # noqa: E731
     table = write_report(evaluate_phantoms(predictor, seeds, log), args.out / "phantoms.md",
@@ -77,7 +69,7 @@ def evaluate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _evaluate_automatic(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.atlas.evaluate import (
+    from seganypet_node.evaluation.automatic import (
         CASES,
         HARD_SEEDS_START,
         evaluate_cases,
@@ -93,7 +85,7 @@ def _evaluate_automatic(config: Config, args: argparse.Namespace) -> int:
         try:
             cases = hard_cases(args.hard, first)
         except ValueError as exc:
-            raise SystemExit(f"seganypet-node: --hard-first: {exc}") from exc
+            raise UsageError(f"--hard-first: {exc}") from exc
         scores = evaluate_cases(pipeline, cases, log)
         name = "pipeline_hard.md" if first == HARD_SEEDS_START else f"pipeline_hard_{first}.md"
         print(write_report(scores, args.out / name,
@@ -177,7 +169,7 @@ def phantom_spec(args: argparse.Namespace) -> PhantomSpec:
     findings = set(args.findings.split(",")) if args.findings else set()
     unknown = findings - set(FINDINGS)
     if unknown:
-        raise SystemExit(f"seganypet-node: unknown --findings {', '.join(sorted(unknown))}; "
+        raise UsageError(f"unknown --findings {', '.join(sorted(unknown))}; "
                          f"known: {', '.join(FINDINGS)}")
     changes: dict[str, Any] = {
         name: kind(value) for name, kind, value in (
@@ -206,6 +198,6 @@ def _tumour(text: str) -> Tumour:
         volume = float(parts[1])
         necrotic = float(parts[2]) if len(parts) > 2 else 0.0
     except (ValueError, IndexError):
-        raise SystemExit(f"seganypet-node: --tumour {text!r}: give SITE:ML[:NECROTIC], sites "
+        raise UsageError(f"--tumour {text!r}: give SITE:ML[:NECROTIC], sites "
                          f"{', '.join(t.value for t in TumourSite)}") from None
     return Tumour(site, volume, necrotic)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.ingest import record_instance
-from seganypet_node.db.jobs import retry
+from seganypet_node.db.jobs import job_results_dir, retry
 from seganypet_node.db.models import Instance, Job, Outbound, Series
 from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.completion import skip_reason
@@ -178,7 +178,7 @@ class ConsistencyCheck:
                 findings.append(Finding(FindingKind.MISSING_RESULT, f"transfer {row.id}",
                                         "marked failed" if repair else None))
             for job_id in session.scalars(select(Job.id).where(Job.state == JobState.DONE)):
-                if (self._results_dir / f"job-{job_id}").is_dir():
+                if job_results_dir(self._results_dir, job_id).is_dir():
                     continue
                 if repair:
                     retry(session, job_id, utcnow())

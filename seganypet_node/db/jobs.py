@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from seganypet_node.db.models import Instance, Job, Series, Study
 from seganypet_node.db.states import JobState
+from seganypet_node.errors import NodeError
 
 DEFAULT_MAX_ATTEMPTS = 3
 
@@ -31,7 +33,12 @@ class ClaimedJob:
     lease_owner: str
 
 
-class JobNotFoundError(LookupError):
+def job_results_dir(results_root: Path, job_id: int) -> Path:
+    """Where a job's masks and summary go (named by job id: no header value becomes a path)."""
+    return results_root / f"job-{job_id}"
+
+
+class JobNotFoundError(NodeError, LookupError):
     """No job with that id (or not in a state that allows the operation)."""
 
 

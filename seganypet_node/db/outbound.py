@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from seganypet_node.db.models import Outbound
 from seganypet_node.db.states import OutboundState
-from seganypet_node.settings_values import Caller
+from seganypet_node.settings_values import RemoteAE
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class OutboundItem:
     row_id: int
     job_id: int
     item: OutboundObject
-    destination: Caller
+    destination: RemoteAE
     attempt: int
 
 
@@ -55,7 +55,7 @@ class RetryPolicy:
 
 
 def enqueue(session: Session, job_id: int, objects: Sequence[OutboundObject],
-            destinations: Sequence[Caller], now: dt.datetime) -> int:
+            destinations: Sequence[RemoteAE], now: dt.datetime) -> int:
     """Add a PENDING row per object and destination (existing pairs are left alone)."""
     existing = {(uid, ae) for uid, ae in session.execute(
         select(Outbound.sop_instance_uid, Outbound.destination_ae)
@@ -183,5 +183,5 @@ def _held(session: Session, row_id: int, owner: str) -> Outbound | None:
 def _item(row: Outbound) -> OutboundItem:
     obj = OutboundObject(row.object_kind, row.sop_class_uid, row.sop_instance_uid,
                          row.spool_path)
-    destination = Caller(row.destination_ae, row.destination_host, row.destination_port)
+    destination = RemoteAE(row.destination_ae, row.destination_host, row.destination_port)
     return OutboundItem(row.id, row.job_id, obj, destination, row.attempts)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +17,7 @@ from seganypet_node.db.engine import utcnow
 from seganypet_node.db.ingest import complete_series, quiet_series
 from seganypet_node.db.states import CompletionRule
 from seganypet_node.dicom.header import InstanceHeader
+from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,11 @@ def skip_reason(header: InstanceHeader) -> str | None:
     return None
 
 
-class QuietPeriodSweeper:
+class QuietPeriodSweeper(QueuePoller):
     """Background thread that completes series that have been quiet for the quiet period.
+
+    The node's one polling loop (:class:`~seganypet_node.polling.QueuePoller`), sweeping once
+    per interval; a failed sweep is logged and the next one tries again.
 
     Parameters
     ----------
@@ -52,19 +55,14 @@ class QuietPeriodSweeper:
         self, sessions: sessionmaker[Session], quiet_period: dt.timedelta, interval_s: float,
         on_new_job: Callable[[], None] = lambda: None,
     ) -> None:
+        super().__init__("sweeper", "quiet", interval_s)
         self._sessions = sessions
         self._on_new_job = on_new_job
         self._quiet_period = quiet_period
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="quiet-sweeper", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+    def step(self) -> bool:
+        self.sweep()
+        return False  # sweep again after the interval, not at once
 
     def sweep(self, now: dt.datetime | None = None) -> list[int]:
         """Complete every quiet series once; returns the ids of the jobs created."""
@@ -74,17 +72,10 @@ class QuietPeriodSweeper:
             connection = session.connection()
             for series_id in quiet_series(connection, now - self._quiet_period):
                 job_id = complete_series(connection, series_id, CompletionRule.QUIET, now)
-                log.info("series %d complete (quiet period), job %s", series_id, job_id)
+                log.info("series %d complete (quiet period), %s", series_id,
+                         "no job" if job_id is None else f"job {job_id}")
                 if job_id is not None:
                     created.append(job_id)
         if created:
             self._on_new_job()
         return created
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.sweep()
-            except Exception:
-                # The database may be briefly unavailable; the next sweep tries again.
-                log.exception("quiet-period sweep failed")

@@ -31,7 +31,7 @@ from seganypet_node.db.outbound import (
     mark_sent,
 )
 from seganypet_node.polling import QueuePoller
-from seganypet_node.settings_values import Caller
+from seganypet_node.settings_values import RemoteAE
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,13 @@ class Delivery:
     reason: str = ""
 
 
-def result_destinations(config: Config, calling_ae: str) -> tuple[Caller, ...]:
+def result_destinations(config: Config, calling_ae: str) -> tuple[RemoteAE, ...]:
     """Where the results of a series sent by ``calling_ae`` go: the caller (when its allow-list
     entry says where) and every fixed destination, each once."""
-    found: list[Caller] = []
+    found: list[RemoteAE] = []
     caller = config.caller(calling_ae) if config.send.to_caller else None
-    for destination in ((caller,) if caller else ()) + config.send.destinations:
+    back = (caller.storage_scp,) if caller else ()
+    for destination in back + config.send.destinations:
         if destination not in found:
             found.append(destination)
     return tuple(found)
@@ -153,7 +154,7 @@ class ResultSender(QueuePoller):
         comment = str(status.get("ErrorComment", "")) if status else ""
         return Delivery(item.row_id, False, f"C-STORE status 0x{code:04X} {comment}".strip())
 
-    def _associate(self, destination: Caller, sop_classes: set[str]) -> Association | None:
+    def _associate(self, destination: RemoteAE, sop_classes: set[str]) -> Association | None:
         node = self.config.node
         ae = AE(ae_title=node.ae_title)
         ae.acse_timeout = node.acse_timeout

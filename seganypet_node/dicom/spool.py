@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from seganypet_node.errors import NodeError
 from seganypet_node.hashing import bytes_sha256
 
 # PS3.5 9.1: components of digits separated by dots, no leading zero in a multi-digit component.
@@ -22,7 +23,7 @@ _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 MAX_UID_LENGTH = 64
 
 
-class InvalidUidError(ValueError):
+class InvalidUidError(NodeError, ValueError):
     """A UID does not follow the DICOM UID grammar."""
 
 

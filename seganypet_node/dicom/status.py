@@ -37,10 +37,6 @@ class StoreOutcome:
     status: StoreStatus
     comment: str = ""
 
-    @property
-    def ok(self) -> bool:
-        return self.status is StoreStatus.SUCCESS
-
 
 class InstanceRejected(Exception):
     """An instance cannot be stored; carries the status and a comment for the peer."""

@@ -19,11 +19,12 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
+from seganypet_node.errors import NodeError
 from seganypet_node.imaging.slice_grid import SliceGrid, SliceGridError, slice_grid
 from seganypet_node.imaging.suv import SuvScale, acquisition_datetime, suv_scale
 
 
-class SeriesError(ValueError):
+class SeriesError(NodeError, ValueError):
     """The instances do not make one PET volume; the message says which check failed."""
 
 
@@ -56,13 +57,6 @@ class PetVolume:
     image: sitk.Image
     scale: SuvScale
     sources: tuple[Dataset, ...]
-
-    @property
-    def suv_image(self) -> sitk.Image | None:
-        """The volume in SUVbw, or None when the header does not allow SUV."""
-        if self.scale.suvbw is None:
-            return None
-        return sitk.Cast(self.image * self.scale.suvbw, sitk.sitkFloat32)
 
     @property
     def series_uid(self) -> str:

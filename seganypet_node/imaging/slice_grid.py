@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seganypet_node.errors import NodeError
+
 POSITION_TOLERANCE_MM = 0.05
 MISSING_GAP = 1.5  # a gap this many slices wide means slices are missing
 OVERLAP_GAP = 0.5  # two slices closer than this share of a slice: overlapping beds
@@ -26,7 +28,7 @@ MAX_DEVIATION = 1 / 3  # of a slice: how far a slice may lie from the regular gr
 MAX_TILT_DEGREES = 0.5
 
 
-class SliceGridError(ValueError):
+class SliceGridError(NodeError, ValueError):
     """The slice positions do not form one regular grid; the message says how."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 from pydicom.valuerep import DA, DT, TM
 
+from seganypet_node.errors import NodeError
+
 GE_PRIVATE_CREATOR = "GEMS_PETD_01"
 PHILIPS_PRIVATE_CREATOR = "Philips PET Private Group"
 
@@ -46,7 +48,7 @@ class SuvScale:
     reason: str | None = None
 
 
-class SuvUnavailableError(ValueError):
+class SuvUnavailableError(NodeError, ValueError):
     """The header does not allow SUV; the message says why."""
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from seganypet_node.imaging.pet import PetVolume, SeriesError, read_pet_series
+from seganypet_node.imaging.units import Unit
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -28,8 +29,8 @@ class VolumeInput:
         Rescaled values (Bq/ml for BQML series), LPS geometry.
     suvbw : float | None
         SUVbw per value; None when the header does not allow SUV.
-    unit : str
-        Unit of ``values`` ("Bq/ml", "SUVbw", or the series' Units).
+    unit : Unit
+        Unit of ``values`` (Bq/ml, SUVbw, or the series' Units).
     suv_note : str | None
         Why SUV is absent, or which rule gave it.
     pet : PetVolume | None
@@ -38,14 +39,22 @@ class VolumeInput:
 
     values: sitk.Image
     suvbw: float | None
-    unit: str
+    unit: Unit
     suv_note: str | None = None
     pet: PetVolume | None = None
 
     @property
-    def measured_unit(self) -> str:
+    def measured_unit(self) -> Unit:
         """SUVbw when the header allows it, else the volume's own unit (Bq/ml, ...)."""
-        return "SUVbw" if self.suvbw is not None else self.unit
+        return Unit.SUVBW if self.suvbw is not None else self.unit
+
+    def measured_image(self) -> sitk.Image:
+        """The values measurements are taken on (float32): SUVbw when the header allows it,
+        else the volume's own values. The one place values become SUV."""
+        values = sitk.Cast(self.values, sitk.sitkFloat32)
+        if self.suvbw is None:
+            return values
+        return sitk.Cast(values * self.suvbw, sitk.sitkFloat32)
 
     @property
     def body_size(self) -> tuple[float | None, float | None]:
@@ -70,6 +79,16 @@ def array_on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
     return image
 
 
+def as_image(values: np.ndarray, spacing: Sequence[float], origin: Sequence[float],
+             direction: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1)) -> sitk.Image:
+    """A [z, y, x] array as a SimpleITK image with the given geometry."""
+    image = sitk.GetImageFromArray(values.astype(np.float32))
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    image.SetOrigin(tuple(float(o) for o in origin))
+    image.SetDirection(tuple(float(d) for d in direction))
+    return image
+
+
 def point_of_voxel(image: sitk.Image, index_zyx: Sequence[int] | np.ndarray
                    ) -> tuple[float, float, float]:
     """Patient LPS point (mm) of ``image``'s voxel given in array order [z, y, x]."""
@@ -88,10 +107,10 @@ def points_of_voxels(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:
 def from_pet_series(pet: PetVolume) -> VolumeInput:
     """A read PET series as pipeline input (Bq/ml where the units allow it)."""
     scale = pet.scale
-    values, unit, suvbw = pet.image, scale.units or "unknown units", scale.suvbw
+    values, unit, suvbw = pet.image, Unit.of_series(scale.units), scale.suvbw
     if scale.bqml is not None:
         values = sitk.Cast(pet.image * scale.bqml, sitk.sitkFloat32)
-        unit = "Bq/ml"
+        unit = Unit.BQML
         suvbw = None if scale.suvbw is None else scale.suvbw / scale.bqml
     note = scale.reason if scale.suvbw is None else f"SUVbw by rule {scale.rule}"
     return VolumeInput(values, suvbw, unit, note, pet)
@@ -100,7 +119,7 @@ def from_pet_series(pet: PetVolume) -> VolumeInput:
 def from_nifti(path: Path) -> VolumeInput:
     """A NIfTI volume, taken to hold SUVbw (research exports usually do)."""
     image = sitk.ReadImage(str(path), sitk.sitkFloat32)
-    return VolumeInput(image, 1.0, "SUVbw", "NIfTI input taken as SUVbw")
+    return VolumeInput(image, 1.0, Unit.SUVBW, "NIfTI input taken as SUVbw")
 
 
 def load_input(sources: Sequence[Path]) -> VolumeInput:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from seganypet_node.errors import NodeError
 from seganypet_node.hashing import file_sha256
 from seganypet_node.model.build import build_sam3d
 from seganypet_node.model.family import PRESETS, RelPosBias, Sam3DConfig
@@ -31,7 +32,7 @@ STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
 MAX_LISTED = 5
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NodeError, ValueError):
     """A checkpoint cannot be read or does not fit the network; the message names the file."""
 
 

@@ -23,8 +23,9 @@ from seganypet_node.model.mirrors import (
     mirrored_volume,
 )
 from seganypet_node.model.sam3d import Sam3D
+from seganypet_node.settings_values import Autocast
 
-AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+AUTOCAST_DTYPES = {Autocast.FP16: torch.float16, Autocast.BF16: torch.bfloat16}
 T = TypeVar("T")
 
 
@@ -38,8 +39,8 @@ class RuntimeOptions:
         "auto" (CUDA when present, else CPU), "cpu" or "cuda[:N]".
     threads : int
         CPU threads for torch (0 leaves torch's default).
-    autocast : str
-        "none", "fp16" or "bf16" (mixed precision, CUDA only).
+    autocast : Autocast
+        Mixed precision (CUDA only).
     cache_size : int
         Image embeddings kept for repeated clicks on the same crops.
     mirror_images : int
@@ -49,9 +50,9 @@ class RuntimeOptions:
 
     device: str = "auto"
     threads: int = 0
-    autocast: str = "none"
+    autocast: Autocast = Autocast.NONE
     cache_size: int = 8
-    mirror_images: int = 1
+    mirror_images: int = 8  # as [model] mirror_images (tests/unit/test_config.py checks)
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":

@@ -1,6 +1,6 @@
 """Test-time mirror averaging: the network run on mirror images of a crop, its logits averaged.
 
-Training flips each crop axis at random (``model/training_data.py``), so every mirror image of
+Training flips each crop axis at random (``training/data.py``), so every mirror image of
 a crop is an input the network has learnt from. Its answers to them differ, and their average
 (un-mirrored) was the better mask on validation phantoms (``models/README.md``). The first
 image is always the crop itself.

@@ -8,6 +8,7 @@ from seganypet_node.config import Config, resource_dir
 from seganypet_node.model.checkpoint import CheckpointError, LoadedModel, load_model
 from seganypet_node.model.engine import RuntimeOptions
 from seganypet_node.model.family import PRESETS, Sam3DConfig
+from seganypet_node.settings_values import Architecture
 
 # Official release files first (a site drops one in), then the bundled compact model.
 SEARCH_ORDER = ("seganypet_v2.pth", "seganypet_v1.pth", "seganypet*.pth",
@@ -30,14 +31,14 @@ def find_checkpoint(models_dir: Path) -> Path:
 
 def configured_architecture(config: Config) -> Sam3DConfig | None:
     """The architecture the config names for files that carry none (None = vit_b_ori)."""
-    name = config.model.architecture.lower()
-    return None if name == "auto" else PRESETS[name]
+    name = config.model.architecture
+    return None if name is Architecture.AUTO else PRESETS[name.value]
 
 
 def runtime_options(config: Config) -> RuntimeOptions:
     model = config.model
     return RuntimeOptions(device=model.device, threads=model.threads,
-                          autocast=model.autocast.lower(), mirror_images=model.mirror_images)
+                          autocast=model.autocast, mirror_images=model.mirror_images)
 
 
 def load_configured_model(config: Config, models_dir: Path | None = None) -> LoadedModel:

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from seganypet_node import __version__
+from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import PetVolume
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.checkpoint import ModelIdentity
@@ -50,7 +51,7 @@ class ResultObject:
     seconds: float = 0.0  # building and writing it
 
 
-class OutputsUnavailableError(ValueError):
+class OutputsUnavailableError(NodeError, ValueError):
     """No DICOM outputs can be made for this input; the message says why."""
 
 
@@ -113,9 +114,7 @@ def _classic_pet(volume: VolumeInput) -> PetVolume:
 
 def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImageRow],
              checkpoint: str) -> np.ndarray:
-    values = sitk.GetArrayFromImage(volume.values).astype(np.float32)
-    if volume.suvbw is not None:
-        values *= volume.suvbw
+    values = sitk.GetArrayFromImage(volume.measured_image())
     missing = [o.organ for o in result.organs if not o.found]
     footer = [f"model: {checkpoint or 'unknown'}; prompts: atlas landmarks",
               f"SUV: {volume.suv_note or 'not available'}",

@@ -10,10 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.outputs.dicom_results import (
@@ -21,8 +19,8 @@ from seganypet_node.outputs.dicom_results import (
     ResultObject,
     write_dicom_results,
 )
-from seganypet_node.outputs.summary import write_results
-from seganypet_node.pipeline import OrganPipeline, PipelineResult, Progress
+from seganypet_node.outputs.summary import RunRecord, write_results
+from seganypet_node.pipeline import OrganPipeline, PipelineResult, Progress, RunSource
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +35,7 @@ class FolderResult:
 
 
 def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
-                      source: Mapping[str, Any], progress: Progress | None = None,
+                      source: RunSource, progress: Progress | None = None,
                       device_name: str = "seganypet-node",
                       prior_timings: tuple[tuple[str, float], ...] = ()) -> FolderResult:
     """Run the pipeline and write masks, DICOM SEG/SR/key image and the summary into ``out``.
@@ -57,12 +55,12 @@ def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
         *prior_timings, *result.timings,
         *((f"writing {o.kind.value}", o.seconds) for o in objects)))
     start = time.perf_counter()
-    described = {**source, "checkpoint": pipeline.checkpoint_name,
-                 "checkpoint_sha256": pipeline.model.sha256 if pipeline.model else "",
-                 "atlas": pipeline.atlas.meta.get("description", ""), "suv": volume.suv_note,
-                 "dicom": {o.kind.value: str(o.path.relative_to(out)) for o in objects}
-                 if objects else {"none": note}}
-    write_results(result, volume.values, out, described)
+    record = RunRecord(
+        source, pipeline.checkpoint_name, pipeline.model.sha256 if pipeline.model else "",
+        str(pipeline.atlas.meta.get("description", "")), volume.suv_note,
+        {o.kind.value: str(o.path.relative_to(out)) for o in objects}
+        if objects else {"none": note or ""})
+    write_results(result, volume.values, out, record)
     seconds = time.perf_counter() - start
     timed = dataclasses.replace(
         result, timings=(*result.timings, ("writing masks and summary", seconds)))

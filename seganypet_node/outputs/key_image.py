@@ -19,9 +19,10 @@ from pydicom.uid import generate_uid
 from scipy import ndimage
 
 from seganypet_node import __version__
+from seganypet_node.imaging.units import Unit
+from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.measure.uptake import UptakeStats
 from seganypet_node.organs import display_label
-from seganypet_node.outputs.measurements import UptakeStats
-from seganypet_node.outputs.reference import ReferenceRegion
 from seganypet_node.outputs.seg import LESION_RGB, MANUFACTURER, SegmentMask
 
 IMAGE_HEIGHT = 760
@@ -40,7 +41,7 @@ class KeyImageRow:
 
 def render_key_image(values: np.ndarray, spacing_zyx: Sequence[float],
                      direction: Sequence[float], rows: Sequence[KeyImageRow],
-                     references: Sequence[ReferenceRegion], unit: str,
+                     references: Sequence[ReferenceRegion], unit: Unit,
                      footer: Sequence[str]) -> np.ndarray:
     """The RGB picture (rows, columns, 3) uint8: MIP with outlines on the left, table right."""
     mip = _oriented(values.max(axis=1), direction)
@@ -85,8 +86,8 @@ def _oriented(projection: np.ndarray, direction: Sequence[float]) -> np.ndarray:
     return np.ascontiguousarray(projection)
 
 
-def _grey(mip: np.ndarray, unit: str) -> np.ndarray:
-    top = SUV_WINDOW if unit == "SUVbw" else float(np.percentile(mip, 99.5)) or 1.0
+def _grey(mip: np.ndarray, unit: Unit) -> np.ndarray:
+    top = SUV_WINDOW if unit.is_suv else float(np.percentile(mip, 99.5)) or 1.0
     level = np.clip(mip / top, 0.0, 1.0)
     grey = (255.0 * (1.0 - level)).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
@@ -109,7 +110,7 @@ COLUMNS = (("region", 0), ("ml", 230), ("mean", 300), ("max", 370), ("peak", 440
 
 
 def _draw_panel(draw: ImageDraw.ImageDraw, left: int, rows: Sequence[KeyImageRow],
-                references: Sequence[ReferenceRegion], unit: str, footer: Sequence[str]) -> None:
+                references: Sequence[ReferenceRegion], unit: Unit, footer: Sequence[str]) -> None:
     title = ImageFont.load_default(size=20)
     font = ImageFont.load_default(size=15)
     draw.text((left, 14), "SegAnyPET organ uptake", fill="black", font=title)

@@ -18,9 +18,10 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from seganypet_node import __version__
+from seganypet_node.imaging.units import Unit
+from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.measure.uptake import UptakeStats
 from seganypet_node.organs import Organ
-from seganypet_node.outputs.measurements import UptakeStats
-from seganypet_node.outputs.reference import ReferenceRegion
 from seganypet_node.outputs.seg import LATERALITY, MANUFACTURER, NEOPLASM, organ_code
 
 SUVBW = hd.sr.CodedConcept("126401", "DCM", "SUVbw")
@@ -78,7 +79,7 @@ def build_report(seg: Dataset, source_series_uid: str, regions: Sequence[RegionR
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=PET_WHOLE_BODY, imaging_measurements=groups)
-    if unit != "SUVbw":
+    if not unit.is_suv:
         _add_comment(report, f"SUV not reported: {suv_note or 'the header does not allow it'}")
     return hd.sr.Comprehensive3DSR(
         evidence=[seg], content=report, series_instance_uid=generate_uid(),
@@ -115,13 +116,13 @@ def _measurements(stats: UptakeStats) -> list[hd.sr.Measurement]:
     volume_name = codes.DCM.MetabolicVolume if stats.tlg is not None else codes.SCT.Volume
     volume = hd.sr.Measurement(name=volume_name, value=stats.volume_ml, unit=ML, method=VOXEL_SUM)
     extra = []
-    if stats.tlg is not None and stats.unit == "SUVbw":
+    if stats.tlg is not None and stats.unit.is_suv:
         extra.append(hd.sr.Measurement(name=codes.DCM.TotalLesionGlycolysis, value=stats.tlg,
                                        unit=GRAM))
     return [*uptake, volume, *extra]
 
 
-def _reference_group(region: ReferenceRegion, unit: str
+def _reference_group(region: ReferenceRegion, unit: Unit
                      ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     name, quantity_unit = _quantity(unit)
     site = codes.SCT.Liver if region.name == "liver" else codes.SCT.Aorta
@@ -136,10 +137,10 @@ def _reference_group(region: ReferenceRegion, unit: str
         finding_type=site, measurements=measurements)
 
 
-def _quantity(unit: str) -> tuple[hd.sr.CodedConcept, hd.sr.CodedConcept]:
-    if unit == "SUVbw":
+def _quantity(unit: Unit) -> tuple[hd.sr.CodedConcept, hd.sr.CodedConcept]:
+    if unit.is_suv:
         return SUVBW, SUVBW_UNIT
-    if unit == "Bq/ml":
+    if unit is Unit.BQML:
         return hd.sr.CodedConcept.from_code(codes.DCM.NuclearMedicineTomographicActivity), BQML_UNIT
     return hd.sr.CodedConcept.from_code(codes.DCM.NuclearMedicineTomographicActivity), NO_UNIT
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,47 @@ import numpy as np
 import SimpleITK as sitk
 
 from seganypet_node.imaging.volume import array_on_grid
-from seganypet_node.outputs.reference import ReferenceRegion
-from seganypet_node.pipeline import OrganResult, PipelineResult
+from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.pipeline import OrganResult, PipelineResult, RunSource
 
 SUMMARY_FILE = "summary.json"
 MASKS_DIR = "masks"
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What ``summary.json`` says a run was made of: its source, model, atlas and outputs.
+
+    Attributes
+    ----------
+    source : RunSource
+        The job and series, or the files.
+    checkpoint, checkpoint_sha256 : str
+        The network's file and the SHA-256 of its bytes ("" when not known).
+    atlas : str
+        The atlas's description.
+    suv : str or None
+        Which SUV rule was used, or why there is no SUV.
+    dicom : mapping of str to str
+        Each DICOM object written (kind -> path in the folder), or ``{"none": why}``.
+    """
+
+    source: RunSource
+    checkpoint: str = ""
+    checkpoint_sha256: str = ""
+    atlas: str = ""
+    suv: str | None = None
+    dicom: Mapping[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """``summary.json``'s ``source``: the source's fields, then the rest."""
+        return {**self.source.as_json(), "checkpoint": self.checkpoint,
+                "checkpoint_sha256": self.checkpoint_sha256, "atlas": self.atlas,
+                "suv": self.suv, "dicom": dict(self.dicom)}
+
+
 def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
-                  source: Mapping[str, Any]) -> Path:
+                  record: RunRecord) -> Path:
     """Write masks and the summary into ``out``; returns the summary's path.
 
     The summary is written last (through a temporary file), so a folder with a summary holds
@@ -43,12 +75,12 @@ def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
             sitk.WriteImage(image, str(masks / f"{organ.organ}.nii.gz"), useCompression=True)
     path = out / SUMMARY_FILE
     temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps(summary(result, source), indent=2) + "\n")
+    temp.write_text(json.dumps(summary(result, record), indent=2) + "\n")
     os.replace(temp, path)
     return path
 
 
-def summary(result: PipelineResult, source: Mapping[str, Any]) -> dict[str, Any]:
+def summary(result: PipelineResult, record: RunRecord) -> dict[str, Any]:
     """The JSON-ready summary of a pipeline run."""
     registration = None
     if result.registration is not None:
@@ -58,7 +90,7 @@ def summary(result: PipelineResult, source: Mapping[str, Any]) -> dict[str, Any]
                         "height_scale": round(r.height_scale, 3), "seconds": round(r.seconds, 2),
                         "atlas_subjects_fused": r.subjects_used}
     return {
-        "source": dict(source),
+        "source": record.as_json(),
         "unit": result.unit,
         "registration": registration,
         "organs": {o.organ: _organ(o) for o in result.organs},

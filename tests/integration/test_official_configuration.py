@@ -25,7 +25,13 @@ from seganypet_node.model import VIT_B_ORI, build_sam3d_vit_b_ori
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.outputs.dicom_results import ObjectKind
 from seganypet_node.outputs.folder import segment_to_folder
-from seganypet_node.pipeline import DEFAULT_ATLAS_DIR, OrganPipeline, PipelineOptions, suv_like
+from seganypet_node.pipeline import (
+    DEFAULT_ATLAS_DIR,
+    OrganPipeline,
+    PipelineOptions,
+    RunSource,
+    suv_like,
+)
 from tests.model_doubles import TruthEngine
 from tests.support import cli
 
@@ -65,7 +71,8 @@ def test_official_geometry_crops_windows_and_pasting(study, tmp_path: Path) -> N
         if stage.startswith("segmenting "):
             marks.append((stage.removeprefix("segmenting "), len(engine.embedded)))
 
-    written = segment_to_folder(pipeline, volume, tmp_path, {"test": "official"}, progress)
+    written = segment_to_folder(pipeline, volume, tmp_path, RunSource(files=("official",)),
+                                progress)
     ends = [start for _, start in marks[1:]] + [len(engine.embedded)]
     for (name, start), end in zip(marks, ends, strict=True):
         crops_by_organ[name] = {grid.key for grid in engine.embedded[start:end]}

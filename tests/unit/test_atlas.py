@@ -13,7 +13,7 @@ from seganypet_node.atlas.landmarks import landmarks_from_labels
 from seganypet_node.atlas.prompts import UPTAKE, check_positive, checked_prompts
 from seganypet_node.atlas.register import RegistrationError, register_to_atlas
 from seganypet_node.atlas.subjects import mapped_landmarks
-from seganypet_node.model.evaluate import as_image
+from seganypet_node.imaging.volume import as_image
 from seganypet_node.organs import BY_NAME
 
 

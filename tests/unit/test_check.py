@@ -14,7 +14,7 @@ from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.receive import InstanceReceiver, ReceivedInstance
 from seganypet_node.dicom.spool import Spool
-from seganypet_node.settings_values import Caller
+from seganypet_node.settings_values import RemoteAE
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_missing_results_mark_transfers_failed_and_requeue_the_job(sessions, sto
         s.flush()
         enqueue(s, job.id, [OutboundObject("seg", "1.2.840.10008.5.1.4.1.1.66.4", "1.2.3.4",
                                            f"results/job-{job.id}/dicom/seg.dcm")],
-                [Caller("ARCHIVE", "127.0.0.1", 104)], now)
+                [RemoteAE("ARCHIVE", "127.0.0.1", 104)], now)
     found = checker(sessions, data, spool).run()
     assert kinds(found) == [FindingKind.MISSING_RESULTS_DIR, FindingKind.MISSING_RESULT]
     checker(sessions, data, spool).run(repair=True)

@@ -83,3 +83,48 @@ def test_command_line_override_is_validated() -> None:
     assert config.with_overrides("node", port=2000).node.port == 2000
     with pytest.raises(ConfigError, match=r"command line: \[node\] port"):
         config.with_overrides("node", port=0)
+
+
+def test_library_defaults_are_the_embedded_configuration() -> None:
+    """Code that builds the runtime or the pipeline without a Config gets what the node gets
+    (before, RuntimeOptions had 1 mirror image against the configuration's 8)."""
+    from seganypet_node.model.engine import RuntimeOptions
+    from seganypet_node.model.registry import runtime_options
+    from seganypet_node.pipeline import PipelineOptions
+
+    config = load_config(None)
+    assert RuntimeOptions() == runtime_options(config)
+    pipeline = PipelineOptions()
+    for name in ("organs", "deformable", "atlas_subjects", "max_inference_s"):
+        assert getattr(pipeline, name) == getattr(config.pipeline, name), name
+
+
+def test_fixed_destinations_are_storage_scps_and_a_caller_sent_to_once() -> None:
+    from seganypet_node.dicom.scu import result_destinations
+    from seganypet_node.settings_values import RemoteAE
+
+    config = load_config(environ={
+        "SEGANYPET_SEND_DESTINATIONS": "ARCHIVE@10.0.0.7:104",
+        "SEGANYPET_ACCESS_ALLOWED_CALLERS": "ARCHIVE@10.0.0.7:104"}).with_overrides(
+        "access", allowed_callers=[{"ae_title": "ARCHIVE", "host": "10.0.0.7", "port": 104,
+                                    "networks": ["10.0.0.0/24"]}])
+    assert config.send.destinations == (RemoteAE("ARCHIVE", "10.0.0.7", 104),)
+    # The archive both sends and receives: its results go to it once (before: twice, since
+    # its allow-list entry, with networks, differed from the same SCP as a destination).
+    assert result_destinations(config, "ARCHIVE") == (RemoteAE("ARCHIVE", "10.0.0.7", 104),)
+    with pytest.raises(ConfigError, match="no networks here"):
+        load_config(None).with_overrides("send", destinations=[
+            {"ae_title": "X", "host": "h", "port": 1, "networks": ["10.0.0.0/8"]}])
+
+
+def test_choices_are_enum_members_read_case_insensitively() -> None:
+    from seganypet_node.settings_values import Architecture, Autocast, LogLevel
+
+    config = load_config(environ={"SEGANYPET_MODEL_AUTOCAST": "fp16",
+                                  "SEGANYPET_MODEL_ARCHITECTURE": "SEGANYPET_COMPACT",
+                                  "SEGANYPET_LOGGING_LEVEL": "debug"})
+    assert config.model.autocast is Autocast.FP16
+    assert config.model.architecture is Architecture.SEGANYPET_COMPACT
+    assert config.logging.level is LogLevel.DEBUG
+    with pytest.raises(ConfigError, match=r"\[model\] autocast.*one of NONE, FP16, BF16"):
+        load_config(environ={"SEGANYPET_MODEL_AUTOCAST": "fp64"})

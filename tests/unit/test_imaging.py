@@ -63,6 +63,15 @@ def test_series_without_suv_is_measured_in_its_units(phantom_study, tmp_path) ->
     volume = from_pet_series(read_pet_series(sorted(tmp_path.iterdir())))
     assert volume.suvbw is None and volume.unit == "Bq/ml"
     assert "weight" in (volume.suv_note or "").lower()
+    measured = sitk.GetArrayFromImage(volume.measured_image())
+    assert np.array_equal(measured, sitk.GetArrayFromImage(volume.values).astype(np.float32))
+
+
+def test_the_measured_image_is_in_suvbw_when_the_header_allows_it(phantom_study) -> None:
+    volume = load_input([phantom_study.dicom_dir])
+    expected = sitk.GetArrayFromImage(volume.values) * volume.suvbw
+    measured = sitk.GetArrayFromImage(volume.measured_image())
+    assert measured.dtype == np.float32 and np.allclose(measured, expected, rtol=1e-6)
 
 
 def test_nifti_input_is_taken_as_suv(tmp_path, phantom_study) -> None:
@@ -147,3 +156,16 @@ def test_pixel_spacing_or_matrix_changing_within_the_series_is_named(phantom_stu
     ds.save_as(small)
     with pytest.raises(SeriesError, match=r"matrix \(rows x columns\) changes within the series"):
         read_pet_series([*phantom_study.files[:10], small])
+
+
+def test_units_of_a_series_are_typed_and_show_as_their_value() -> None:
+    import json
+
+    from seganypet_node.imaging.units import Unit
+
+    assert Unit.of_series("BQML") is Unit.BQML and Unit.of_series(" bqml ") is Unit.BQML
+    assert Unit.of_series("CNTS") is Unit.CNTS and Unit.of_series("1CM") is Unit.PER_CM
+    assert Unit.of_series("furlongs") is Unit.UNKNOWN and Unit.of_series(None) is Unit.UNKNOWN
+    assert Unit.of_series("SUVbw") is Unit.UNKNOWN  # not a DICOM Units term
+    assert Unit.SUVBW.is_suv and not Unit.BQML.is_suv
+    assert json.dumps({"unit": Unit.SUVBW}) == '{"unit": "SUVbw"}' and f"{Unit.BQML}" == "Bq/ml"

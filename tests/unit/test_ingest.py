@@ -102,6 +102,20 @@ def test_quiet_period_completes_series_without_number_of_slices(sessions) -> Non
         assert session.scalars(select(Series)).one().completion_rule is CompletionRule.QUIET
 
 
+def test_the_sweeper_thread_completes_a_quiet_series_and_wakes_the_workers(sessions) -> None:
+    import threading
+
+    record(sessions, pet_header(1, slices=None), now=T0)  # quiet for months by now
+    woken = threading.Event()
+    sweeper = QuietPeriodSweeper(sessions, dt.timedelta(seconds=30), 0.05, woken.set)
+    sweeper.start()
+    try:
+        assert woken.wait(10)
+    finally:
+        sweeper.stop()
+    assert count(sessions, Job) == 1
+
+
 def test_quiet_period_also_completes_a_series_that_never_reaches_its_count(sessions) -> None:
     record(sessions, pet_header(1, slices=5), now=T0)
     sweeper = QuietPeriodSweeper(sessions, dt.timedelta(seconds=30), 1.0)

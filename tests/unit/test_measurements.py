@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seganypet_node.outputs.measurements import (
+from seganypet_node.imaging.units import Unit
+from seganypet_node.measure.reference import blood_pool_reference, liver_reference
+from seganypet_node.measure.uptake import (
     sphere_kernel,
     sphere_peak,
     sphere_radius_mm,
     uptake_stats,
 )
-from seganypet_node.outputs.reference import blood_pool_reference, liver_reference
 
 
 def ball(shape, centre, radius_mm, spacing) -> np.ndarray:
@@ -33,7 +34,7 @@ def test_peak_is_the_sphere_mean_not_the_hottest_voxel() -> None:
     values[20, 20, 20] = 101.0  # one hot voxel: max 101, a 1 ml sphere dilutes it
     mask = np.zeros(values.shape, bool)
     mask[10:30, 10:30, 10:30] = True
-    stats = uptake_stats(values, mask, spacing, "SUVbw")
+    stats = uptake_stats(values, mask, spacing, Unit.SUVBW)
     kernel = sphere_kernel(sphere_radius_mm(1.0), spacing)
     assert stats.maximum == 101.0
     assert stats.peak == pytest.approx(1.0 + 100.0 / kernel.sum())
@@ -62,10 +63,10 @@ def test_lesion_tlg_is_volume_times_mean() -> None:
     values = np.zeros((20, 20, 20))
     lesion = ball(values.shape, (10, 10, 10), 8.0, spacing)
     values[lesion] = 6.0
-    stats = uptake_stats(values, lesion, spacing, "SUVbw", lesion=True)
+    stats = uptake_stats(values, lesion, spacing, Unit.SUVBW, lesion=True)
     assert stats.volume_ml == pytest.approx(lesion.sum() * 0.064)
     assert stats.tlg == pytest.approx(stats.volume_ml * 6.0)
-    assert uptake_stats(values, lesion, spacing, "SUVbw").tlg is None
+    assert uptake_stats(values, lesion, spacing, Unit.SUVBW).tlg is None
 
 
 def test_percist_liver_sphere_is_3cm_inside_the_right_lobe() -> None:

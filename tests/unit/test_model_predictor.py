@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from seganypet_node.model import COMPACT, VIT_B_ORI, build_sam3d
-from seganypet_node.model.engine import SamEngine
+from seganypet_node.model.engine import RuntimeOptions, SamEngine
 from seganypet_node.model.merging import DROPPED_LOGIT
 from seganypet_node.model.pieces import gaps, piece_count
 from seganypet_node.model.prediction import Prompt
@@ -266,7 +266,7 @@ def test_shared_crop_runs_the_encoder_once() -> None:
 
 def test_real_network_engine_caches_embeddings_and_returns_grid_outputs() -> None:
     image, _ = volume(np.eye(3), (4.0, 4.0, 4.0), club)
-    engine = SamEngine(build_sam3d(SMALL))
+    engine = SamEngine(build_sam3d(SMALL), RuntimeOptions(device="cpu", mirror_images=1))
     predictor = SegAnyPETPredictor(engine, max_windows=1)
     predictor.set_image(image)
     first = predictor.predict([Prompt((30, -40, 20))])

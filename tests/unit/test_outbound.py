@@ -23,13 +23,13 @@ from seganypet_node.db.outbound import (
 )
 from seganypet_node.db.states import JobState, OutboundState, SeriesState
 from seganypet_node.dicom.scu import ResultSender, result_destinations
-from seganypet_node.settings_values import Caller
+from seganypet_node.settings_values import RemoteAE
 from tests.support import cli, free_port
 
 LEASE = dt.timedelta(seconds=60)
 POLICY = RetryPolicy(max_attempts=3, initial_s=10, max_s=25)
-PACS = Caller("PACS", "127.0.0.1", 104)
-ARCHIVE = Caller("ARCHIVE", "127.0.0.1", 105)
+PACS = RemoteAE("PACS", "127.0.0.1", 104)
+ARCHIVE = RemoteAE("ARCHIVE", "127.0.0.1", 105)
 OBJECTS = [OutboundObject(kind, "1.2.840.10008.5.1.4.1.1.66.4", f"1.2.3.{n}",
                           f"results/job-1/dicom/{kind}.dcm")
            for n, kind in enumerate(("seg", "sr", "key_image"))]
@@ -129,7 +129,7 @@ def test_unreachable_destination_is_recorded_with_the_reason(sessions, job_id, t
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
     ds.save_as(tmp_path / OBJECTS[0].relative_path, enforce_file_format=True)
-    closed = Caller("NOBODY", "127.0.0.1", free_port())
+    closed = RemoteAE("NOBODY", "127.0.0.1", free_port())
     with sessions.begin() as s:
         enqueue(s, job_id, OBJECTS, [closed], utcnow())
     assert ResultSender(config, sessions).run_once() == 3
@@ -159,7 +159,7 @@ def test_send_command_lists_retries_and_runs(tmp_path) -> None:
     now = utcnow()
     with database.sessions.begin() as s:
         job_id = add_done_job(s, now)
-        enqueue(s, job_id, OBJECTS[:1], [Caller("GONE", "127.0.0.1", free_port())], now)
+        enqueue(s, job_id, OBJECTS[:1], [RemoteAE("GONE", "127.0.0.1", free_port())], now)
         (item,) = claim_batch(s, "x", LEASE, now, limit=1)
         mark_failed(s, item.row_id, "x", "refused", now, RetryPolicy(1, 1, 1))
     database.engine.dispose()

@@ -10,13 +10,14 @@ import pytest
 import SimpleITK as sitk
 
 from seganypet_node.config import resource_dir
-from seganypet_node.imaging.volume import VolumeInput
-from seganypet_node.model.evaluate import as_image
-from seganypet_node.model.metrics import dice
+from seganypet_node.evaluation.metrics import dice
+from seganypet_node.imaging.units import Unit
+from seganypet_node.imaging.volume import VolumeInput, as_image
 from seganypet_node.model.pieces import largest_component, prompted_pieces
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import BY_NAME
 from seganypet_node.outputs.folder import segment_to_folder
+from seganypet_node.pipeline import RunSource
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 def as_input(volume, keep_slices: int | None = None) -> VolumeInput:
     grid = volume.grid
     suv = volume.suv[:keep_slices]
-    return VolumeInput(as_image(suv, grid.spacing, grid.origin), 1.0, "SUVbw")
+    return VolumeInput(as_image(suv, grid.spacing, grid.origin), 1.0, Unit.SUVBW)
 
 
 def test_every_organ_is_found_disjoint_and_close_to_the_truth(compact_pipeline,
@@ -61,7 +62,7 @@ def test_organ_outside_the_field_is_reported_not_found(compact_pipeline, body_vo
 def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
         compact_pipeline, body_volume, tmp_path) -> None:
     volume = as_input(body_volume)
-    written = segment_to_folder(compact_pipeline, volume, tmp_path, {"files": ["test"]})
+    written = segment_to_folder(compact_pipeline, volume, tmp_path, RunSource(files=("test",)))
     result = written.result
     assert written.objects == () and "NIfTI" in (written.dicom_note or "")
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -15,6 +15,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
+from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import load_input
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom import from_ct
@@ -141,10 +142,10 @@ def test_uptake_outside_the_organs_range_fails(typical) -> None:
 def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, tmp_path) -> None:
     import pydicom
 
+    from seganypet_node.measure.uptake import uptake_stats
     from seganypet_node.outputs.dicom_results import ObjectKind, write_dicom_results
-    from seganypet_node.outputs.measurements import uptake_stats
-    from seganypet_node.outputs.summary import caveats, write_results
-    from seganypet_node.pipeline import OrganResult, PipelineResult, checked_results
+    from seganypet_node.outputs.summary import RunRecord, caveats, write_results
+    from seganypet_node.pipeline import OrganResult, PipelineResult, RunSource, checked_results
 
     study = studies["typical"]
     volume = load_input([study.dicom_dir])
@@ -153,7 +154,7 @@ def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, t
     masks["urinary_bladder"] = ball(values.shape, (z - 37 * superior_step(suv), y, x + 22),
                                     12) & (values > 0.3)
     spacing = suv.GetSpacing()[::-1]
-    results = [OrganResult(name, mask, uptake_stats(values, mask, spacing, "SUVbw"), ())
+    results = [OrganResult(name, mask, uptake_stats(values, mask, spacing, Unit.SUVBW), ())
                for name, mask in masks.items() if mask.any()]
     bound = ("used all 8 windows allowed per organ (8 crops): the mask may be cut",)
     checked = checked_results(results, volume, suv, {"aorta": bound})
@@ -167,7 +168,7 @@ def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, t
     objects = {o.kind: o for o in write_dicom_results(result, volume, tmp_path, None, "AE")}
     seg = pydicom.dcmread(objects[ObjectKind.SEG].path, stop_before_pixels=True)
     assert "urinary_bladder" not in {str(d.TrackingID) for d in seg.SegmentSequence}
-    write_results(result, volume.values, tmp_path, {"test": True})
+    write_results(result, volume.values, tmp_path, RunRecord(RunSource(files=("test",))))
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["organs"]["urinary_bladder"]["found"] is False
     assert summary["organs"]["urinary_bladder"]["reason"] == bladder.reason

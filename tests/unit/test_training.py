@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from seganypet_node.evaluation.metrics import dice, hausdorff95
+from seganypet_node.imaging.volume import as_image
 from seganypet_node.model import COMPACT
 from seganypet_node.model.crop import array_to_crop
 from seganypet_node.model.engine import z_normalise
-from seganypet_node.model.evaluate import as_image
-from seganypet_node.model.metrics import dice, hausdorff95
-from seganypet_node.model.training_data import CropSampler, error_click
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.generate import PhantomSpec, generate_volume
+from seganypet_node.training.data import CropSampler, error_click
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_metrics() -> None:
 
 @pytest.mark.slow
 def test_training_runs_reports_progress_and_resumes(tmp_path: Path, monkeypatch) -> None:
-    from seganypet_node.model import train as training
+    from seganypet_node.training import train as training
 
     monkeypatch.setattr(training, "training_subjects",
                         lambda count, log, hard=0: [generate_volume(
@@ -78,7 +78,7 @@ def test_training_runs_reports_progress_and_resumes(tmp_path: Path, monkeypatch)
 
 
 def test_scoring_with_simulated_clicks() -> None:
-    from seganypet_node.model.evaluate import score_organ
+    from seganypet_node.evaluation.clicks import score_organ
     from seganypet_node.model.predictor import SegAnyPETPredictor
     from tests.model_doubles import BrightRegionEngine
 
@@ -121,9 +121,9 @@ def test_focus_organs_get_half_of_the_crops(volume) -> None:
 def test_fine_tuning_starts_from_the_given_checkpoint(tmp_path: Path, monkeypatch) -> None:
     import torch
 
-    from seganypet_node.model import train as training
     from seganypet_node.model.build import build_sam3d
     from seganypet_node.model.checkpoint import load_model, save_checkpoint
+    from seganypet_node.training import train as training
 
     monkeypatch.setattr(training, "training_subjects",
                         lambda count, log, hard=0: [generate_volume(

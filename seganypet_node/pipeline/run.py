@@ -1,6 +1,5 @@
 """One PET volume in, organ masks and measurements out: atlas prompts, SegAnyPET, clean-up.
 
-Used by the worker (jobs from received series) and by ``seganypet-node segment`` (offline).
 Steps: registration to the atlas, landmark prompts checked against the image, SegAnyPET per
 organ (crops on a lattice, so organs close together share encoder passes), each voxel given
 to the organ with the highest logit, the pieces holding a positive prompt kept (else the
@@ -10,8 +9,8 @@ largest), measurements.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,101 +21,28 @@ from seganypet_node.atlas.register import Registration, register_to_atlas, tissu
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.volume import VolumeInput
-from seganypet_node.model.checkpoint import ModelIdentity
-from seganypet_node.model.engine import SamEngine
-from seganypet_node.model.pieces import prompted_pieces
-from seganypet_node.model.prediction import Prompt
-from seganypet_node.model.predictor import SegAnyPETPredictor
-from seganypet_node.model.registry import load_configured_model, runtime_options
-from seganypet_node.organs import ORGANS, organ
-from seganypet_node.outputs.measurements import UptakeStats, uptake_stats
-from seganypet_node.outputs.reference import (
+from seganypet_node.measure.reference import (
     ReferenceRegion,
     blood_pool_reference,
     liver_reference,
 )
+from seganypet_node.measure.uptake import uptake_stats
+from seganypet_node.model.checkpoint import LoadedModel, ModelIdentity
+from seganypet_node.model.engine import SamEngine
+from seganypet_node.model.pieces import prompted_pieces
+from seganypet_node.model.predictor import SegAnyPETPredictor
+from seganypet_node.model.registry import load_configured_model, runtime_options
+from seganypet_node.pipeline.results import (
+    OrganResult,
+    PipelineOptions,
+    PipelineResult,
+    Progress,
+    Segmented,
+)
 from seganypet_node.plausibility import judge_masks
 
-DEFAULT_ORGANS = tuple(o.name for o in ORGANS)
 DEFAULT_ATLAS_DIR = "atlas"  # inside models/
 TYPICAL_TISSUE_SUV = 0.7  # scales a volume without SUV so that prompt checks still apply
-Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    """What to segment and how.
-
-    Parameters
-    ----------
-    organs : tuple of str
-        Catalogue names, in the order they are reported.
-    lattice_mm : float
-        Crop centres are rounded to this lattice so nearby organs share encoder passes.
-    deformable : bool
-        Add the coarse B-spline step to the affine registration.
-    atlas_subjects : int
-        Most atlas subjects whose landmarks are fused (0: the mean atlas's alone).
-    max_inference_s : float
-        Organs not started this long after the first are reported not segmented.
-    """
-
-    organs: tuple[str, ...] = DEFAULT_ORGANS
-    lattice_mm: float = 12.0
-    deformable: bool = True
-    atlas_subjects: int = 8
-    max_inference_s: float = 1200.0
-
-    def __post_init__(self) -> None:
-        for name in self.organs:
-            organ(name)  # raises KeyError naming the known organs
-
-
-@dataclass(frozen=True, eq=False)
-class OrganResult:
-    """One organ: its mask on the input grid and measurements, or why it was not found."""
-
-    organ: str
-    mask: np.ndarray | None  # bool [z, y, x]
-    stats: UptakeStats | None
-    prompts: tuple[Prompt, ...]
-    reason: str | None = None  # why not found
-    rejected: tuple[str, ...] = ()  # landmarks dropped by the checks
-    seconds: float = 0.0
-    warnings: tuple[str, ...] = ()  # bounds the organ reached, kept with the result
-    withheld: np.ndarray | None = None  # the mask a plausibility rule kept from the report
-
-    @property
-    def found(self) -> bool:
-        return self.mask is not None
-
-
-@dataclass(frozen=True, eq=False)
-class Segmented:
-    """The network's answers for a study: the organ owning each voxel (index in the organ
-    list + 1, 0 for none), seconds per organ, bounds reached, organs skipped with why."""
-
-    owner: np.ndarray
-    seconds: dict[str, float]
-    warnings: dict[str, tuple[str, ...]]
-    skipped: dict[str, str]
-
-
-@dataclass(frozen=True, eq=False)
-class PipelineResult:
-    """Every requested organ, the registration and the time of each stage."""
-
-    organs: tuple[OrganResult, ...]
-    registration: Registration | None  # None when the prompts were given
-    unit: str
-    timings: tuple[tuple[str, float], ...]
-    references: tuple[ReferenceRegion, ...] = ()
-    # Lesion regions (label lesion_N, stats with TLG), reported after the organs.
-    lesions: tuple[OrganResult, ...] = ()
-
-    def organ(self, name: str) -> OrganResult:
-        """The result of one organ by catalogue name."""
-        return next(o for o in self.organs if o.organ == name)
 
 
 class OrganPipeline:
@@ -286,11 +212,23 @@ def measured_values(volume: VolumeInput, suv: sitk.Image) -> np.ndarray:
 
 def suv_like(volume: VolumeInput) -> sitk.Image:
     """SUVbw image, or without SUV the values scaled so soft tissue sits at a typical SUV."""
-    values = sitk.Cast(volume.values, sitk.sitkFloat32)
+    values = volume.measured_image()
     if volume.suvbw is not None:
-        return sitk.Cast(values * volume.suvbw, sitk.sitkFloat32)
+        return values
     level = tissue_level(sitk.GetArrayViewFromImage(values))
     return sitk.Cast(values * (TYPICAL_TISSUE_SUV / level), sitk.sitkFloat32)
+
+
+def predictor_from_config(config: Config) -> tuple[SegAnyPETPredictor, LoadedModel]:
+    """The configured checkpoint on the configured device, behind a predictor.
+
+    Raises
+    ------
+    seganypet_node.model.checkpoint.CheckpointError
+        The checkpoint cannot be loaded; the message names the file.
+    """
+    loaded = load_configured_model(config)
+    return SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config))), loaded
 
 
 def pipeline_from_config(config: Config) -> OrganPipeline:
@@ -301,8 +239,7 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
     seganypet_node.model.checkpoint.CheckpointError, seganypet_node.atlas.assets.AtlasError
         The checkpoint or the atlas cannot be loaded; the message names the file.
     """
-    loaded = load_configured_model(config)
-    predictor = SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config)))
+    predictor, loaded = predictor_from_config(config)
     atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
     options = PipelineOptions(organs=config.pipeline.organs,
                               deformable=config.pipeline.deformable,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from seganypet_node.imaging.units import Unit
+
 PEAK_SPHERE_ML = 1.0
 SUPERSAMPLING = 5  # sub-voxel samples per axis when weighting a sphere's edge voxels
 
@@ -23,7 +25,7 @@ class UptakeStats:
 
     Parameters
     ----------
-    unit : str
+    unit : Unit
         "SUVbw", "Bq/ml" or the series' Units when neither can be had.
     volume_ml, mean, maximum, sd : float
         Sum of voxel volumes, and the statistics of the voxel values inside the region.
@@ -33,7 +35,7 @@ class UptakeStats:
         Total lesion glycolysis, volume x mean (g when the unit is SUVbw); lesions only.
     """
 
-    unit: str
+    unit: Unit
     volume_ml: float
     mean: float
     maximum: float
@@ -42,7 +44,7 @@ class UptakeStats:
     tlg: float | None = None
 
 
-def uptake_stats(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float], unit: str,
+def uptake_stats(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float], unit: Unit,
                  lesion: bool = False) -> UptakeStats:
     """Statistics of ``values`` inside a non-empty boolean ``mask`` of the same shape.
 

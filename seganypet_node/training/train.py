@@ -24,8 +24,8 @@ from seganypet_node.model.build import build_sam3d
 from seganypet_node.model.checkpoint import load_model, save_checkpoint
 from seganypet_node.model.family import COMPACT, Sam3DConfig
 from seganypet_node.model.sam3d import Sam3D
-from seganypet_node.model.training_data import CropSampler, TrainingCrop, error_click
 from seganypet_node.phantom.generate import PhantomSpec, PhantomVolume, generate_volume
+from seganypet_node.training.data import CropSampler, TrainingCrop, error_click
 
 TRAIN_SEEDS_START = 1000  # held-out evaluation uses seeds >= 9000
 HARD_TRAIN_SEEDS_START = 2000  # the hard population (phantom.variations) for training

@@ -18,9 +18,10 @@ import numpy as np
 
 from seganypet_node.atlas.landmarks import landmarks_from_labels
 from seganypet_node.atlas.prompts import OrganPrompts
+from seganypet_node.evaluation.clicks import save_table
+from seganypet_node.evaluation.metrics import dice
+from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import VolumeInput
-from seganypet_node.model.evaluate import save_table
-from seganypet_node.model.metrics import dice
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.generate import PhantomSpec
@@ -114,14 +115,14 @@ class CaseScore:
 def evaluate_cases(pipeline: OrganPipeline, cases: Sequence[Case] = CASES,
                    log: Callable[[str], None] = print) -> list[CaseScore]:
     """Score every case (a few seconds each on two CPU cores)."""
-    from seganypet_node.model.evaluate import as_image
+    from seganypet_node.imaging.volume import as_image
     from seganypet_node.phantom.generate import generate_volume
 
     scores: list[CaseScore] = []
     for case in cases:
         volume = generate_volume(case.spec())
         grid = volume.grid
-        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), 1.0, "SUVbw")
+        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), 1.0, Unit.SUVBW)
         start = time.perf_counter()
         automatic = pipeline.run(image)
         seconds = time.perf_counter() - start
@@ -134,7 +135,7 @@ def evaluate_cases(pipeline: OrganPipeline, cases: Sequence[Case] = CASES,
 
 def _ideal_prompts(image: VolumeInput, labels: np.ndarray,
                    pipeline: OrganPipeline) -> dict[str, OrganPrompts]:
-    from seganypet_node.model.evaluate import as_image
+    from seganypet_node.imaging.volume import as_image
 
     truth = as_image(labels, image.values.GetSpacing(), image.values.GetOrigin())
     marks = landmarks_from_labels(truth, pipeline.options.organs)

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from seganypet_node.model.metrics import dice, hausdorff95
+from seganypet_node.evaluation.metrics import dice, hausdorff95
+from seganypet_node.imaging.volume import as_image
 from seganypet_node.model.prediction import Prediction, Prompt
 from seganypet_node.model.predictor import SegAnyPETPredictor
-from seganypet_node.model.training_data import error_click
 from seganypet_node.organs import ORGANS
+from seganypet_node.training.data import error_click
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,6 @@ class OrganScore:
     hd95_5: float
 
 
-def as_image(values: np.ndarray, spacing: Sequence[float], origin: Sequence[float],
-             direction: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1)) -> sitk.Image:
-    """A [z, y, x] array as a SimpleITK image with the given geometry."""
-    image = sitk.GetImageFromArray(values.astype(np.float32))
-    image.SetSpacing(tuple(float(s) for s in spacing))
-    image.SetOrigin(tuple(float(o) for o in origin))
-    image.SetDirection(tuple(float(d) for d in direction))
-    return image
 
 
 def centre_click(truth: np.ndarray, image: sitk.Image) -> Prompt:

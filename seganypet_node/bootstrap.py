@@ -1,0 +1,23 @@
+"""What every command and the node process set up before they work: logging and privacy."""
+
+from __future__ import annotations
+
+import pydicom
+
+from seganypet_node.config import Config
+from seganypet_node.logs import setup_logging
+
+
+def bootstrap(config: Config) -> None:
+    """Set up the process for ``config``: logging at its level, pydicom kept quiet."""
+    setup_logging(config.logging.level.value)
+    keep_headers_out_of_logs()
+
+
+def keep_headers_out_of_logs() -> None:
+    """Stop pydicom validating values as it reads them.
+
+    Headers are checked by :mod:`seganypet_node.dicom.header`; pydicom's own warnings would
+    echo raw values (patient names among them) into the log.
+    """
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE

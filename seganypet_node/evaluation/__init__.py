@@ -1,0 +1,1 @@
+"""How well the network and the automatic pipeline segment held-out phantoms."""

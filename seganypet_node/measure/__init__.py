@@ -1,0 +1,1 @@
+"""Measurements of segmented regions: uptake statistics and the PERCIST references."""

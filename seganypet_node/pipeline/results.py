@@ -1,0 +1,124 @@
+"""What a pipeline run takes and gives: options, per-organ results, the study's result, and
+where the study came from."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seganypet_node.atlas.register import Registration
+from seganypet_node.imaging.units import Unit
+from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.measure.uptake import UptakeStats
+from seganypet_node.model.prediction import Prompt
+from seganypet_node.organs import ORGANS, organ
+
+DEFAULT_ORGANS = tuple(o.name for o in ORGANS)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """What a run segmented: the job and series it came from, or the files it was given.
+
+    Attributes
+    ----------
+    job : int or None
+        The node's job id (worker runs).
+    series_instance_uid, study_instance_uid : str or None
+        The series and study, when the input was DICOM.
+    instances : int or None
+        Instances read (worker runs).
+    files : tuple of str
+        The paths given to ``segment``.
+    """
+
+    job: int | None = None
+    series_instance_uid: str | None = None
+    study_instance_uid: str | None = None
+    instances: int | None = None
+    files: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields that are known, JSON-ready (``summary.json``'s ``source``)."""
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in dataclasses.asdict(self).items()
+                if value is not None and value != ()}
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What to segment and how.
+
+    Parameters
+    ----------
+    organs : tuple of str
+        Catalogue names, in the order they are reported.
+    lattice_mm : float
+        Crop centres are rounded to this lattice so nearby organs share encoder passes.
+    deformable : bool
+        Add the coarse B-spline step to the affine registration.
+    atlas_subjects : int
+        Most atlas subjects whose landmarks are fused (0: the mean atlas's alone).
+    max_inference_s : float
+        Organs not started this long after the first are reported not segmented.
+    """
+
+    organs: tuple[str, ...] = DEFAULT_ORGANS
+    lattice_mm: float = 12.0
+    deformable: bool = True
+    atlas_subjects: int = 8
+    max_inference_s: float = 1200.0
+
+    def __post_init__(self) -> None:
+        for name in self.organs:
+            organ(name)  # raises KeyError naming the known organs
+
+
+@dataclass(frozen=True, eq=False)
+class OrganResult:
+    """One organ: its mask on the input grid and measurements, or why it was not found."""
+
+    organ: str
+    mask: np.ndarray | None  # bool [z, y, x]
+    stats: UptakeStats | None
+    prompts: tuple[Prompt, ...]
+    reason: str | None = None  # why not found
+    rejected: tuple[str, ...] = ()  # landmarks dropped by the checks
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # bounds the organ reached, kept with the result
+    withheld: np.ndarray | None = None  # the mask a plausibility rule kept from the report
+
+    @property
+    def found(self) -> bool:
+        return self.mask is not None
+
+
+@dataclass(frozen=True, eq=False)
+class Segmented:
+    """The network's answers for a study: the organ owning each voxel (index in the organ
+    list + 1, 0 for none), seconds per organ, bounds reached, organs skipped with why."""
+
+    owner: np.ndarray
+    seconds: dict[str, float]
+    warnings: dict[str, tuple[str, ...]]
+    skipped: dict[str, str]
+
+
+@dataclass(frozen=True, eq=False)
+class PipelineResult:
+    """Every requested organ, the registration and the time of each stage."""
+
+    organs: tuple[OrganResult, ...]
+    registration: Registration | None  # None when the prompts were given
+    unit: Unit
+    timings: tuple[tuple[str, float], ...]
+    references: tuple[ReferenceRegion, ...] = ()
+    # Lesion regions (label lesion_N, stats with TLG), reported after the organs.
+    lesions: tuple[OrganResult, ...] = ()
+
+

@@ -1,0 +1,1 @@
+"""Training the compact network on phantoms (interactive, SAM-style clicks)."""

@@ -1,0 +1,85 @@
+"""The layering of docs/ARCHITECTURE.md, checked on every import of the package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import seganypet_node
+
+PACKAGE = Path(seganypet_node.__file__).parent
+
+LAYERS = {
+    0: {"errors", "hashing", "organs", "settings_values", "logs", "polling", "__init__"},
+    1: {"config", "bootstrap"},
+    2: {"imaging"},
+    3: {"model"},
+    4: {"atlas"},
+    5: {"plausibility", "measure"},
+    6: {"pipeline"},
+    7: {"outputs"},
+    8: {"db"},
+    9: {"dicom"},
+    10: {"phantom"},
+    11: {"worker", "offline", "app", "training", "evaluation"},
+    12: {"commands", "cli", "__main__"},
+}
+LAYER_OF = {part: layer for layer, parts in LAYERS.items() for part in parts}
+
+# Edges that break the layering today (docs/ARCHITECTURE.md says why); remove, never add.
+KNOWN = {
+    ("db", "dicom"),
+}
+
+
+def _part(module: str) -> str | None:
+    """The top-level part of ``seganypet_node`` a dotted module name is in."""
+    names = module.split(".")
+    if names[0] != "seganypet_node":
+        return None
+    return names[1] if len(names) > 1 else "__init__"
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def edges() -> set[tuple[str, str]]:
+    """(importer, imported) top-level parts, for every import anywhere in the package."""
+    result = set()
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).parts
+        importer = relative[0].removesuffix(".py")
+        for module in _imports(path):
+            imported = _part(module)
+            if imported is not None and imported != importer:
+                result.add((importer, imported))
+    return result
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    parts = {p.name.removesuffix(".py") for p in PACKAGE.iterdir()
+             if (p.suffix == ".py" or (p / "__init__.py").exists())}
+    assert parts - set(LAYER_OF) == set()
+
+
+def test_no_module_imports_from_a_layer_above_its_own() -> None:
+    upward = {(a, b) for a, b in edges() if LAYER_OF[a] < LAYER_OF[b]}
+    assert upward - KNOWN == set(), "new upward imports; see docs/ARCHITECTURE.md"
+
+
+def test_the_known_exceptions_still_exist() -> None:
+    """A removed exception leaves the list, so that it cannot come back unnoticed."""
+    assert KNOWN - edges() == set()
+
+
+def test_the_checker_sees_a_lazy_upward_import(tmp_path) -> None:
+    path = tmp_path / "probe.py"
+    path.write_text("def f():\n    from seganypet_node.cli import main\n    return main\n")
+    assert "seganypet_node.cli" in _imports(path)
