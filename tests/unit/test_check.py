@@ -6,7 +6,6 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
-from seganypet_node.db.check import ConsistencyCheck, FindingKind
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.group_commit import GroupCommitter
 from seganypet_node.db.models import Instance, Job, Outbound, Series
@@ -14,6 +13,7 @@ from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.receive import InstanceReceiver, ReceivedInstance
 from seganypet_node.dicom.spool import Spool
+from seganypet_node.maintenance.check import ConsistencyCheck, FindingKind
 from seganypet_node.settings_values import RemoteAE
 
 
