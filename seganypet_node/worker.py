@@ -37,6 +37,7 @@ from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, segment_to_folder
 from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
+from seganypet_node.pipeline.timings import Stage, Timings
 from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,11 @@ class JobWorker(QueuePoller):
     def _process(self, claimed: ClaimedJob) -> FolderResult:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
-        start = time.perf_counter()
-        volume = from_pet_series(read_pet_series(files))
-        read_s = time.perf_counter() - start
-        pipeline = self._ensure_pipeline()
-        load_s = time.perf_counter() - start - read_s
+        timings = Timings()
+        with timings.timed(Stage.READ_SERIES):
+            volume = from_pet_series(read_pet_series(files))
+        with timings.timed(Stage.LOAD):
+            pipeline = self._ensure_pipeline()
 
         def renew(stage: str, done: int, total: int) -> None:
             with self.sessions.begin() as session:
@@ -136,8 +137,7 @@ class JobWorker(QueuePoller):
         source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
                            study_instance_uid=claimed.study_uid, instances=len(files))
         written = segment_to_folder(pipeline, volume, out, source, renew,
-                                    self.config.node.ae_title,
-                                    (("read series", read_s), ("load model and atlas", load_s)))
+                                    self.config.node.ae_title, timings)
         found = sum(o.found for o in written.result.organs)
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))

@@ -21,6 +21,7 @@ from seganypet_node.outputs.dicom_results import (
 )
 from seganypet_node.outputs.summary import RunRecord, write_results
 from seganypet_node.pipeline import OrganPipeline, PipelineResult, Progress, RunSource
+from seganypet_node.pipeline.timings import Stage, Timings
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,12 @@ class FolderResult:
 def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
                       source: RunSource, progress: Progress | None = None,
                       device_name: str = "seganypet-node",
-                      prior_timings: tuple[tuple[str, float], ...] = ()) -> FolderResult:
+                      prior: Timings | None = None) -> FolderResult:
     """Run the pipeline and write masks, DICOM SEG/SR/key image and the summary into ``out``.
 
-    The timings are ``prior_timings`` (stages the caller ran first, e.g. reading the series),
-    the pipeline's, one per DICOM object and, last, the time spent writing masks and summary
-    (not in the summary itself).
+    The timings are ``prior``'s (stages the caller ran first, e.g. reading the series), the
+    pipeline's, one per DICOM object and, last, the time spent writing masks and summary (not
+    in the summary itself).
     """
     result = pipeline.run(volume, progress)
     try:
@@ -51,9 +52,10 @@ def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
     except OutputsUnavailableError as exc:
         objects, note = (), str(exc)
         log.info("no DICOM outputs: %s", note)
-    result = dataclasses.replace(result, timings=(
-        *prior_timings, *result.timings,
-        *((f"writing {o.kind.value}", o.seconds) for o in objects)))
+    timings = Timings((prior.entries if prior else ()) + result.timings)
+    for written in objects:
+        timings.add(Stage.WRITING.of(written.kind.value), written.seconds)
+    result = dataclasses.replace(result, timings=timings.entries)
     start = time.perf_counter()
     record = RunRecord(
         source, pipeline.checkpoint_name, pipeline.model.sha256 if pipeline.model else "",
@@ -61,7 +63,5 @@ def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
         {o.kind.value: str(o.path.relative_to(out)) for o in objects}
         if objects else {"none": note or ""})
     write_results(result, volume.values, out, record)
-    seconds = time.perf_counter() - start
-    timed = dataclasses.replace(
-        result, timings=(*result.timings, ("writing masks and summary", seconds)))
-    return FolderResult(timed, objects, note)
+    timings.add(Stage.MASKS_AND_SUMMARY, time.perf_counter() - start)
+    return FolderResult(dataclasses.replace(result, timings=timings.entries), objects, note)

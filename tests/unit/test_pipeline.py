@@ -107,3 +107,17 @@ def test_pieces_holding_a_positive_prompt_are_kept_and_a_stray_one_is_not() -> N
     assert kept.sum() == 54 and kept[2, 2, 2] and kept[7, 7, 7] and not kept[0, 8, 8]
     outside = (Prompt((5.0, 5.0, 5.0)), Prompt((40.0, 0.0, 0.0)))  # in no piece / off the grid
     assert np.array_equal(prompted_pieces(mask, outside, image), largest_component(mask))
+
+
+def test_timings_accumulate_named_stages_in_order() -> None:
+    import time
+
+    from seganypet_node.pipeline.timings import Stage, Timings
+
+    timings = Timings(((Stage.READ_SERIES, 1.5),))
+    with timings.timed(Stage.INFERENCE.of("liver")):
+        time.sleep(0.01)
+    timings.add(Stage.MASKS_AND_SUMMARY, 0.25)
+    names = [name for name, _ in timings.entries]
+    assert names == ["read series", "inference liver", "writing masks and summary"]
+    assert timings.entries[1][1] >= 0.01 and all(isinstance(n, str) for n in names)
