@@ -28,7 +28,7 @@ class Timings:
     """Seconds per stage in the order the stages ran."""
 
     def __init__(self, entries: tuple[tuple[str, float], ...] = ()) -> None:
-        self._entries = list(entries)
+        self._entries = [(str(name), float(seconds)) for name, seconds in entries]
 
     def add(self, name: str, seconds: float) -> None:
         """Record a stage (a :class:`Stage`, or ``Stage.X.of(detail)``)."""

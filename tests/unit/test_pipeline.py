@@ -120,4 +120,4 @@ def test_timings_accumulate_named_stages_in_order() -> None:
     timings.add(Stage.MASKS_AND_SUMMARY, 0.25)
     names = [name for name, _ in timings.entries]
     assert names == ["read series", "inference liver", "writing masks and summary"]
-    assert timings.entries[1][1] >= 0.01 and all(isinstance(n, str) for n in names)
+    assert timings.entries[1][1] >= 0.01 and all(type(n) is str for n in names)
