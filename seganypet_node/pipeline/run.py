@@ -28,10 +28,10 @@ from seganypet_node.measure.reference import (
 )
 from seganypet_node.measure.uptake import uptake_stats
 from seganypet_node.model.checkpoint import LoadedModel, ModelIdentity
+from seganypet_node.model.configured import load_configured_model, runtime_options
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
 from seganypet_node.model.predictor import SegAnyPETPredictor
-from seganypet_node.model.registry import load_configured_model, runtime_options
 from seganypet_node.pipeline.results import (
     OrganResult,
     PipelineOptions,

@@ -10,7 +10,7 @@ import torch
 from seganypet_node.config import load_config
 from seganypet_node.model import COMPACT, build_sam3d
 from seganypet_node.model.checkpoint import CheckpointError, save_checkpoint
-from seganypet_node.model.registry import find_checkpoint, load_configured_model
+from seganypet_node.model.configured import find_checkpoint, load_configured_model
 
 
 def touch(folder: Path, *names: str) -> None:
