@@ -57,7 +57,7 @@ def test_configured_checkpoint_path_wins(tmp_path: Path) -> None:
 
 def test_bundled_model_declares_the_bias_it_was_trained_with() -> None:
     from seganypet_node.config import resource_dir
-    from seganypet_node.model.family import RelPosBias
+    from seganypet_node.model.modeling.family import RelPosBias
 
     path = resource_dir("models") / "seganypet_compact.pth"
     content = torch.load(path, weights_only=True)
