@@ -34,7 +34,7 @@ from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
-from seganypet_node.outputs.folder import FolderResult, segment_to_folder
+from seganypet_node.outputs.folder import FolderResult, write_folder
 from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
 from seganypet_node.pipeline.timings import Stage, Timings
@@ -136,8 +136,8 @@ class JobWorker(QueuePoller):
         out = job_results_dir(self.config.results_dir, claimed.job_id)
         source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
                            study_instance_uid=claimed.study_uid, instances=len(files))
-        written = segment_to_folder(pipeline, volume, out, source, renew,
-                                    self.config.node.ae_title, timings)
+        result = pipeline.run(volume, renew, timings)
+        written = write_folder(result, volume, out, source, self.config.node.ae_title)
         found = sum(o.found for o in written.result.organs)
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))

@@ -74,15 +74,17 @@ class OrganPipeline:
         """File name of the network's checkpoint ("" when not known)."""
         return self.model.checkpoint if self.model else ""
 
-    def run(self, volume: VolumeInput, progress: Progress | None = None) -> PipelineResult:
-        """Segment and measure every configured organ.
+    def run(self, volume: VolumeInput, progress: Progress | None = None,
+            timings: Timings | None = None) -> PipelineResult:
+        """Segment and measure every configured organ (``timings``: stages the caller ran
+        first, e.g. reading the series, which the result's timings begin with).
 
         Raises
         ------
         seganypet_node.atlas.register.RegistrationError
             When the volume cannot be aligned with the atlas.
         """
-        timings = Timings()
+        timings = Timings(timings.entries if timings else ())
         with timings.timed(Stage.REGISTRATION):
             suv = suv_like(volume)
             registration = register_to_atlas(self.atlas.image, suv, self.options.deformable)
@@ -109,7 +111,8 @@ class OrganPipeline:
                                       suv, segmented.warnings)
             references = reference_regions(volume, suv, results)
         return PipelineResult(tuple(results), registration, volume.measured_unit,
-                              timings.entries, references)
+                              timings.entries, references, model=self.model,
+                              atlas=str(self.atlas.meta.get("description", "")))
 
     def _segment(self, prompts: dict[str, OrganPrompts], progress: Progress | None
                  ) -> Segmented:

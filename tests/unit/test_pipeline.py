@@ -16,7 +16,7 @@ from seganypet_node.imaging.volume import VolumeInput, as_image
 from seganypet_node.model.pieces import largest_component, prompted_pieces
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import BY_NAME
-from seganypet_node.outputs.folder import segment_to_folder
+from seganypet_node.outputs.folder import write_folder
 from seganypet_node.pipeline import RunSource
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,8 @@ def test_organ_outside_the_field_is_reported_not_found(compact_pipeline, body_vo
 def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
         compact_pipeline, body_volume, tmp_path) -> None:
     volume = as_input(body_volume)
-    written = segment_to_folder(compact_pipeline, volume, tmp_path, RunSource(files=("test",)))
+    written = write_folder(compact_pipeline.run(volume), volume, tmp_path,
+                           RunSource(files=("test",)))
     result = written.result
     assert written.objects == () and "NIfTI" in (written.dicom_note or "")
     summary = json.loads((tmp_path / "summary.json").read_text())
