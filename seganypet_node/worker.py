@@ -115,7 +115,7 @@ class JobWorker(QueuePoller):
             log.info("job %d: no destination for results (caller %s has no allow-list entry "
                      "and no [send] destinations)", claimed.job_id, calling_ae)
         root = self.config.node.data_dir
-        items = [OutboundObject(o.kind.value, o.sop_class_uid, o.sop_instance_uid,
+        items = [OutboundObject(o.kind, o.sop_class_uid, o.sop_instance_uid,
                                 str(o.path.relative_to(root))) for o in objects]
         return enqueue(session, claimed.job_id, items, destinations, utcnow())
 
