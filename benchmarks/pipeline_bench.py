@@ -39,8 +39,9 @@ def one_run(dicom_dir: Path, out: Path, threads: int,
             model: dict[str, Any]) -> dict[str, object]:
     from seganypet_node.config import load_config
     from seganypet_node.imaging.volume import load_input
-    from seganypet_node.outputs.folder import segment_to_folder
+    from seganypet_node.outputs.folder import write_folder
     from seganypet_node.pipeline import RunSource, pipeline_from_config
+    from seganypet_node.pipeline.timings import Stage
 
     config = load_config(None, environ={}).with_overrides("model", threads=threads, **model)
     start = time.perf_counter()
@@ -50,11 +51,13 @@ def one_run(dicom_dir: Path, out: Path, threads: int,
     start = time.perf_counter()
     volume = load_input([dicom_dir])
     read_s = time.perf_counter() - start
-    result = segment_to_folder(pipeline, volume, out, RunSource(files=(str(dicom_dir),))).result
-    stages = {"load model and atlas": model_s, "read series": read_s, **dict(result.timings)}
-    inference = sum(v for k, v in stages.items() if k.startswith("inference "))
+    result = write_folder(pipeline.run(volume), volume, out,
+                          RunSource(files=(str(dicom_dir),))).result
+    stages = {Stage.LOAD.value: model_s, Stage.READ_SERIES.value: read_s,
+              **dict(result.timings)}
+    inference = sum(v for k, v in stages.items() if k.startswith(Stage.INFERENCE.of("")))
     return {"stages": stages, "inference_total": inference,
-            "study_total": sum(v for k, v in stages.items() if k != "load model and atlas"),
+            "study_total": sum(v for k, v in stages.items() if k != Stage.LOAD),
             "organs_found": sum(o.found for o in result.organs),
             "encoder_crops": passes["crops"], "encoder_images": passes["images"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -12,7 +12,10 @@ from typing import Any
 from seganypet_node.bootstrap import bootstrap
 from seganypet_node.commands import check as consistency
 from seganypet_node.commands import model as model_commands
-from seganypet_node.commands import print_json, results
+from seganypet_node.commands import phantom as phantom_commands
+from seganypet_node.commands import print_json
+from seganypet_node.commands import send as send_commands
+from seganypet_node.commands import suv as suv_commands
 from seganypet_node.config import Config, load_config
 from seganypet_node.errors import NodeError, UsageError
 
@@ -272,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
                               help="SUVbw and SUL factors of PET instances from their headers")
     suv.add_argument("files", type=Path, nargs="+", metavar="FILE")
     suv.add_argument("--json", action="store_true", help="machine-readable output")
-    suv.set_defaults(handler=results.suv)
+    suv.set_defaults(handler=suv_commands.suv)
 
     send = commands.add_parser("send", parents=[common],
                                help="list result transfers; --retry failed ones; --run now")
@@ -281,7 +284,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--run", action="store_true", help="send everything due, then exit")
     send.add_argument("--json", action="store_true", help="machine-readable list")
     send.add_argument("--limit", type=int, default=200)
-    send.set_defaults(handler=results.send)
+    send.set_defaults(handler=send_commands.send)
 
     check = commands.add_parser("check", parents=[common],
                                 help="do spool, result folders and database agree?")
@@ -303,6 +306,6 @@ def _parser() -> argparse.ArgumentParser:
                          help="also write the ground truth as a DICOM SEG")
     phantom.add_argument("--coverage", choices=["vertex", "skull_base", "random"],
                          default="vertex", help="top of the field of view")
-    model_commands.add_variation_options(phantom)
-    phantom.set_defaults(handler=model_commands.phantom)
+    phantom_commands.add_variation_options(phantom)
+    phantom.set_defaults(handler=phantom_commands.phantom)
     return parser

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from seganypet_node.config import Config
 from seganypet_node.imaging.volume import load_input
-from seganypet_node.outputs.folder import FolderResult, segment_to_folder
+from seganypet_node.outputs.folder import FolderResult, write_folder
 from seganypet_node.pipeline import RunSource, pipeline_from_config
 
 BAR_WIDTH = 30
@@ -55,7 +55,7 @@ def segment_files(config: Config, sources: Sequence[Path], out: Path,
     pipeline = pipeline_from_config(config)
     source = RunSource(series_instance_uid=volume.pet.series_uid if volume.pet else None,
                        files=tuple(str(s) for s in sources))
-    return segment_to_folder(pipeline, volume, out, source, ProgressBar(stream))
+    return write_folder(pipeline.run(volume, ProgressBar(stream)), volume, out, source)
 
 
 def report(written: FolderResult, out: Path) -> str:

@@ -34,9 +34,10 @@ from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
-from seganypet_node.outputs.folder import FolderResult, segment_to_folder
+from seganypet_node.outputs.folder import FolderResult, write_folder
 from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
+from seganypet_node.pipeline.timings import Stage, Timings
 from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
@@ -114,18 +115,18 @@ class JobWorker(QueuePoller):
             log.info("job %d: no destination for results (caller %s has no allow-list entry "
                      "and no [send] destinations)", claimed.job_id, calling_ae)
         root = self.config.node.data_dir
-        items = [OutboundObject(o.kind.value, o.sop_class_uid, o.sop_instance_uid,
+        items = [OutboundObject(o.kind, o.sop_class_uid, o.sop_instance_uid,
                                 str(o.path.relative_to(root))) for o in objects]
         return enqueue(session, claimed.job_id, items, destinations, utcnow())
 
     def _process(self, claimed: ClaimedJob) -> FolderResult:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
-        start = time.perf_counter()
-        volume = from_pet_series(read_pet_series(files))
-        read_s = time.perf_counter() - start
-        pipeline = self._ensure_pipeline()
-        load_s = time.perf_counter() - start - read_s
+        timings = Timings()
+        with timings.timed(Stage.READ_SERIES):
+            volume = from_pet_series(read_pet_series(files))
+        with timings.timed(Stage.LOAD):
+            pipeline = self._ensure_pipeline()
 
         def renew(stage: str, done: int, total: int) -> None:
             with self.sessions.begin() as session:
@@ -135,9 +136,8 @@ class JobWorker(QueuePoller):
         out = job_results_dir(self.config.results_dir, claimed.job_id)
         source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
                            study_instance_uid=claimed.study_uid, instances=len(files))
-        written = segment_to_folder(pipeline, volume, out, source, renew,
-                                    self.config.node.ae_title,
-                                    (("read series", read_s), ("load model and atlas", load_s)))
+        result = pipeline.run(volume, renew, timings)
+        written = write_folder(result, volume, out, source, self.config.node.ae_title)
         found = sum(o.found for o in written.result.organs)
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from seganypet_node.model.crop import CropGrid
-from seganypet_node.model.family import Sam3DConfig
+from seganypet_node.model.modeling.family import Sam3DConfig
 
 
 class BrightRegionEngine:

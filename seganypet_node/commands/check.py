@@ -12,8 +12,8 @@ from seganypet_node.config import Config
 def check(config: Config, args: argparse.Namespace) -> int:
     """Print what disagrees (and what --repair did); exit 1 while anything is unresolved."""
     from seganypet_node.app import open_database
-    from seganypet_node.db.check import ConsistencyCheck
     from seganypet_node.dicom.spool import Spool
+    from seganypet_node.maintenance.check import ConsistencyCheck
 
     database = open_database(config)
     report = ConsistencyCheck(database.sessions, Spool(config.spool_dir),

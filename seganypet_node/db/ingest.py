@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from seganypet_node.db.jobs import DEFAULT_MAX_ATTEMPTS
 from seganypet_node.db.models import Base, Instance, Job, Series, Study
+from seganypet_node.db.rows import InstanceHeader
 from seganypet_node.db.states import CompletionRule, JobState, SeriesState
-from seganypet_node.dicom.header import InstanceHeader
 
 _STUDY, _SERIES, _INSTANCE, _JOB = (
     Base.metadata.tables[model.__tablename__] for model in (Study, Series, Instance, Job))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from seganypet_node.db.models import Outbound
 from seganypet_node.db.states import OutboundState
+from seganypet_node.outputs.kinds import ObjectKind
 from seganypet_node.settings_values import RemoteAE
 
 
@@ -24,7 +25,7 @@ from seganypet_node.settings_values import RemoteAE
 class OutboundObject:
     """A result file to send: what it is and where it lies (relative to the data dir)."""
 
-    kind: str
+    kind: ObjectKind
     sop_class_uid: str
     sop_instance_uid: str
     relative_path: str
@@ -66,7 +67,7 @@ def enqueue(session: Session, job_id: int, objects: Sequence[OutboundObject],
             if (obj.sop_instance_uid, destination.ae_title) in existing:
                 continue
             session.add(Outbound(
-                job_id=job_id, object_kind=obj.kind, sop_class_uid=obj.sop_class_uid,
+                job_id=job_id, object_kind=obj.kind.value, sop_class_uid=obj.sop_class_uid,
                 sop_instance_uid=obj.sop_instance_uid, spool_path=obj.relative_path,
                 destination_ae=destination.ae_title, destination_host=destination.host,
                 destination_port=destination.port, state=OutboundState.PENDING, attempts=0,
@@ -150,7 +151,7 @@ class OutboundRow:
 
     row_id: int
     job_id: int
-    kind: str
+    kind: ObjectKind
     destination: str
     state: str
     attempts: int
@@ -161,7 +162,7 @@ class OutboundRow:
 def list_outbound(session: Session, limit: int = 200) -> list[OutboundRow]:
     """The newest transfers first."""
     rows = session.scalars(select(Outbound).order_by(Outbound.id.desc()).limit(limit)).all()
-    return [OutboundRow(r.id, r.job_id, r.object_kind,
+    return [OutboundRow(r.id, r.job_id, ObjectKind(r.object_kind),
                         f"{r.destination_ae}@{r.destination_host}:{r.destination_port}",
                         r.state.value, r.attempts, r.last_error, r.sent_at) for r in rows]
 
@@ -181,7 +182,7 @@ def _held(session: Session, row_id: int, owner: str) -> Outbound | None:
 
 
 def _item(row: Outbound) -> OutboundItem:
-    obj = OutboundObject(row.object_kind, row.sop_class_uid, row.sop_instance_uid,
+    obj = OutboundObject(ObjectKind(row.object_kind), row.sop_class_uid, row.sop_instance_uid,
                          row.spool_path)
     destination = RemoteAE(row.destination_ae, row.destination_host, row.destination_port)
     return OutboundItem(row.id, row.job_id, obj, destination, row.attempts)

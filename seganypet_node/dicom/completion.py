@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.ingest import complete_series, quiet_series
+from seganypet_node.db.rows import InstanceHeader
 from seganypet_node.db.states import CompletionRule
-from seganypet_node.dicom.header import InstanceHeader
+from seganypet_node.dicom.header import is_pet
 from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def skip_reason(header: InstanceHeader) -> str | None:
     """Why a series with this header gets no segmentation job, or None when it gets one."""
-    if not header.is_pet:
+    if not is_pet(header):
         return f"{header.modality} series: stored, not segmented"
     if header.modality != "PT":
         return f"PET SOP class with Modality {header.modality!r}: not segmented"

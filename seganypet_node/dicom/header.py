@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from seganypet_node.db.rows import InstanceHeader
 from seganypet_node.dicom.sop import PET_SOP_CLASSES
 from seganypet_node.dicom.spool import InvalidUidError, validate_uid
 from seganypet_node.dicom.status import InstanceRejected, StoreStatus
 
 
-@dataclass(frozen=True)
-class InstanceHeader:
-    """Identifying and series-level attributes of one received instance."""
-
-    sop_class_uid: str
-    sop_instance_uid: str
-    study_uid: str
-    series_uid: str
-    modality: str
-    frame_of_reference_uid: str | None
-    series_number: int | None
-    instance_number: int | None
-    number_of_slices: int | None
-    number_of_frames: int
-    corrected_image: tuple[str, ...]
-    patient_id: str | None
-    study_date: str | None
-    accession_number: str | None
-
-    @property
-    def is_pet(self) -> bool:
-        return self.sop_class_uid in PET_SOP_CLASSES
+def is_pet(header: InstanceHeader) -> bool:
+    """Whether the instance is a PET image (classic or Enhanced)."""
+    return header.sop_class_uid in PET_SOP_CLASSES
 
 
 def read_header(

@@ -23,6 +23,8 @@ _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 MAX_UID_LENGTH = 64
 
 
+TEMP_SUFFIX = ".tmp"
+
 class InvalidUidError(NodeError, ValueError):
     """A UID does not follow the DICOM UID grammar."""
 
@@ -66,6 +68,16 @@ class StoredFile:
     size_bytes: int
     existed: bool
     sha256: str
+
+
+def temporary_name(final_name: str) -> str:
+    """The name a file is written under before it is renamed to ``final_name``."""
+    return f".{final_name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a spool file name is a write that never finished (see :func:`temporary_name`)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
 class ContentConflictError(Exception):
@@ -126,7 +138,7 @@ class Spool:
             return self._write(target, relative, data)
 
     def _write(self, target: Path, relative: PurePosixPath, data: bytes) -> StoredFile:
-        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        temp = target.parent / temporary_name(target.name)
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             try:

@@ -20,9 +20,9 @@ import torch
 
 from seganypet_node.errors import NodeError
 from seganypet_node.hashing import file_sha256
-from seganypet_node.model.build import build_sam3d
-from seganypet_node.model.family import PRESETS, RelPosBias, Sam3DConfig
-from seganypet_node.model.sam3d import Sam3D
+from seganypet_node.model.modeling.build import build_sam3d
+from seganypet_node.model.modeling.family import PRESETS, RelPosBias, Sam3DConfig
+from seganypet_node.model.modeling.sam3d import Sam3D
 
 PROJECT_FORMAT = "seganypet-node/2"
 # Written before the bias form was declared; every such file has the textbook form.

@@ -15,14 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from seganypet_node.model.crop import CropGrid
-from seganypet_node.model.family import Sam3DConfig
 from seganypet_node.model.mirrors import (
     mirror_set,
     mirrored_crops,
     mirrored_points,
     mirrored_volume,
 )
-from seganypet_node.model.sam3d import Sam3D
+from seganypet_node.model.modeling.family import Sam3DConfig
+from seganypet_node.model.modeling.sam3d import Sam3D
 from seganypet_node.settings_values import Autocast
 
 AUTOCAST_DTYPES = {Autocast.FP16: torch.float16, Autocast.BF16: torch.bfloat16}

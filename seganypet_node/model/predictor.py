@@ -8,6 +8,13 @@ crop is followed past its tips the same way, while that lengthens it, and pieces
 points far apart left separate are joined by a window over the gap. Every catalogue organ is
 one piece, so only mask connected to a positive click is kept: a window that also lights up a
 neighbouring organ neither keeps it nor follows it further.
+
+Two ways to tile, on purpose. :meth:`SegAnyPETPredictor.predict` starts from one click, as a
+reader clicks, and follows the organ's borders into windows: the interactive path
+(:meth:`~SegAnyPETPredictor.refine`) and the click-based evaluation, which scores the network
+the way the paper does. :meth:`SegAnyPETPredictor.predict_points` starts from the several
+points the atlas gives an organ, a crop on each: the node's automatic path, steadier for long
+organs than following borders from one point. Both merge logits and follow tubes the same way.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ whole: outbound rows point at them and the sender may read them after a restart.
 
 from __future__ import annotations
 
-import enum
 import os
 import time
 from collections.abc import Sequence
@@ -25,19 +24,12 @@ from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.organs import organ
 from seganypet_node.outputs.key_image import KeyImageRow, build_key_image, render_key_image
+from seganypet_node.outputs.kinds import ObjectKind
 from seganypet_node.outputs.seg import Algorithm, SegmentMask, build_segmentation
 from seganypet_node.outputs.sr import RegionReport, build_report
 from seganypet_node.pipeline import PipelineResult
 
 DICOM_DIR = "dicom"
-
-
-class ObjectKind(enum.Enum):
-    """Which result object a file is."""
-
-    SEG = "seg"
-    SR = "sr"
-    KEY_IMAGE = "key_image"
 
 
 @dataclass(frozen=True)

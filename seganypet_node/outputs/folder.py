@@ -1,4 +1,5 @@
-"""A result folder: masks, DICOM objects and ``summary.json`` of one pipeline run.
+"""A result folder: masks, DICOM objects and ``summary.json`` of one pipeline run (written
+from its result; the run itself is :meth:`seganypet_node.pipeline.OrganPipeline.run`).
 
 The worker writes one per job (``<data_dir>/results/job-N``), ``seganypet-node segment`` into
 ``OUT``. See :mod:`outputs.summary` for the masks and summary, :mod:`outputs.dicom_results`
@@ -20,7 +21,8 @@ from seganypet_node.outputs.dicom_results import (
     write_dicom_results,
 )
 from seganypet_node.outputs.summary import RunRecord, write_results
-from seganypet_node.pipeline import OrganPipeline, PipelineResult, Progress, RunSource
+from seganypet_node.pipeline import PipelineResult, RunSource
+from seganypet_node.pipeline.timings import Stage, Timings
 
 log = logging.getLogger(__name__)
 
@@ -34,34 +36,29 @@ class FolderResult:
     dicom_note: str | None = None
 
 
-def segment_to_folder(pipeline: OrganPipeline, volume: VolumeInput, out: Path,
-                      source: RunSource, progress: Progress | None = None,
-                      device_name: str = "seganypet-node",
-                      prior_timings: tuple[tuple[str, float], ...] = ()) -> FolderResult:
-    """Run the pipeline and write masks, DICOM SEG/SR/key image and the summary into ``out``.
+def write_folder(result: PipelineResult, volume: VolumeInput, out: Path, source: RunSource,
+                 device_name: str = "seganypet-node") -> FolderResult:
+    """Write a run's masks, DICOM SEG/SR/key image and summary into ``out``.
 
-    The timings are ``prior_timings`` (stages the caller ran first, e.g. reading the series),
-    the pipeline's, one per DICOM object and, last, the time spent writing masks and summary
-    (not in the summary itself).
+    The returned result's timings are the run's, one per DICOM object and, last, the time
+    spent writing masks and summary (not in the summary itself).
     """
-    result = pipeline.run(volume, progress)
     try:
-        objects = write_dicom_results(result, volume, out, pipeline.model, device_name)
+        objects = write_dicom_results(result, volume, out, result.model, device_name)
         note = None
     except OutputsUnavailableError as exc:
         objects, note = (), str(exc)
         log.info("no DICOM outputs: %s", note)
-    result = dataclasses.replace(result, timings=(
-        *prior_timings, *result.timings,
-        *((f"writing {o.kind.value}", o.seconds) for o in objects)))
+    timings = Timings(result.timings)
+    for written in objects:
+        timings.add(Stage.WRITING.of(written.kind.value), written.seconds)
+    result = dataclasses.replace(result, timings=timings.entries)
     start = time.perf_counter()
     record = RunRecord(
-        source, pipeline.checkpoint_name, pipeline.model.sha256 if pipeline.model else "",
-        str(pipeline.atlas.meta.get("description", "")), volume.suv_note,
+        source, result.checkpoint_name, result.model.sha256 if result.model else "",
+        result.atlas, volume.suv_note,
         {o.kind.value: str(o.path.relative_to(out)) for o in objects}
         if objects else {"none": note or ""})
     write_results(result, volume.values, out, record)
-    seconds = time.perf_counter() - start
-    timed = dataclasses.replace(
-        result, timings=(*result.timings, ("writing masks and summary", seconds)))
-    return FolderResult(timed, objects, note)
+    timings.add(Stage.MASKS_AND_SUMMARY, time.perf_counter() - start)
+    return FolderResult(dataclasses.replace(result, timings=timings.entries), objects, note)

@@ -14,6 +14,7 @@ from seganypet_node.atlas.register import Registration
 from seganypet_node.imaging.units import Unit
 from seganypet_node.measure.reference import ReferenceRegion
 from seganypet_node.measure.uptake import UptakeStats
+from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import ORGANS, organ
 
@@ -111,7 +112,7 @@ class Segmented:
 
 @dataclass(frozen=True, eq=False)
 class PipelineResult:
-    """Every requested organ, the registration and the time of each stage."""
+    """Every requested organ, the registration, the time of each stage, and what made it."""
 
     organs: tuple[OrganResult, ...]
     registration: Registration | None  # None when the prompts were given
@@ -120,5 +121,12 @@ class PipelineResult:
     references: tuple[ReferenceRegion, ...] = ()
     # Lesion regions (label lesion_N, stats with TLG), reported after the organs.
     lesions: tuple[OrganResult, ...] = ()
+    model: ModelIdentity | None = None  # the network's checkpoint (None when not known)
+    atlas: str = ""  # the atlas's description
+
+    @property
+    def checkpoint_name(self) -> str:
+        """File name of the network's checkpoint ("" when not known)."""
+        return self.model.checkpoint if self.model else ""
 
 

@@ -28,10 +28,10 @@ from seganypet_node.measure.reference import (
 )
 from seganypet_node.measure.uptake import uptake_stats
 from seganypet_node.model.checkpoint import LoadedModel, ModelIdentity
+from seganypet_node.model.configured import load_configured_model, runtime_options
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
 from seganypet_node.model.predictor import SegAnyPETPredictor
-from seganypet_node.model.registry import load_configured_model, runtime_options
 from seganypet_node.pipeline.results import (
     OrganResult,
     PipelineOptions,
@@ -39,6 +39,7 @@ from seganypet_node.pipeline.results import (
     Progress,
     Segmented,
 )
+from seganypet_node.pipeline.timings import Stage, Timings
 from seganypet_node.plausibility import judge_masks
 
 DEFAULT_ATLAS_DIR = "atlas"  # inside models/
@@ -73,42 +74,45 @@ class OrganPipeline:
         """File name of the network's checkpoint ("" when not known)."""
         return self.model.checkpoint if self.model else ""
 
-    def run(self, volume: VolumeInput, progress: Progress | None = None) -> PipelineResult:
-        """Segment and measure every configured organ.
+    def run(self, volume: VolumeInput, progress: Progress | None = None,
+            timings: Timings | None = None) -> PipelineResult:
+        """Segment and measure every configured organ (``timings``: stages the caller ran
+        first, e.g. reading the series, which the result's timings begin with).
 
         Raises
         ------
         seganypet_node.atlas.register.RegistrationError
             When the volume cannot be aligned with the atlas.
         """
-        start = time.perf_counter()
-        suv = suv_like(volume)
-        registration = register_to_atlas(self.atlas.image, suv, self.options.deformable)
-        placed = patient_landmarks(self.atlas, registration, suv, self.options.atlas_subjects)
-        registration = replace(registration, subjects_used=placed.subjects_used)
-        prompts = checked_prompts(placed.landmarks, self.options.organs, suv)
-        return self._segment_suv(volume, suv, prompts, registration, progress,
-                                 (("registration and prompts", time.perf_counter() - start),))
+        timings = Timings(timings.entries if timings else ())
+        with timings.timed(Stage.REGISTRATION):
+            suv = suv_like(volume)
+            registration = register_to_atlas(self.atlas.image, suv, self.options.deformable)
+            placed = patient_landmarks(self.atlas, registration, suv,
+                                       self.options.atlas_subjects)
+            registration = replace(registration, subjects_used=placed.subjects_used)
+            prompts = checked_prompts(placed.landmarks, self.options.organs, suv)
+        return self._segment_suv(volume, suv, prompts, registration, progress, timings)
 
     def segment(self, volume: VolumeInput, prompts: dict[str, OrganPrompts],
                 progress: Progress | None = None) -> PipelineResult:
         """Segment and measure with given prompts (ideal ones in evaluation), no registration."""
-        return self._segment_suv(volume, suv_like(volume), prompts, None, progress, ())
+        return self._segment_suv(volume, suv_like(volume), prompts, None, progress, Timings())
 
     def _segment_suv(self, volume: VolumeInput, suv: sitk.Image,
                      prompts: dict[str, OrganPrompts], registration: Registration | None,
-                     progress: Progress | None, timings: tuple[tuple[str, float], ...]
-                     ) -> PipelineResult:
+                     progress: Progress | None, timings: Timings) -> PipelineResult:
         self.predictor.set_image(suv)
         segmented = self._segment(prompts, progress)
-        start = time.perf_counter()
-        results = checked_results(self._results(volume, suv, prompts, segmented), volume, suv,
-                                  segmented.warnings)
-        references = reference_regions(volume, suv, results)
-        inference = ((f"inference {name}", s) for name, s in segmented.seconds.items())
-        stages = (*timings, *inference, ("clean-up and measurements", time.perf_counter() - start))
-        return PipelineResult(tuple(results), registration, volume.measured_unit, stages,
-                              references)
+        for name, seconds in segmented.seconds.items():
+            timings.add(Stage.INFERENCE.of(name), seconds)
+        with timings.timed(Stage.MEASUREMENTS):
+            results = checked_results(self._results(volume, suv, prompts, segmented), volume,
+                                      suv, segmented.warnings)
+            references = reference_regions(volume, suv, results)
+        return PipelineResult(tuple(results), registration, volume.measured_unit,
+                              timings.entries, references, model=self.model,
+                              atlas=str(self.atlas.meta.get("description", "")))
 
     def _segment(self, prompts: dict[str, OrganPrompts], progress: Progress | None
                  ) -> Segmented:

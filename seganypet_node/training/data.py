@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from seganypet_node.model.crop import CropGrid
 from seganypet_node.model.engine import z_normalise
-from seganypet_node.model.family import Sam3DConfig
+from seganypet_node.model.modeling.family import Sam3DConfig
 from seganypet_node.organs import ORGANS, organ
 from seganypet_node.phantom.generate import PhantomVolume
 

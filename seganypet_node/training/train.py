@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seganypet_node.model.build import build_sam3d
 from seganypet_node.model.checkpoint import load_model, save_checkpoint
-from seganypet_node.model.family import COMPACT, Sam3DConfig
-from seganypet_node.model.sam3d import Sam3D
+from seganypet_node.model.modeling.build import build_sam3d
+from seganypet_node.model.modeling.family import COMPACT, Sam3DConfig
+from seganypet_node.model.modeling.sam3d import Sam3D
 from seganypet_node.phantom.generate import PhantomSpec, PhantomVolume, generate_volume
 from seganypet_node.training.data import CropSampler, TrainingCrop, error_click
 

@@ -24,7 +24,7 @@ from seganypet_node.imaging.volume import load_input
 from seganypet_node.model import VIT_B_ORI, build_sam3d_vit_b_ori
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.outputs.dicom_results import ObjectKind
-from seganypet_node.outputs.folder import segment_to_folder
+from seganypet_node.outputs.folder import write_folder
 from seganypet_node.pipeline import (
     DEFAULT_ATLAS_DIR,
     OrganPipeline,
@@ -71,8 +71,8 @@ def test_official_geometry_crops_windows_and_pasting(study, tmp_path: Path) -> N
         if stage.startswith("segmenting "):
             marks.append((stage.removeprefix("segmenting "), len(engine.embedded)))
 
-    written = segment_to_folder(pipeline, volume, tmp_path, RunSource(files=("official",)),
-                                progress)
+    written = write_folder(pipeline.run(volume, progress), volume, tmp_path,
+                           RunSource(files=("official",)))
     ends = [start for _, start in marks[1:]] + [len(engine.embedded)]
     for (name, start), end in zip(marks, ends, strict=True):
         crops_by_organ[name] = {grid.key for grid in engine.embedded[start:end]}

@@ -6,7 +6,6 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
-from seganypet_node.db.check import ConsistencyCheck, FindingKind
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.group_commit import GroupCommitter
 from seganypet_node.db.models import Instance, Job, Outbound, Series
@@ -14,6 +13,8 @@ from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.receive import InstanceReceiver, ReceivedInstance
 from seganypet_node.dicom.spool import Spool
+from seganypet_node.maintenance.check import ConsistencyCheck, FindingKind
+from seganypet_node.outputs.kinds import ObjectKind
 from seganypet_node.settings_values import RemoteAE
 
 
@@ -86,8 +87,8 @@ def test_missing_results_mark_transfers_failed_and_requeue_the_job(sessions, sto
                   created_at=now, updated_at=now, finished_at=now)
         s.add(job)
         s.flush()
-        enqueue(s, job.id, [OutboundObject("seg", "1.2.840.10008.5.1.4.1.1.66.4", "1.2.3.4",
-                                           f"results/job-{job.id}/dicom/seg.dcm")],
+        enqueue(s, job.id, [OutboundObject(ObjectKind.SEG, "1.2.840.10008.5.1.4.1.1.66.4",
+                                           "1.2.3.4", f"results/job-{job.id}/dicom/seg.dcm")],
                 [RemoteAE("ARCHIVE", "127.0.0.1", 104)], now)
     found = checker(sessions, data, spool).run()
     assert kinds(found) == [FindingKind.MISSING_RESULTS_DIR, FindingKind.MISSING_RESULT]

@@ -88,8 +88,8 @@ def test_command_line_override_is_validated() -> None:
 def test_library_defaults_are_the_embedded_configuration() -> None:
     """Code that builds the runtime or the pipeline without a Config gets what the node gets
     (before, RuntimeOptions had 1 mirror image against the configuration's 8)."""
+    from seganypet_node.model.configured import runtime_options
     from seganypet_node.model.engine import RuntimeOptions
-    from seganypet_node.model.registry import runtime_options
     from seganypet_node.pipeline import PipelineOptions
 
     config = load_config(None)

@@ -22,7 +22,7 @@ import SimpleITK as sitk
 from seganypet_node.imaging.volume import VolumeInput, load_input
 from seganypet_node.measure.uptake import uptake_stats
 from seganypet_node.model.checkpoint import ModelIdentity
-from seganypet_node.model.family import RelPosBias
+from seganypet_node.model.modeling.family import RelPosBias
 from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE
 from seganypet_node.outputs.dicom_results import ObjectKind, write_dicom_results
 from seganypet_node.pipeline import OrganResult, PipelineResult, reference_regions

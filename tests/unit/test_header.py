@@ -5,7 +5,7 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
-from seganypet_node.dicom.header import read_header
+from seganypet_node.dicom.header import is_pet, read_header
 from seganypet_node.dicom.status import InstanceRejected, StoreStatus
 
 REAL_PET = [
@@ -24,7 +24,7 @@ def header_of(ds: pydicom.Dataset, ts: str = ExplicitVRLittleEndian):
 def test_real_pet_headers(shared_data, name: str) -> None:
     ds = pydicom.dcmread(shared_data / "real_pet_slices" / name)
     header = header_of(ds, ds.file_meta.TransferSyntaxUID)
-    assert header.is_pet and header.modality == "PT"
+    assert is_pet(header) and header.modality == "PT"
     assert "ATTN" in header.corrected_image
     assert header.number_of_slices is None or header.number_of_slices > 1
 

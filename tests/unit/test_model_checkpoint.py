@@ -11,7 +11,7 @@ import torch
 
 from seganypet_node.model import COMPACT, build_sam3d
 from seganypet_node.model.checkpoint import CheckpointError, load_model, save_checkpoint
-from seganypet_node.model.family import RelPosBias
+from seganypet_node.model.modeling.family import RelPosBias
 from tests.unit.test_model_network import SMALL, randomise
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seganypet_node.model.attention import EncoderAttention
-from seganypet_node.model.family import VIT_B_ORI, RelPosBias, Sam3DConfig
+from seganypet_node.model.modeling.attention import EncoderAttention
+from seganypet_node.model.modeling.family import VIT_B_ORI, RelPosBias, Sam3DConfig
 
 WIDTH, HEADS, GRID, WINDOW = 48, 2, 3, 5
 

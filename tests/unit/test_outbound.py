@@ -23,6 +23,7 @@ from seganypet_node.db.outbound import (
 )
 from seganypet_node.db.states import JobState, OutboundState, SeriesState
 from seganypet_node.dicom.scu import ResultSender, result_destinations
+from seganypet_node.outputs.kinds import ObjectKind
 from seganypet_node.settings_values import RemoteAE
 from tests.support import cli, free_port
 
@@ -32,7 +33,7 @@ PACS = RemoteAE("PACS", "127.0.0.1", 104)
 ARCHIVE = RemoteAE("ARCHIVE", "127.0.0.1", 105)
 OBJECTS = [OutboundObject(kind, "1.2.840.10008.5.1.4.1.1.66.4", f"1.2.3.{n}",
                           f"results/job-1/dicom/{kind}.dcm")
-           for n, kind in enumerate(("seg", "sr", "key_image"))]
+           for n, kind in enumerate(ObjectKind)]
 
 
 def add_done_job(session: Session, now: dt.datetime) -> int:

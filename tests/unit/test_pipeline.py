@@ -16,7 +16,7 @@ from seganypet_node.imaging.volume import VolumeInput, as_image
 from seganypet_node.model.pieces import largest_component, prompted_pieces
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.organs import BY_NAME
-from seganypet_node.outputs.folder import segment_to_folder
+from seganypet_node.outputs.folder import write_folder
 from seganypet_node.pipeline import RunSource
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,8 @@ def test_organ_outside_the_field_is_reported_not_found(compact_pipeline, body_vo
 def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
         compact_pipeline, body_volume, tmp_path) -> None:
     volume = as_input(body_volume)
-    written = segment_to_folder(compact_pipeline, volume, tmp_path, RunSource(files=("test",)))
+    written = write_folder(compact_pipeline.run(volume), volume, tmp_path,
+                           RunSource(files=("test",)))
     result = written.result
     assert written.objects == () and "NIfTI" in (written.dicom_note or "")
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -107,3 +108,17 @@ def test_pieces_holding_a_positive_prompt_are_kept_and_a_stray_one_is_not() -> N
     assert kept.sum() == 54 and kept[2, 2, 2] and kept[7, 7, 7] and not kept[0, 8, 8]
     outside = (Prompt((5.0, 5.0, 5.0)), Prompt((40.0, 0.0, 0.0)))  # in no piece / off the grid
     assert np.array_equal(prompted_pieces(mask, outside, image), largest_component(mask))
+
+
+def test_timings_accumulate_named_stages_in_order() -> None:
+    import time
+
+    from seganypet_node.pipeline.timings import Stage, Timings
+
+    timings = Timings(((Stage.READ_SERIES, 1.5),))
+    with timings.timed(Stage.INFERENCE.of("liver")):
+        time.sleep(0.01)
+    timings.add(Stage.MASKS_AND_SUMMARY, 0.25)
+    names = [name for name, _ in timings.entries]
+    assert names == ["read series", "inference liver", "writing masks and summary"]
+    assert timings.entries[1][1] >= 0.01 and all(type(n) is str for n in names)

@@ -121,8 +121,8 @@ def test_focus_organs_get_half_of_the_crops(volume) -> None:
 def test_fine_tuning_starts_from_the_given_checkpoint(tmp_path: Path, monkeypatch) -> None:
     import torch
 
-    from seganypet_node.model.build import build_sam3d
     from seganypet_node.model.checkpoint import load_model, save_checkpoint
+    from seganypet_node.model.modeling.build import build_sam3d
     from seganypet_node.training import train as training
 
     monkeypatch.setattr(training, "training_subjects",

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seganypet_node.model.family import RelPosBias
-from seganypet_node.model.relative_position import Tables, fast_bias, literal_bias
+from seganypet_node.model.modeling.family import RelPosBias
+from seganypet_node.model.modeling.relative_position import Tables, fast_bias, literal_bias
 
 
 class EncoderAttention(nn.Module):

@@ -37,7 +37,7 @@ from seganypet_node.db.models import Instance, Job, Outbound, Series
 from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.completion import skip_reason
 from seganypet_node.dicom.header import read_header
-from seganypet_node.dicom.spool import Spool
+from seganypet_node.dicom.spool import Spool, is_temporary
 from seganypet_node.hashing import file_sha256
 
 QUARANTINE = "quarantine"
@@ -107,7 +107,7 @@ class ConsistencyCheck:
         files = set()
         findings = []
         for relative in _spool_files(self._spool.root):
-            if relative.name.startswith(".") and relative.name.endswith(".tmp"):
+            if is_temporary(relative.name):
                 findings.append(self._temp_file(relative, repair))
             else:
                 files.add(str(relative))

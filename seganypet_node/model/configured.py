@@ -7,7 +7,7 @@ from pathlib import Path
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.model.checkpoint import CheckpointError, LoadedModel, load_model
 from seganypet_node.model.engine import RuntimeOptions
-from seganypet_node.model.family import PRESETS, Sam3DConfig
+from seganypet_node.model.modeling.family import PRESETS, Sam3DConfig
 from seganypet_node.settings_values import Architecture
 
 # Official release files first (a site drops one in), then the bundled compact model.

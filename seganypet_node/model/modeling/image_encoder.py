@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seganypet_node.model.attention import EncoderAttention
-from seganypet_node.model.family import RelPosBias, Sam3DConfig
+from seganypet_node.model.modeling.attention import EncoderAttention
+from seganypet_node.model.modeling.family import RelPosBias, Sam3DConfig
 
 ENCODER_LAYERNORM_EPS = 1e-6
 

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from seganypet_node.model.family import Sam3DConfig
-from seganypet_node.model.image_encoder import LayerNorm3d, MLPBlock
+from seganypet_node.model.modeling.family import Sam3DConfig
+from seganypet_node.model.modeling.image_encoder import LayerNorm3d, MLPBlock
 
 
 class DecoderAttention(nn.Module):

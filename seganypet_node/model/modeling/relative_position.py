@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seganypet_node.model.family import RelPosBias
+from seganypet_node.model.modeling.family import RelPosBias
 
 Tables = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 

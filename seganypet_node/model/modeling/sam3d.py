@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seganypet_node.model.family import Sam3DConfig
-from seganypet_node.model.image_encoder import ImageEncoderViT3D
-from seganypet_node.model.mask_decoder import MaskDecoder3D
-from seganypet_node.model.prompt_encoder import PromptEncoder3D
+from seganypet_node.model.modeling.family import Sam3DConfig
+from seganypet_node.model.modeling.image_encoder import ImageEncoderViT3D
+from seganypet_node.model.modeling.mask_decoder import MaskDecoder3D
+from seganypet_node.model.modeling.prompt_encoder import PromptEncoder3D
 
 
 class Sam3D(nn.Module):

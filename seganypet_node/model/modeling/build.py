@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from seganypet_node.model.family import COMPACT, VIT_B_ORI, Sam3DConfig
-from seganypet_node.model.sam3d import Sam3D
+from seganypet_node.model.modeling.family import COMPACT, VIT_B_ORI, Sam3DConfig
+from seganypet_node.model.modeling.sam3d import Sam3D
 
 
 def build_sam3d(config: Sam3DConfig) -> Sam3D:

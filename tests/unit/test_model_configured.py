@@ -10,7 +10,7 @@ import torch
 from seganypet_node.config import load_config
 from seganypet_node.model import COMPACT, build_sam3d
 from seganypet_node.model.checkpoint import CheckpointError, save_checkpoint
-from seganypet_node.model.registry import find_checkpoint, load_configured_model
+from seganypet_node.model.configured import find_checkpoint, load_configured_model
 
 
 def touch(folder: Path, *names: str) -> None:
@@ -57,7 +57,7 @@ def test_configured_checkpoint_path_wins(tmp_path: Path) -> None:
 
 def test_bundled_model_declares_the_bias_it_was_trained_with() -> None:
     from seganypet_node.config import resource_dir
-    from seganypet_node.model.family import RelPosBias
+    from seganypet_node.model.modeling.family import RelPosBias
 
     path = resource_dir("models") / "seganypet_compact.pth"
     content = torch.load(path, weights_only=True)
