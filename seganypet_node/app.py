@@ -18,9 +18,10 @@ from seganypet_node.db.group_commit import GroupCommitter
 from seganypet_node.db.migrate import upgrade
 from seganypet_node.dicom.completion import QuietPeriodSweeper
 from seganypet_node.dicom.receive import InstanceReceiver
-from seganypet_node.dicom.scp import StorageNode
+from seganypet_node.dicom.scp import ListenError, StorageNode
 from seganypet_node.dicom.scu import ResultSender
 from seganypet_node.dicom.spool import Spool
+from seganypet_node.paths import writable_directory
 
 if TYPE_CHECKING:
     from seganypet_node.worker import JobWorker
@@ -37,10 +38,19 @@ class Database:
 
 
 def open_database(config: Config) -> Database:
-    """Connect to the configured database and apply pending migrations."""
+    """Connect to the configured database and apply pending migrations.
+
+    Raises
+    ------
+    seganypet_node.paths.UnusableDirectoryError
+        The data directory (which holds the SQLite database) cannot be made or written.
+    """
+    if not config.database.url:  # SQLite inside the data directory
+        writable_directory(config.node.data_dir, "[node] data_dir (--data-dir)")
     engine = make_engine(config.database_url)
     revision = upgrade(engine)
-    log.info("database %s at schema revision %s", engine.url.get_backend_name(), revision)
+    # DEBUG: read-only commands (jobs, send, check) open the database too.
+    log.debug("database %s at schema revision %s", engine.url.get_backend_name(), revision)
     return Database(engine, make_session_factory(engine))
 
 
@@ -72,8 +82,19 @@ class NodeApp:
         )
 
     def start(self) -> None:
+        """Start every part; when the listener cannot bind, stop what started and raise.
+
+        Raises
+        ------
+        seganypet_node.dicom.scp.ListenError
+            The port is taken or needs privileges.
+        """
         self.committer.start()
-        self.listener.start()
+        try:
+            self.listener.start()
+        except ListenError:
+            self.committer.stop()
+            raise
         self.sweeper.start()
         for worker in self.workers:
             worker.start()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from seganypet_node import __version__
 from seganypet_node.bootstrap import bootstrap
 from seganypet_node.commands import check as consistency
 from seganypet_node.commands import model as model_commands
@@ -34,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     except NodeError as exc:
         print(f"seganypet-node: {exc.label}{exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`suv DIR | head`): what it read is all it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return result
 
 
@@ -188,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="data directory (spool, SQLite database)")
     parser = argparse.ArgumentParser(prog="seganypet-node", parents=[common],
                                      description="DICOM PET segmentation node (SegAnyPET)")
+    parser.add_argument("--version", action="version", version=f"seganypet-node {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", parents=[common], help="run the DICOM node")

@@ -17,6 +17,7 @@ from typing import TextIO
 from seganypet_node.config import Config
 from seganypet_node.imaging.volume import load_input
 from seganypet_node.outputs.folder import FolderResult, write_folder
+from seganypet_node.paths import writable_directory
 from seganypet_node.pipeline import RunSource, pipeline_from_config
 
 BAR_WIDTH = 30
@@ -49,7 +50,10 @@ def segment_files(config: Config, sources: Sequence[Path], out: Path,
         The input does not make one PET volume.
     seganypet_node.atlas.register.RegistrationError
         The volume cannot be aligned with the atlas.
+    seganypet_node.paths.UnusableDirectoryError
+        ``out`` cannot be made or written (checked first).
     """
+    writable_directory(out, "--out")  # before minutes of work, not after
     stream.write(f"reading {', '.join(str(s) for s in sources)}\n")
     volume = load_input(sources)
     pipeline = pipeline_from_config(config)

@@ -24,6 +24,7 @@ from seganypet_node.dicom.receive import InstanceReceiver, ReceivedInstance
 from seganypet_node.dicom.sop import STORAGE_SOP_CLASSES, accepted_transfer_syntaxes
 from seganypet_node.dicom.status import InstanceRejected, StoreOutcome, StoreStatus
 from seganypet_node.dicom.transport import ConnectionLimits, GuardedAE, GuardedServer, escaped
+from seganypet_node.errors import NodeError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 # the time per instance. The price is paid by open idle associations: 11 % of a core each at
 # 0.2 ms, 5.6 % at 1 ms (benchmarks/idle_association.py); network_timeout closes them.
 
+
+
+class ListenError(NodeError):
+    """The listener cannot bind its address and port."""
 
 class InFlight:
     """Counts C-STORE requests being handled, so shutdown can wait for them."""
@@ -99,9 +104,15 @@ class StorageNode:
                                   node.max_pending_connections, node.max_pending_per_address,
                                   node.max_dataset_mb * 1024 * 1024)
         pacing.install()
-        server = cast(GuardedServer, ae.make_server(
-            (node.host, node.port), evt_handlers=handlers, ssl_context=self._ssl_context(),
-            server_class=GuardedServer, limits=limits))
+        try:
+            server = cast(GuardedServer, ae.make_server(
+                (node.host, node.port), evt_handlers=handlers, ssl_context=self._ssl_context(),
+                server_class=GuardedServer, limits=limits))
+        except OSError as exc:
+            raise ListenError(
+                f"cannot listen on {node.host}:{node.port} ({exc.strerror or exc}): another "
+                f"program holds the port or it needs privileges; choose another [node] port "
+                f"(--port)") from None
         ae._servers.append(server)  # as AE.start_server does: AE.shutdown() finds it there
         threading.Thread(target=server.serve_forever, name="listener", daemon=True).start()
         self._server = server

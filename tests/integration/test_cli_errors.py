@@ -1,0 +1,73 @@
+"""An administrator's mistakes get one line that says what is wrong and what to do (issue 25):
+a data directory in the way, a port already taken, an unwritable ``--out``, a closed pipe."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from seganypet_node import __version__
+from tests.support import cli
+
+pytestmark = pytest.mark.integration
+
+
+def _messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("seganypet-node:")]
+
+
+def test_version() -> None:
+    shown = cli("--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"seganypet-node {__version__}"
+
+
+def test_a_data_dir_that_cannot_be_made_is_named_before_the_database_is_opened(
+        tmp_path) -> None:
+    """Before: 118 lines of traceback ending in ``unable to open database file``."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for data_dir, words in ((blocker, "is a file, not a directory"),
+                            (blocker / "data", "cannot be used")):
+        listing = cli("jobs", "--data-dir", str(data_dir))
+        assert listing.returncode == 1
+        assert "Traceback" not in listing.stderr
+        assert _messages(listing.stderr) == [_messages(listing.stderr)[0]]
+        assert f"[node] data_dir (--data-dir) {data_dir}" in listing.stderr
+        assert words in listing.stderr
+
+
+def test_a_port_in_use_is_one_line_and_the_node_exits(tmp_path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        served = cli("serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
+                     str(tmp_path / "data"), timeout_s=60)
+    assert served.returncode == 1
+    assert "Traceback" not in served.stderr
+    assert _messages(served.stderr) == [
+        f"seganypet-node: cannot listen on 127.0.0.1:{port} (Address already in use): another "
+        f"program holds the port or it needs privileges; choose another [node] port (--port)"]
+
+
+def test_segment_checks_its_output_folder_before_any_work(tmp_path) -> None:
+    """Before: the whole segmentation ran first (143 s), then the write failed."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = cli("segment", str(tmp_path / "no-such-series"), "--out", str(blocker / "out"))
+    assert run.returncode == 1
+    assert "reading" not in run.stderr  # nothing was read
+    assert _messages(run.stderr)[0].startswith(f"seganypet-node: --out {blocker / 'out'} "
+                                               f"cannot be used")
+
+
+def test_a_reader_that_stops_early_is_no_error(phantom_study) -> None:
+    """``suv DIR | head -1``: before, a BrokenPipeError traceback."""
+    pipeline = subprocess.run(
+        f"{sys.executable} -m seganypet_node suv {phantom_study.dicom_dir} | head -1",
+        shell=True, capture_output=True, text=True, timeout=120, check=False)
+    assert pipeline.stdout.count("\n") == 1
+    assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr
