@@ -39,10 +39,8 @@ class Unit(enum.StrEnum):
         term = (units or "").strip().upper()
         if term == "BQML":
             return cls.BQML
-        for unit in cls:
-            if unit.value == term and unit not in (cls.SUVBW, cls.BQML, cls.UNKNOWN):
-                return unit
-        return cls.UNKNOWN
+        unit = cls._value2member_map_.get(term)
+        return unit if isinstance(unit, cls) and unit is not cls.UNKNOWN else cls.UNKNOWN
 
     @property
     def is_suv(self) -> bool:

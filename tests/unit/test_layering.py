@@ -26,8 +26,6 @@ LAYERS = {
 }
 LAYER_OF = {part: layer for layer, parts in LAYERS.items() for part in parts}
 
-# Edges that break the layering today (docs/ARCHITECTURE.md says why); remove, never add.
-KNOWN: set[tuple[str, str]] = set()
 
 
 def _part(module: str) -> str | None:
@@ -69,12 +67,7 @@ def test_every_part_of_the_package_has_a_layer() -> None:
 
 def test_no_module_imports_from_a_layer_above_its_own() -> None:
     upward = {(a, b) for a, b in edges() if LAYER_OF[a] < LAYER_OF[b]}
-    assert upward - KNOWN == set(), "new upward imports; see docs/ARCHITECTURE.md"
-
-
-def test_the_known_exceptions_still_exist() -> None:
-    """A removed exception leaves the list, so that it cannot come back unnoticed."""
-    assert KNOWN - edges() == set()
+    assert upward == set(), "upward imports; see docs/ARCHITECTURE.md"
 
 
 def test_the_checker_sees_a_lazy_upward_import(tmp_path) -> None:
