@@ -276,6 +276,9 @@ def _parser() -> argparse.ArgumentParser:
                                "held-out set checks rules developed on the first")
     evaluate.add_argument("--totalseg", action="store_true",
                           help="also the PET simulated on the TotalSegmentator example CT")
+    evaluate.add_argument("--lesions", type=int, default=0, metavar="N",
+                          help="the lesion search on N held-out tumour-rich phantoms (seeds "
+                               "from 9500) and N of the hard population (seeds from 9400)")
     evaluate.set_defaults(handler=model_commands.evaluate)
 
     suv = commands.add_parser("suv", parents=[common],

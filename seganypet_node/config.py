@@ -78,6 +78,20 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class LesionSettings:
+    enabled: bool = _key(v.boolean)
+    checkpoint: Path | None = _key(v.optional_path)
+    fallback_threshold_suv: float = _key(v.number(0.5, 100))
+    min_volume_ml: float = _key(v.number(0, 10000))
+    max_count: int = _key(v.integer(1, 1000))
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    research_label: str = _key(v.label)
+
+
+@dataclass(frozen=True)
 class SendSettings:
     to_caller: bool = _key(v.boolean)
     destinations: tuple[RemoteAE, ...] = _key(v.destinations)
@@ -123,6 +137,8 @@ SECTIONS: dict[str, type] = {
     "completion": CompletionSettings,
     "worker": WorkerSettings,
     "pipeline": PipelineSettings,
+    "lesions": LesionSettings,
+    "outputs": OutputSettings,
     "send": SendSettings,
     "model": ModelSettings,
     "access": AccessSettings,
@@ -140,6 +156,8 @@ class Config:
     completion: CompletionSettings
     worker: WorkerSettings
     pipeline: PipelineSettings
+    lesions: LesionSettings
+    outputs: OutputSettings
     send: SendSettings
     model: ModelSettings
     access: AccessSettings

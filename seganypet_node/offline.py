@@ -59,7 +59,8 @@ def segment_files(config: Config, sources: Sequence[Path], out: Path,
     pipeline = pipeline_from_config(config)
     source = RunSource(series_instance_uid=volume.pet.series_uid if volume.pet else None,
                        files=tuple(str(s) for s in sources))
-    return write_folder(pipeline.run(volume, ProgressBar(stream)), volume, out, source)
+    return write_folder(pipeline.run(volume, ProgressBar(stream)), volume, out, source,
+                        research_label=config.outputs.research_label)
 
 
 def report(written: FolderResult, out: Path) -> str:

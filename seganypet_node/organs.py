@@ -31,17 +31,19 @@ class Organ:
     rgb: tuple[int, int, int]
 
 
+# Colours are far apart (pairs too) so a reader tells each outline from its neighbours on the
+# key image's light grey MIP and in SEG viewers; yellow and magenta are kept for lesions.
 ORGANS: tuple[Organ, ...] = (
-    Organ("brain", 1, "12738006", "Brain", None, (250, 250, 225)),
-    Organ("heart", 2, "80891009", "Heart", None, (206, 110, 84)),
-    Organ("liver", 3, "10200004", "Liver", None, (221, 130, 101)),
-    Organ("spleen", 4, "78961009", "Spleen", None, (157, 108, 162)),
-    Organ("kidney_left", 5, "64033007", "Kidney", "left", (185, 102, 83)),
-    Organ("kidney_right", 6, "64033007", "Kidney", "right", (185, 102, 83)),
-    Organ("urinary_bladder", 7, "89837001", "Urinary bladder", None, (222, 154, 132)),
-    Organ("lung_left", 8, "39607008", "Lung", "left", (197, 165, 145)),
-    Organ("lung_right", 9, "39607008", "Lung", "right", (197, 165, 145)),
-    Organ("aorta", 10, "15825003", "Aorta", None, (224, 97, 76)),
+    Organ("brain", 1, "12738006", "Brain", None, (255, 150, 200)),
+    Organ("heart", 2, "80891009", "Heart", None, (200, 30, 45)),
+    Organ("liver", 3, "10200004", "Liver", None, (165, 105, 35)),
+    Organ("spleen", 4, "78961009", "Spleen", None, (140, 70, 190)),
+    Organ("kidney_left", 5, "64033007", "Kidney", "left", (0, 140, 60)),
+    Organ("kidney_right", 6, "64033007", "Kidney", "right", (130, 215, 70)),
+    Organ("urinary_bladder", 7, "89837001", "Urinary bladder", None, (0, 175, 200)),
+    Organ("lung_left", 8, "39607008", "Lung", "left", (35, 80, 215)),
+    Organ("lung_right", 9, "39607008", "Lung", "right", (125, 185, 255)),
+    Organ("aorta", 10, "15825003", "Aorta", None, (255, 120, 0)),
 )
 
 BY_NAME = {organ.name: organ for organ in ORGANS}

@@ -140,6 +140,13 @@ def ae_title(raw: Any) -> str:
     return raw.strip()
 
 
+def label(raw: Any) -> str:
+    """Printable text of at most 40 characters (it is appended to DICOM series descriptions)."""
+    if not isinstance(raw, str) or len(raw) > 40 or not raw.isprintable() or "\\" in raw:
+        raise ValueError("expected printable text of at most 40 characters, without '\\'")
+    return raw.strip()
+
+
 def host(raw: Any) -> str:
     """Parse a host name or IP address."""
     if not isinstance(raw, str) or not _HOST.match(raw):

@@ -137,7 +137,8 @@ class JobWorker(QueuePoller):
         source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
                            study_instance_uid=claimed.study_uid, instances=len(files))
         result = pipeline.run(volume, renew, timings)
-        written = write_folder(result, volume, out, source, self.config.node.ae_title)
+        written = write_folder(result, volume, out, source, self.config.node.ae_title,
+                               self.config.outputs.research_label)
         found = sum(o.found for o in written.result.organs)
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))

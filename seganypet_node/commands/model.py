@@ -47,6 +47,8 @@ def evaluate(config: Config, args: argparse.Namespace) -> int:
 
     if args.checkpoint is not None:
         config = config.with_overrides("model", checkpoint=str(args.checkpoint))
+    if args.lesions:
+        return _evaluate_lesions(config, args)
     if args.automatic:
         return _evaluate_automatic(config, args)
     predictor, loaded = predictor_from_config(config)
@@ -92,4 +94,18 @@ def _evaluate_automatic(config: Config, args: argparse.Namespace) -> int:
     print(write_report(scores, args.out / "pipeline.md",
                        f"Automatic pipeline (atlas prompts) on held-out phantoms, "
                        f"{pipeline.checkpoint_name}"))
+    return 0
+
+
+def _evaluate_lesions(config: Config, args: argparse.Namespace) -> int:
+    from seganypet_node.evaluation.lesions import evaluate_lesions, lesion_specs, write_report
+    from seganypet_node.pipeline import pipeline_from_config
+
+    pipeline = pipeline_from_config(config)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    for hard, name, title in ((False, "lesions.md", "tumour-rich phantoms, quiet physiology"),
+                              (True, "lesions_hard.md", "hard population (lesion mimics)")):
+        scores = evaluate_lesions(pipeline, lesion_specs(args.lesions, hard), log)
+        print(write_report(scores, args.out / name,
+                           f"Lesion search on held-out {title}, {pipeline.checkpoint_name}"))
     return 0

@@ -57,6 +57,17 @@ class VolumeInput:
         return sitk.Cast(values * self.suvbw, sitk.sitkFloat32)
 
     @property
+    def sul_per_suv(self) -> float | None:
+        """SUL (lean body mass, Janmahasatian) per SUVbw: lean body mass over weight; None
+        without SUV or without the sex, height and weight the lean body mass needs."""
+        if self.suvbw is None or self.pet is None:
+            return None
+        scale = self.pet.scale
+        if scale.sul is None or not scale.suvbw:
+            return None
+        return scale.sul / scale.suvbw
+
+    @property
     def body_size(self) -> tuple[float | None, float | None]:
         """PatientWeight (kg) and PatientSize (m) from the header; None where absent."""
         header = self.pet.sources[0] if self.pet is not None else None

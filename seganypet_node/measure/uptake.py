@@ -7,6 +7,7 @@ fraction of it inside (voxels are supersampled), not a cube of voxels.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from scipy import ndimage
 from seganypet_node.imaging.units import Unit
 
 PEAK_SPHERE_ML = 1.0
+LESION_HALO_MM = 6.0  # a lesion's blur spill an organ's figures leave out (about 1 FWHM)
 SUPERSAMPLING = 5  # sub-voxel samples per axis when weighting a sphere's edge voxels
 
 
@@ -45,7 +47,7 @@ class UptakeStats:
 
 
 def uptake_stats(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float], unit: Unit,
-                 lesion: bool = False) -> UptakeStats:
+                 lesion: bool = False, peak_centres: np.ndarray | None = None) -> UptakeStats:
     """Statistics of ``values`` inside a non-empty boolean ``mask`` of the same shape.
 
     Parameters
@@ -56,6 +58,8 @@ def uptake_stats(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[flo
         Voxel size in mm along the array axes.
     lesion : bool
         Also report TLG (the volume is the lesion's metabolic volume, MTV).
+    peak_centres : numpy.ndarray, optional
+        Where the SUVpeak sphere may be centred (default: anywhere in ``mask``).
     """
     inside = values[mask]
     if inside.size == 0:
@@ -64,9 +68,42 @@ def uptake_stats(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[flo
     volume = float(inside.size * voxel_ml)
     mean = float(inside.mean())
     sd = float(inside.std(ddof=1)) if inside.size > 1 else 0.0
-    peak = sphere_peak(values, mask, spacing_zyx)
+    centres = mask if peak_centres is None or not peak_centres.any() else peak_centres
+    peak = sphere_peak(values, centres, spacing_zyx)
     return UptakeStats(unit, volume, mean, float(inside.max()), sd, peak,
                        volume * mean if lesion else None)
+
+
+def uptake_without(values: np.ndarray, mask: np.ndarray, excluded: np.ndarray,
+                   spacing_zyx: Sequence[float], unit: Unit,
+                   halo_mm: float = LESION_HALO_MM) -> UptakeStats:
+    """An organ's uptake without the ``excluded`` voxels (its lesions) and the halo the
+    scanner's blur spreads round them; the SUVpeak sphere is kept off them too. The volume is
+    the whole organ's."""
+    box = _box(mask, spacing_zyx, sphere_radius_mm(PEAK_SPHERE_ML) + 1.0)
+    organ, other = mask[box], excluded[box]
+    distance = ndimage.distance_transform_edt(~other, sampling=spacing_zyx)
+    clean = organ & (distance > halo_mm)
+    if not clean.any():
+        clean = organ & ~other
+    if not clean.any():
+        clean = organ
+    centres = clean & (distance > halo_mm + sphere_radius_mm(PEAK_SPHERE_ML))
+    stats = uptake_stats(values[box], clean, spacing_zyx, unit, peak_centres=centres)
+    whole = float(organ.sum() * np.prod(spacing_zyx) / 1000.0)
+    return dataclasses.replace(stats, volume_ml=whole)
+
+
+def _box(mask: np.ndarray, spacing_zyx: Sequence[float], margin_mm: float
+         ) -> tuple[slice, ...]:
+    """The mask's bounding box, ``margin_mm`` wider where the image allows (a peak sphere
+    near the organ's edge still sees the voxels beyond it)."""
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    if not found or found[0] is None:
+        raise ValueError("the mask is empty")
+    pad = [int(np.ceil(margin_mm / s)) for s in spacing_zyx]
+    return tuple(slice(max(0, b.start - p), min(n, b.stop + p))
+                 for b, p, n in zip(found[0], pad, mask.shape, strict=True))
 
 
 def sphere_kernel(radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:

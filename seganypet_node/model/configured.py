@@ -14,13 +14,15 @@ from seganypet_node.settings_values import Architecture
 SEARCH_ORDER = ("seganypet_v2.pth", "seganypet_v1.pth", "seganypet*.pth",
                 "seganypet_compact.pth")
 BUNDLED = "seganypet_compact.pth"
+LESION_RELEASE = "seganypet_lesion.pth"  # the official lesion checkpoint, never an organ one
 
 
 def find_checkpoint(models_dir: Path) -> Path:
     """The checkpoint that ``models_dir`` offers, by :data:`SEARCH_ORDER`."""
     for pattern in SEARCH_ORDER:
         found = sorted(p for p in models_dir.glob(pattern)
-                       if p.is_file() and (p.name != BUNDLED or pattern == BUNDLED))
+                       if p.is_file() and p.name != LESION_RELEASE
+                       and (p.name != BUNDLED or pattern == BUNDLED))
         if found:
             return found[0]
     raise CheckpointError(
@@ -44,5 +46,23 @@ def runtime_options(config: Config) -> RuntimeOptions:
 def load_configured_model(config: Config, models_dir: Path | None = None) -> LoadedModel:
     """Load the checkpoint the configuration selects, on the configured device."""
     path = config.model.checkpoint or find_checkpoint(models_dir or resource_dir("models"))
+    return load_model(path, configured_architecture(config),
+                      device=runtime_options(config).resolved_device())
+
+
+def lesion_checkpoint(config: Config, models_dir: Path | None = None) -> Path | None:
+    """The lesion network's file: ``[lesions] checkpoint``, else ``seganypet_lesion.pth`` in
+    models/ when a site put it there; None means the organ network also does lesions."""
+    if config.lesions.checkpoint is not None:
+        return config.lesions.checkpoint
+    path = (models_dir or resource_dir("models")) / LESION_RELEASE
+    return path if path.is_file() else None
+
+
+def load_lesion_model(config: Config, models_dir: Path | None = None) -> LoadedModel | None:
+    """Load the lesion checkpoint when there is one (see :func:`lesion_checkpoint`)."""
+    path = lesion_checkpoint(config, models_dir)
+    if path is None:
+        return None
     return load_model(path, configured_architecture(config),
                       device=runtime_options(config).resolved_device())

@@ -23,13 +23,24 @@ from seganypet_node.imaging.pet import PetVolume
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.organs import organ
-from seganypet_node.outputs.key_image import KeyImageRow, build_key_image, render_key_image
+from seganypet_node.outputs.key_image import KeyImageContent, build_key_image, render_key_image
+from seganypet_node.outputs.key_image_facts import scan_facts
+from seganypet_node.outputs.key_image_panel import KeyImageRow
 from seganypet_node.outputs.kinds import ObjectKind
-from seganypet_node.outputs.seg import Algorithm, SegmentMask, build_segmentation
-from seganypet_node.outputs.sr import RegionReport, build_report
+from seganypet_node.outputs.seg import (
+    Algorithm,
+    SegmentMask,
+    build_segmentation,
+    lesion_segment,
+    organ_segment,
+    reference_segment,
+)
+from seganypet_node.outputs.sr import RegionReport, ReportContent, build_report
+from seganypet_node.outputs.sr_items import algorithm_identification
 from seganypet_node.pipeline import PipelineResult
 
 DICOM_DIR = "dicom"
+RESEARCH_LABEL = "RESEARCH USE ONLY"
 
 
 @dataclass(frozen=True)
@@ -48,38 +59,45 @@ class OutputsUnavailableError(NodeError, ValueError):
 
 
 def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
-                        model: ModelIdentity | None,
-                        device_name: str) -> tuple[ResultObject, ...]:
-    """Build and write SEG, SR and key image for the found organs into ``out/dicom/``.
+                        model: ModelIdentity | None, device_name: str, *,
+                        research_label: str = RESEARCH_LABEL) -> tuple[ResultObject, ...]:
+    """Build and write SEG, SR and key image for the found organs and lesions into
+    ``out/dicom/``; ``research_label`` is appended to each series description.
 
     Raises
     ------
     OutputsUnavailableError
-        The input is not a classic DICOM PET series, or no organ was found.
+        The input is not a classic DICOM PET series, or neither organ nor lesion was found.
     """
     pet = _classic_pet(volume)
-    lesions = {o.organ for o in result.lesions}
-    rows = [KeyImageRow(SegmentMask(o.organ, None if o.organ in lesions else organ(o.organ),
-                                    o.mask), o.stats)
-            for o in (*result.organs, *result.lesions)
-            if o.mask is not None and o.stats is not None]
-    if not rows:
+    rows = [KeyImageRow(organ_segment(organ(o.organ), o.mask), o.stats)
+            for o in result.organs if o.mask is not None and o.stats is not None]
+    lesions = result.lesions.lesions
+    if not rows and not lesions:
         raise OutputsUnavailableError("no organ was found, so there is nothing to report")
-    algorithm = Algorithm("SegAnyPET", __version__, parameters=_algorithm_parameters(model))
+    segments: list[SegmentMask] = [row.segment for row in rows]
+    segments += [lesion_segment(lesion) for lesion in lesions]
+    segments += [reference_segment(r) for r in result.references if r.mask is not None]
+    parameters = _algorithm_parameters(model)
+    algorithm = Algorithm("SegAnyPET", __version__, parameters=parameters)
     folder = out / DICOM_DIR
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    seg = build_segmentation(pet.sources, [row.segment for row in rows], algorithm)
+    seg = build_segmentation(pet.sources, segments, algorithm, series_label=research_label)
     written = [_save(ObjectKind.SEG, seg, folder, start)]
     start = time.perf_counter()
-    regions = [RegionReport(number, row.segment.organ, row.segment.label, row.stats)
-               for number, row in enumerate(rows, start=1)]
-    sr = build_report(seg, pet.series_uid, regions, result.references, device_name,
-                      volume.suv_note)
+    content = ReportContent([RegionReport(row.segment.organ, row.stats) for row in rows
+                             if row.segment.organ is not None],
+                            result.lesions, result.references, result.unit, volume.suv_note)
+    # One text, as in the SEG's AlgorithmParameters: dcmqi keeps only a group's first one.
+    identification = algorithm_identification(
+        "SegAnyPET", __version__, [",".join(f"{k}={v}" for k, v in parameters.items())])
+    sr = build_report(seg, pet.sources, content, device_name, identification,
+                      series_label=research_label)
     written.append(_save(ObjectKind.SR, sr, folder, start))
     start = time.perf_counter()
-    key = build_key_image(pet.sources[0], _picture(result, volume, rows,
-                                                   model.label if model else ""))
+    picture = _picture(result, volume, rows, model.label if model else "", research_label)
+    key = build_key_image(pet.sources[0], picture, series_label=research_label)
     written.append(_save(ObjectKind.KEY_IMAGE, key, folder, start))
     return tuple(written)
 
@@ -105,16 +123,19 @@ def _classic_pet(volume: VolumeInput) -> PetVolume:
 
 
 def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImageRow],
-             checkpoint: str) -> np.ndarray:
+             checkpoint: str, research_label: str) -> np.ndarray:
     values = sitk.GetArrayFromImage(volume.measured_image())
     missing = [o.organ for o in result.organs if not o.found]
-    footer = [f"model: {checkpoint or 'unknown'}; prompts: atlas landmarks",
+    pet = _classic_pet(volume)
+    footer = [scan_facts(pet.sources[0]).line(),
+              f"model: {checkpoint or 'unknown'}; prompts: atlas landmarks",
               f"SUV: {volume.suv_note or 'not available'}",
               "not found: " + (", ".join(missing) if missing else "none"),
-              "Automatic segmentation: review before clinical use."]
+              *result.lesions.notes(),
+              "Automatic segmentation: review before clinical use. " + research_label]
+    content = KeyImageContent(rows, result.references, result.unit, footer, result.lesions)
     return render_key_image(values, volume.values.GetSpacing()[::-1],
-                            volume.values.GetDirection(), rows, result.references, result.unit,
-                            footer)
+                            volume.values.GetDirection(), content)
 
 
 def _save(kind: ObjectKind, dataset: Dataset, folder: Path, started: float) -> ResultObject:

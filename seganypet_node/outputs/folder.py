@@ -16,6 +16,7 @@ from pathlib import Path
 
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.outputs.dicom_results import (
+    RESEARCH_LABEL,
     OutputsUnavailableError,
     ResultObject,
     write_dicom_results,
@@ -37,14 +38,17 @@ class FolderResult:
 
 
 def write_folder(result: PipelineResult, volume: VolumeInput, out: Path, source: RunSource,
-                 device_name: str = "seganypet-node") -> FolderResult:
-    """Write a run's masks, DICOM SEG/SR/key image and summary into ``out``.
+                 device_name: str = "seganypet-node",
+                 research_label: str = RESEARCH_LABEL) -> FolderResult:
+    """Write a run's masks, DICOM SEG/SR/key image and summary into ``out``
+    (``research_label``: appended to the DICOM objects' series descriptions).
 
     The returned result's timings are the run's, one per DICOM object and, last, the time
     spent writing masks and summary (not in the summary itself).
     """
     try:
-        objects = write_dicom_results(result, volume, out, result.model, device_name)
+        objects = write_dicom_results(result, volume, out, result.model, device_name,
+                                      research_label=research_label)
         note = None
     except OutputsUnavailableError as exc:
         objects, note = (), str(exc)

@@ -1,7 +1,15 @@
-"""DICOM Segmentation (BINARY) of organs and lesions on the grid of the source PET series."""
+"""DICOM Segmentation (BINARY) of organs, lesions and reference regions on the source PET grid.
+
+Organs are coded as CID 7150 "Anatomical Structure" (SCT 91723000), as Slicer and dcmqi code
+them; lesions as Morphologically Abnormal Structure / Neoplasm; the PERCIST liver sphere and
+blood-pool cylinder as Spatial and Relational Concept / Reference Region (NCIt C94970) with
+their anatomic region, so the SR's reference groups can point at the voxels they measured.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,38 +20,150 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from seganypet_node import __version__
-from seganypet_node.organs import Organ, display_label
+from seganypet_node.lesions.results import Lesion
+from seganypet_node.measure.reference import ReferenceKind, ReferenceRegion
+from seganypet_node.organs import BY_NAME, Organ, display_label
 
 LATERALITY = {"left": hd.sr.CodedConcept("7771000", "SCT", "Left"),
               "right": hd.sr.CodedConcept("24028007", "SCT", "Right")}
 MANUFACTURER = "seganypet-node"
-ALTERED_STRUCTURE = hd.sr.CodedConcept("49755003", "SCT", "Morphologically Altered Structure")
-NEOPLASM = hd.sr.CodedConcept("108369006", "SCT", "Neoplasm")
-LESION_RGB = (255, 255, 0)
+ANATOMICAL_STRUCTURE = hd.sr.CodedConcept.from_code(codes.SCT.AnatomicalStructure)
+ABNORMAL_STRUCTURE = hd.sr.CodedConcept.from_code(codes.SCT.MorphologicallyAbnormalStructure)
+NEOPLASM = hd.sr.CodedConcept.from_code(codes.SCT.Neoplasm)
+SPATIAL_CONCEPT = hd.sr.CodedConcept.from_code(codes.SCT.SpatialAndRelationalConcept)
+REFERENCE_REGION = hd.sr.CodedConcept.from_code(codes.NCIt.ReferenceRegion)
+# 32672002 is SNOMED's "Structure of descending thoracic aorta"; DICOM's CID 4 names it so.
+DESCENDING_AORTA = hd.sr.CodedConcept.from_code(codes.SCT.StructureOfDescendingThoracicAorta)
+LIVER = hd.sr.CodedConcept.from_code(codes.SCT.Liver)
+AORTA = hd.sr.CodedConcept.from_code(codes.SCT.Aorta)
+# Lesions alternate two hues no organ uses, so neighbouring lesions stay apart in a viewer.
+LESION_PALETTE: tuple[tuple[int, int, int], ...] = ((255, 220, 0), (230, 0, 230))
+LESION_RGB = LESION_PALETTE[0]
+REFERENCE_RGB = {ReferenceKind.LIVER: (0, 255, 170), ReferenceKind.BLOOD_POOL: (255, 255, 255)}
+REFERENCE_LABELS = {ReferenceKind.LIVER: "PERCIST liver reference",
+                    ReferenceKind.BLOOD_POOL: "blood pool reference"}
+CONTENT_DESCRIPTION = "SegAnyPET automatic organ and lesion segmentation"
+LO_LIMIT = 64  # characters of a DICOM Long String (SeriesDescription, SegmentLabel)
+
+
+class SegmentKind(enum.StrEnum):
+    """What a segment shows: a catalogue organ, a lesion or a reference region."""
+
+    ORGAN = "organ"
+    LESION = "lesion"
+    REFERENCE = "reference"
 
 
 @dataclass(frozen=True, eq=False)
 class SegmentMask:
-    """One segment to write: a catalogue organ, or a lesion when ``organ`` is None.
+    """One segment to write.
 
     Parameters
     ----------
     label : str
-        Organ name or ``lesion_N``: the segment's tracking identifier.
+        Organ name, ``lesion_N`` or the reference's name: the segment's tracking identifier.
     organ : Organ | None
-        The catalogue organ (codes, laterality, colour).
+        The catalogue organ (codes, laterality, colour); set exactly for organ segments.
     mask : numpy.ndarray
         Boolean (slices, rows, columns) on the source grid.
+    kind : SegmentKind
+        Organ, lesion or reference region.
+    tracking_uid : str | None
+        The segment's TrackingUID (a new one when None).
+    rgb : tuple of int | None
+        Display colour (the organ's when None).
+    title : str | None
+        SegmentLabel shown to readers (``label`` without underscores when None).
+    anatomy : hd.sr.CodedConcept | None
+        Anatomic region (the organ a lesion lies in, the site of a reference region).
+    anatomy_laterality : hd.sr.CodedConcept | None
+        Its laterality modifier.
     """
 
     label: str
     organ: Organ | None
     mask: np.ndarray
+    kind: SegmentKind = SegmentKind.ORGAN
+    tracking_uid: str | None = None
+    rgb: tuple[int, int, int] | None = None
+    title: str | None = None
+    anatomy: hd.sr.CodedConcept | None = None
+    anatomy_laterality: hd.sr.CodedConcept | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind is SegmentKind.ORGAN) != (self.organ is not None):
+            raise ValueError(f"{self.label}: organ segments, and only they, need an organ")
+
+    @property
+    def colour(self) -> tuple[int, int, int]:
+        """Recommended display colour."""
+        if self.rgb is not None:
+            return self.rgb
+        return self.organ.rgb if self.organ is not None else LESION_RGB
+
+    @property
+    def display(self) -> str:
+        """What readers see as the segment's name."""
+        return (self.title or display_label(self.label))[:LO_LIMIT]
 
 
 def organ_code(organ: Organ) -> hd.sr.CodedConcept:
     """SNOMED CT code of an organ (without laterality)."""
     return hd.sr.CodedConcept(organ.snomed_code, "SCT", organ.snomed_meaning)
+
+
+def organ_segment(organ: Organ, mask: np.ndarray) -> SegmentMask:
+    """The segment of a catalogue organ."""
+    return SegmentMask(organ.name, organ, mask)
+
+
+def lesion_colour(number: int) -> tuple[int, int, int]:
+    """Display colour of lesion ``number`` (1-based)."""
+    return LESION_PALETTE[(number - 1) % len(LESION_PALETTE)]
+
+
+def lesion_segment(lesion: Lesion) -> SegmentMask:
+    """A lesion's segment: its tracking UID and label, and the organ it lies in as region."""
+    organ = BY_NAME.get(lesion.site)
+    return SegmentMask(
+        lesion.label, None, lesion.mask, SegmentKind.LESION, lesion.tracking_uid,
+        lesion_colour(lesion.number), f"lesion {lesion.number}",
+        organ_code(organ) if organ else None,
+        LATERALITY.get(organ.laterality or "") if organ else None)
+
+
+def reference_site(region: ReferenceRegion) -> hd.sr.CodedConcept:
+    """Anatomic code of where a reference region lies."""
+    if region.name is ReferenceKind.LIVER:
+        return LIVER
+    return DESCENDING_AORTA if "descending thoracic" in region.site else AORTA
+
+
+def reference_label(region: ReferenceRegion) -> str:
+    """Tracking identifier of a reference region, the same in SEG, SR and summary."""
+    return REFERENCE_LABELS[region.name]
+
+
+def reference_segment(region: ReferenceRegion) -> SegmentMask:
+    """The segment of a reference region's measured voxels (``region.mask`` must be set)."""
+    if region.mask is None:
+        raise ValueError(f"the {region.name} reference has no mask")
+    label = reference_label(region)
+    title = f"{label} ({region.site})" if region.site else label
+    return SegmentMask(label, None, region.mask, SegmentKind.REFERENCE, None,
+                       REFERENCE_RGB[region.name], title, reference_site(region))
+
+
+def labelled_description(base: str, label: str) -> str:
+    """``base`` with the research-use ``label`` appended, cut to fit a Long String.
+
+    The label is kept whole (it is the point); ``base`` gives way when both do not fit.
+    """
+    label = label.strip()[:LO_LIMIT]
+    if not label:
+        return base[:LO_LIMIT]
+    room = LO_LIMIT - len(label) - 3
+    return f"{base[:room].rstrip()} - {label}" if room > 0 else label
 
 
 @dataclass(frozen=True)
@@ -64,29 +184,41 @@ def segment_description(
     organ = segment.organ
     family = hd.sr.CodedConcept("123109", "DCM", "Artificial Intelligence") \
         if algorithm.family == "Artificial Intelligence" else codes.DCM.ImageProcessing
+    if segment.kind is SegmentKind.ORGAN and organ is not None:
+        category, kind = ANATOMICAL_STRUCTURE, organ_code(organ)
+    elif segment.kind is SegmentKind.LESION:
+        category, kind = ABNORMAL_STRUCTURE, NEOPLASM
+    else:
+        category, kind = SPATIAL_CONCEPT, REFERENCE_REGION
     description = hd.seg.SegmentDescription(
         segment_number=number,
-        segment_label=display_label(segment.label),
-        segmented_property_category=codes.SCT.Organ if organ else ALTERED_STRUCTURE,
-        segmented_property_type=organ_code(organ) if organ else NEOPLASM,
+        segment_label=segment.display,
+        segmented_property_category=category,
+        segmented_property_type=kind,
         algorithm_type=(hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if algorithm.automatic
                         else hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC),
         algorithm_identification=hd.AlgorithmIdentificationSequence(
             name=algorithm.name, family=family, version=algorithm.version,
             parameters=dict(algorithm.parameters or {})),
-        tracking_uid=generate_uid(),
+        tracking_uid=segment.tracking_uid or generate_uid(),
         tracking_id=segment.label,
-        display_color=hd.color.CIELabColor.from_rgb(*(organ.rgb if organ else LESION_RGB)),
+        anatomic_regions=[segment.anatomy] if segment.anatomy is not None else None,
+        display_color=hd.color.CIELabColor.from_rgb(*segment.colour),
     )
-    if organ and organ.laterality:
+    if organ is not None and organ.laterality:
         organ_type = description.SegmentedPropertyTypeCodeSequence[0]
         organ_type.SegmentedPropertyTypeModifierCodeSequence = [LATERALITY[organ.laterality]]
+    if segment.anatomy is not None and segment.anatomy_laterality is not None:
+        region = description.AnatomicRegionSequence[0]
+        region.AnatomicRegionModifierSequence = [segment.anatomy_laterality]
     return description
 
 
 def build_segmentation(
     source: Sequence[Dataset], segments: Sequence[SegmentMask], algorithm: Algorithm,
-    series_number: int = 901, series_description: str = "SegAnyPET organs",
+    series_number: int = 901, series_description: str = "SegAnyPET organs and lesions",
+    series_label: str = "research use only",
+    content_description: str = CONTENT_DESCRIPTION,
 ) -> hd.seg.Segmentation:
     """A BINARY SEG with one segment per non-empty mask, numbered from 1 in the given order.
 
@@ -98,6 +230,10 @@ def build_segmentation(
         Masks on the source grid; empty ones are left out.
     algorithm : Algorithm
         Identification written into every segment.
+    series_label : str
+        Research-use label appended to the SeriesDescription ("" for none).
+    content_description : str
+        ContentDescription: what the object holds.
     """
     present = [segment for segment in segments if segment.mask.any()]
     if not present:
@@ -110,14 +246,24 @@ def build_segmentation(
     stack = np.stack([segment.mask for segment in present], axis=-1).astype(np.uint8)
     descriptions = [segment_description(i, segment, algorithm)
                     for i, segment in enumerate(present, start=1)]
-    return hd.seg.Segmentation(
+    seg = hd.seg.Segmentation(
         source_images=list(source), pixel_array=stack,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(),
         series_number=series_number, sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer=MANUFACTURER, manufacturer_model_name="seganypet-node",
         software_versions=__version__, device_serial_number="0",
-        series_description=series_description,
+        series_description=labelled_description(series_description, series_label),
+        content_description=content_description[:LO_LIMIT],
         # Some viewers misplace SEGs whose empty frames are left out.
         omit_empty_frames=False,
     )
+    stamp_series_time(seg)
+    return seg
+
+
+def stamp_series_time(dataset: Dataset, now: dt.datetime | None = None) -> None:
+    """SeriesDate/SeriesTime of a derived series: when it was made (highdicom leaves them out)."""
+    now = now or dt.datetime.now()
+    dataset.SeriesDate = now.strftime("%Y%m%d")
+    dataset.SeriesTime = now.strftime("%H%M%S")

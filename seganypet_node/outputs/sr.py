@@ -1,10 +1,12 @@
-"""TID 1500 measurement report (Comprehensive 3D SR) of the organs of one SEG.
+"""TID 1500 Measurement Report (Comprehensive 3D SR) of the organ, lesion and reference segments.
 
-One volumetric ROI group per SEG segment (referencing the segment and the source series), coded
-as dcmqi codes PET SUV reports: quantity SUVbw (DCM 126401) in ``{SUVbw}g/ml`` with derivations
-mean / maximum / peak / SD, volume by sum of segmented voxel volumes, TLG and metabolic volume
-for lesions. Reference regions (PERCIST liver, blood pool) are TID 1501 groups. When SUV cannot
-be had, measurements are activity concentrations in Bq/ml and a comment says why.
+One TID 1411 volumetric group per SEG segment: organs with SUV (DCM 126401, UCUM
+``{SUVbw}g/ml``) mean / maximum / peak / SD (SD coded per CID 7464) and volume by sum of
+segmented voxel volumes; lesions and the reference regions as in :mod:`outputs.sr_lesions`;
+the study's tumour burden as a TID 1501 group. Every group carries the time point and the
+algorithm (SegAnyPET, version, checkpoint and its SHA-256); the TID 1600 image library lists
+the PET slices measured. When SUV cannot be had, measurements are activity concentrations in
+Bq/ml and a comment says why; likewise when lesions were not assessed.
 """
 
 from __future__ import annotations
@@ -19,58 +21,97 @@ from pydicom.uid import generate_uid
 
 from seganypet_node import __version__
 from seganypet_node.imaging.units import Unit
+from seganypet_node.lesions.results import LesionSearch, TumourBurden
 from seganypet_node.measure.reference import ReferenceRegion
 from seganypet_node.measure.uptake import UptakeStats
 from seganypet_node.organs import Organ
-from seganypet_node.outputs.seg import LATERALITY, MANUFACTURER, NEOPLASM, organ_code
+from seganypet_node.outputs.seg import (
+    ANATOMICAL_STRUCTURE,
+    LATERALITY,
+    MANUFACTURER,
+    labelled_description,
+    organ_code,
+    stamp_series_time,
+)
+from seganypet_node.outputs.sr_items import (
+    MAXIMUM,
+    MEAN,
+    ML,
+    PEAK,
+    SD,
+    VOXEL_SUM,
+    GroupContext,
+    measurement,
+    quantity,
+)
+from seganypet_node.outputs.sr_lesions import Group, burden_group, lesion_group, reference_group
 
-SUVBW = hd.sr.CodedConcept("126401", "DCM", "SUVbw")
-SUVBW_UNIT = hd.sr.CodedConcept("{SUVbw}g/ml", "UCUM", "Standardized Uptake Value body weight")
-BQML_UNIT = hd.sr.CodedConcept("Bq/mL", "UCUM", "Becquerels/milliliter")
-NO_UNIT = hd.sr.CodedConcept("1", "UCUM", "no units")
-ML = hd.sr.CodedConcept("ml", "UCUM", "milliliter")
-GRAM = hd.sr.CodedConcept("g", "UCUM", "gram")
-VOXEL_SUM = hd.sr.CodedConcept("126030", "DCM", "Sum of segmented voxel volumes")
 PET_WHOLE_BODY = hd.sr.CodedConcept("44139-4", "LN", "PET whole body")
 QUALITATIVE = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
 COMMENT = hd.sr.CodedConcept("121106", "DCM", "Comment")
+# Each library entry costs ~4 KB and ~20 ms; a longer series lists every n-th slice.
+MAX_LIBRARY_IMAGES = 1000
 
 
 @dataclass(frozen=True)
 class RegionReport:
-    """What the SR says about one SEG segment.
+    """What the SR says about one organ segment (tracked by the organ's name).
 
     Parameters
     ----------
-    segment_number : int
-        Number of the segment in the SEG.
-    organ : Organ | None
-        Catalogue organ; None for a lesion.
-    label : str
-        Tracking identifier (organ name or lesion_N).
+    organ : Organ
+        Catalogue organ.
     stats : UptakeStats
-        Its measurements (``stats.tlg`` set for lesions).
+        Its measurements (lesion voxels already left out).
     """
 
-    segment_number: int
-    organ: Organ | None
-    label: str
+    organ: Organ
     stats: UptakeStats
 
 
-def build_report(seg: Dataset, source_series_uid: str, regions: Sequence[RegionReport],
-                 references: Sequence[ReferenceRegion], device_name: str,
-                 suv_note: str | None, series_number: int = 902) -> hd.sr.Comprehensive3DSR:
-    """The measurement report of ``regions`` of ``seg`` (whose patient and study it shares)."""
-    if not regions:
-        raise ValueError("a measurement report needs at least one region")
-    tracking = {int(item.SegmentNumber): str(item.TrackingUID) for item in seg.SegmentSequence}
-    groups: list[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
-                 | hd.sr.MeasurementsAndQualitativeEvaluations] = [
-        _segment_group(seg, source_series_uid, region, tracking[region.segment_number])
-        for region in regions]
-    unit = regions[0].stats.unit
-    groups += [_reference_group(reference, unit) for reference in references]
+@dataclass(frozen=True, eq=False)
+class ReportContent:
+    """What one report holds.
+
+    Parameters
+    ----------
+    organs : sequence of RegionReport
+        The organs found, in SEG order.
+    lesions : LesionSearch
+        The lesions found, or why they were not assessed.
+    references : sequence of ReferenceRegion
+        PERCIST liver and blood pool.
+    unit : Unit
+        The unit uptake was measured in.
+    suv_note : str | None
+        Which SUV rule was used, or why there is no SUV.
+    """
+
+    organs: Sequence[RegionReport]
+    lesions: LesionSearch
+    references: Sequence[ReferenceRegion]
+    unit: Unit
+    suv_note: str | None = None
+
+
+def build_report(seg: Dataset, sources: Sequence[Dataset], content: ReportContent,
+                 device_name: str, algorithm: hd.sr.AlgorithmIdentification,
+                 series_label: str = "research use only",
+                 series_number: int = 902) -> hd.sr.Comprehensive3DSR:
+    """The measurement report of ``content`` on the segments of ``seg`` (made on ``sources``,
+    the PET slices, whose patient and study it shares)."""
+    if not content.organs and not content.lesions.lesions:
+        raise ValueError("a measurement report needs at least one organ or lesion")
+    context = GroupContext(seg, str(sources[0].SeriesInstanceUID),
+                           time_point(sources[0]), algorithm)
+    groups: list[Group] = [organ_group(region, context) for region in content.organs]
+    groups += [lesion_group(lesion, context) for lesion in content.lesions.lesions]
+    groups += [reference_group(region, content.unit, context) for region in content.references]
+    search = content.lesions
+    if search.assessed:
+        burden = search.burden or TumourBurden(len(search.lesions), sum(
+            lesion.stats.volume_ml for lesion in search.lesions), None, None)
+        groups.append(burden_group(burden, content.unit, context))
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -78,77 +119,81 @@ def build_report(seg: Dataset, source_series_uid: str, regions: Sequence[RegionR
             manufacturer_name=MANUFACTURER, model_name="seganypet-node"))
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
-        procedure_reported=PET_WHOLE_BODY, imaging_measurements=groups)
-    if not unit.is_suv:
-        _add_comment(report, f"SUV not reported: {suv_note or 'the header does not allow it'}")
-    return hd.sr.Comprehensive3DSR(
-        evidence=[seg], content=report, series_instance_uid=generate_uid(),
+        procedure_reported=PET_WHOLE_BODY, imaging_measurements=groups,
+        referenced_images=library_images(sources))
+    _add_comments(report, report_comments(content))
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=[seg, *sources], content=report, series_instance_uid=generate_uid(),
         series_number=series_number, sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer=MANUFACTURER, series_description="SegAnyPET organ SUV report",
+        manufacturer=MANUFACTURER,
+        series_description=labelled_description("SegAnyPET organ and lesion SUV report",
+                                                 series_label),
         software_versions=__version__, is_complete=True)
+    stamp_series_time(sr)
+    return sr
 
 
-def _segment_group(seg: Dataset, source_series_uid: str, region: RegionReport,
-                   tracking_uid: str) -> hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
-    referenced = hd.sr.ReferencedSegment(
-        sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
-        segment_number=region.segment_number,
-        source_series=hd.sr.SourceSeriesForSegmentation(source_series_uid))
-    if region.organ is None:
-        finding, sites = NEOPLASM, None
-    else:
-        finding = organ_code(region.organ)
-        laterality = LATERALITY.get(region.organ.laterality or "")
-        sites = [hd.sr.FindingSite(finding, laterality=laterality)]
+def organ_group(region: RegionReport, context: GroupContext
+                ) -> hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
+    """An organ's group on its SEG segment: uptake statistics and volume."""
+    found = context.segment(region.organ.name)
+    if found is None:
+        raise ValueError(f"{region.organ.name} has no segment in the SEG")
+    number, uid = found
+    laterality = LATERALITY.get(region.organ.laterality or "")
+    structure = organ_code(region.organ)
+    stats = region.stats
+    name, unit = quantity(stats.unit)
+    items = [measurement(name, value, unit, derivation)
+             for derivation, value in ((MEAN, stats.mean), (MAXIMUM, stats.maximum),
+                                       (PEAK, stats.peak), (SD, stats.sd))]
+    items.append(measurement(codes.SCT.Volume, stats.volume_ml, ML, method=VOXEL_SUM))
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=region.label),
-        referenced_segment=referenced, finding_type=finding, finding_sites=sites,
-        measurements=_measurements(region.stats))
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=region.organ.name),
+        referenced_segment=context.referenced_segment(number),
+        time_point_context=context.time_point, finding_category=ANATOMICAL_STRUCTURE,
+        finding_type=structure, algorithm_id=context.algorithm,
+        finding_sites=[hd.sr.FindingSite(structure, laterality=laterality)],
+        measurements=items)
 
 
-def _measurements(stats: UptakeStats) -> list[hd.sr.Measurement]:
-    name, unit = _quantity(stats.unit)
-    uptake = [
-        hd.sr.Measurement(name=name, value=value, unit=unit, derivation=derivation)
-        for derivation, value in ((codes.SCT.Mean, stats.mean), (codes.SCT.Maximum, stats.maximum),
-                                  (codes.DCM.PeakValueWithinROI, stats.peak),
-                                  (codes.DCM.StandardDeviation, stats.sd))]
-    volume_name = codes.DCM.MetabolicVolume if stats.tlg is not None else codes.SCT.Volume
-    volume = hd.sr.Measurement(name=volume_name, value=stats.volume_ml, unit=ML, method=VOXEL_SUM)
-    extra = []
-    if stats.tlg is not None and stats.unit.is_suv:
-        extra.append(hd.sr.Measurement(name=codes.DCM.TotalLesionGlycolysis, value=stats.tlg,
-                                       unit=GRAM))
-    return [*uptake, volume, *extra]
+def time_point(source: Dataset) -> hd.sr.TimePointContext:
+    """The study's time point: its date (whether baseline or follow-up is not known here)."""
+    date = str(source.get("StudyDate") or "")
+    label = f"{date[:4]}-{date[4:6]}-{date[6:8]}" if len(date) == 8 else "study date unknown"
+    return hd.sr.TimePointContext(time_point=f"study of {label}")
 
 
-def _reference_group(region: ReferenceRegion, unit: Unit
-                     ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    name, quantity_unit = _quantity(unit)
-    site = codes.SCT.Liver if region.name == "liver" else codes.SCT.Aorta
-    sites = [hd.sr.FindingSite(site)]
-    measurements = [hd.sr.Measurement(name=name, value=value, unit=quantity_unit,
-                                      derivation=derivation, finding_sites=sites)
-                    for derivation, value in ((codes.SCT.Mean, region.mean),
-                                              (codes.DCM.StandardDeviation, region.sd))]
-    label = "PERCIST liver reference" if region.name == "liver" else "blood pool reference"
-    return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=label),
-        finding_type=site, measurements=measurements)
+def library_images(sources: Sequence[Dataset]) -> list[Dataset]:
+    """The PET slices the image library lists: all, or every n-th of a very long series."""
+    step = -(-len(sources) // MAX_LIBRARY_IMAGES)
+    return list(sources[::step])
 
 
-def _quantity(unit: Unit) -> tuple[hd.sr.CodedConcept, hd.sr.CodedConcept]:
-    if unit.is_suv:
-        return SUVBW, SUVBW_UNIT
-    if unit is Unit.BQML:
-        return hd.sr.CodedConcept.from_code(codes.DCM.NuclearMedicineTomographicActivity), BQML_UNIT
-    return hd.sr.CodedConcept.from_code(codes.DCM.NuclearMedicineTomographicActivity), NO_UNIT
+def report_comments(content: ReportContent) -> list[str]:
+    """What a reader must know beside the numbers: no SUV, lesions not assessed, search notes."""
+    texts = []
+    if not content.unit.is_suv:
+        texts.append(f"SUV not reported: {content.suv_note or 'the header does not allow it'}")
+    search = content.lesions
+    threshold = search.threshold
+    if search.assessed and threshold is not None:
+        texts.append(f"lesion detection threshold {threshold.value:.2f} {content.unit} "
+                     f"({threshold.rule})")
+    if search.assessed and not search.lesions:
+        texts.append("no lesion found")
+    texts += search.notes()
+    if search.lesions:
+        texts.append("organ uptake leaves lesion voxels out")
+    return texts
 
 
-def _add_comment(report: hd.sr.MeasurementReport, text: str) -> None:
+def _add_comments(report: hd.sr.MeasurementReport, texts: Sequence[str]) -> None:
+    if not texts:
+        return
     container = hd.sr.ContainerContentItem(name=QUALITATIVE,
                                            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
     container.ContentSequence = hd.sr.ContentSequence([hd.sr.TextContentItem(
         name=COMMENT, value=text[:1024],
-        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)])
+        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS) for text in texts])
     report[0].ContentSequence.append(container)

@@ -4,8 +4,13 @@ Layout of a result folder (``OUT`` of ``seganypet-node segment``, ``<data_dir>/r
 for the node's jobs)::
 
     masks/<organ>.nii.gz    uint8 0/1 on the input grid, catalogue organ names
-    summary.json            per organ: found or why not, volume, uptake statistics, prompts,
-                            rejected landmarks, seconds; registration quality; stage timings
+    masks/lesion_N.nii.gz   each lesion, the same way
+    masks/PERCIST_liver_reference.nii.gz, masks/blood_pool_reference.nii.gz
+                            the voxels each reference region measured
+    summary.json            per organ: found or why not, volume, uptake statistics (lesion
+                            voxels left out) and the lesions inside, prompts, rejected
+                            landmarks, seconds; lesions (see :mod:`outputs.summary_lesions`);
+                            reference regions; registration quality; stage timings
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from seganypet_node.imaging.volume import array_on_grid
+from seganypet_node.imaging.volume import array_on_grid, points_of_voxels
 from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.outputs.seg import reference_label
+from seganypet_node.outputs.summary_lesions import MASKS_DIR, lesions_summary, mask_path
 from seganypet_node.pipeline import OrganResult, PipelineResult, RunSource
 
 SUMMARY_FILE = "summary.json"
-MASKS_DIR = "masks"
 
 
 @dataclass(frozen=True)
@@ -69,19 +75,24 @@ def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
     """
     masks = out / MASKS_DIR
     masks.mkdir(parents=True, exist_ok=True)
-    for organ in result.organs:
-        if organ.mask is not None:
-            image = array_on_grid(organ.mask.astype(np.uint8), grid)
-            sitk.WriteImage(image, str(masks / f"{organ.organ}.nii.gz"), useCompression=True)
+    named = [(o.organ, o.mask) for o in result.organs if o.mask is not None]
+    named += [(lesion.label, lesion.mask) for lesion in result.lesions.lesions]
+    named += [(reference_label(r).replace(" ", "_"), r.mask) for r in result.references
+              if r.mask is not None]
+    for name, mask in named:
+        image = array_on_grid(mask.astype(np.uint8), grid)
+        sitk.WriteImage(image, str(out / mask_path(name)), useCompression=True)
     path = out / SUMMARY_FILE
     temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps(summary(result, record), indent=2) + "\n")
+    temp.write_text(json.dumps(summary(result, record, grid), indent=2) + "\n")
     os.replace(temp, path)
     return path
 
 
-def summary(result: PipelineResult, record: RunRecord) -> dict[str, Any]:
-    """The JSON-ready summary of a pipeline run."""
+def summary(result: PipelineResult, record: RunRecord,
+            grid: sitk.Image | None = None) -> dict[str, Any]:
+    """The JSON-ready summary of a pipeline run (reference centres also in patient
+    coordinates when the input ``grid`` is given)."""
     registration = None
     if result.registration is not None:
         r = result.registration
@@ -94,36 +105,53 @@ def summary(result: PipelineResult, record: RunRecord) -> dict[str, Any]:
         "unit": result.unit,
         "registration": registration,
         "organs": {o.organ: _organ(o) for o in result.organs},
-        "reference_regions": {r.name: _reference(r) for r in result.references},
+        "lesions": lesions_summary(result.lesions),
+        "reference_regions": {r.name: _reference(r, grid) for r in result.references},
         "timings_s": {stage: round(seconds, 3) for stage, seconds in result.timings},
     }
 
 
 def caveats(result: PipelineResult) -> str | None:
     """One line of what a reader should know before trusting the result: organs the
-    plausibility checks refused, and bounds an organ reached; None when there are none."""
+    plausibility checks refused, bounds an organ reached, and how far lesions were assessed
+    (not at all, thresholds, exclusions, size limit and cap); None when there is nothing."""
     parts = [f"{o.organ} not reported ({o.reason.removeprefix('failed plausibility: ')})"
              for o in result.organs if o.reason and o.reason.startswith("failed plausibility")]
     parts += [f"{o.organ}: {warning}" for o in result.organs for warning in o.warnings]
+    parts += result.lesions.notes()
     return "; ".join(parts) or None
 
 
-def _reference(region: ReferenceRegion) -> dict[str, Any]:
-    return {"mean": round(region.mean, 4), "sd": round(region.sd, 4),
-            "volume_ml": round(region.volume_ml, 2), "centre_index_zyx": list(region.centre_index),
-            "note": region.note}
+def _reference(region: ReferenceRegion, grid: sitk.Image | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "site": region.site, "mean": round(region.mean, 4), "sd": round(region.sd, 4),
+        "sul_mean": _rounded(region.sul_mean), "sul_sd": _rounded(region.sul_sd),
+        "volume_ml": round(region.volume_ml, 2), "centre_index_zyx": list(region.centre_index)}
+    if grid is not None:
+        centre = points_of_voxels(grid, np.array([region.centre_index]))[0]
+        entry["centre_lps_mm"] = [round(float(v), 1) for v in centre]
+    entry["note"] = region.note
+    return entry
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _organ(result: OrganResult) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "found": result.found,
         "reason": result.reason,
-        "mask": f"{MASKS_DIR}/{result.organ}.nii.gz" if result.found else None,
+        "mask": mask_path(result.organ) if result.found else None,
         "prompts": [{"point_lps_mm": [round(v, 1) for v in p.point], "positive": p.positive}
                     for p in result.prompts],
         "rejected_landmarks": list(result.rejected),
         "warnings": list(result.warnings),
         "seconds": round(result.seconds, 3),
+        "lesions": list(result.lesions),
+        # Organ figures are of normal tissue: lesion voxels inside are measured as lesions.
+        "uptake_note": ("uptake leaves out the voxels of " + ", ".join(result.lesions))
+        if result.lesions else None,
     }
     if result.stats is not None:
         entry.update({k: (round(v, 4) if isinstance(v, float) else v)

@@ -143,6 +143,11 @@ class Variation:
         )
 
 
+def draw_tumours(rng: np.random.Generator, count: int) -> tuple[Tumour, ...]:
+    """``count`` tumours drawn as the hard population draws them (site, volume, necrosis)."""
+    return tuple(_draw_tumour(rng) for _ in range(count))
+
+
 def _draw_tumour(rng: np.random.Generator) -> Tumour:
     site = list(TumourSite)[int(rng.integers(len(TumourSite)))]
     if site in (TumourSite.LYMPH_NODE, TumourSite.LUNG, TumourSite.BONE):

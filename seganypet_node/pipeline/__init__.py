@@ -5,6 +5,7 @@ call :func:`~seganypet_node.pipeline.run.pipeline_from_config` and
 writes what a run gives.
 """
 
+from seganypet_node.pipeline.references import measured_values, reference_regions
 from seganypet_node.pipeline.results import (
     DEFAULT_ORGANS,
     OrganResult,
@@ -18,9 +19,7 @@ from seganypet_node.pipeline.run import (
     DEFAULT_ATLAS_DIR,
     OrganPipeline,
     checked_results,
-    measured_values,
     pipeline_from_config,
-    reference_regions,
     suv_like,
 )
 

@@ -12,6 +12,8 @@ import numpy as np
 
 from seganypet_node.atlas.register import Registration
 from seganypet_node.imaging.units import Unit
+from seganypet_node.lesions.results import NOT_ASSESSED, LesionSearch
+from seganypet_node.lesions.search import LesionOptions
 from seganypet_node.measure.reference import ReferenceRegion
 from seganypet_node.measure.uptake import UptakeStats
 from seganypet_node.model.checkpoint import ModelIdentity
@@ -67,6 +69,8 @@ class PipelineOptions:
         Most atlas subjects whose landmarks are fused (0: the mean atlas's alone).
     max_inference_s : float
         Organs not started this long after the first are reported not segmented.
+    lesions : LesionOptions
+        Whether and how lesions are looked for after the organs.
     """
 
     organs: tuple[str, ...] = DEFAULT_ORGANS
@@ -74,6 +78,7 @@ class PipelineOptions:
     deformable: bool = True
     atlas_subjects: int = 8
     max_inference_s: float = 1200.0
+    lesions: LesionOptions = dataclasses.field(default_factory=LesionOptions)
 
     def __post_init__(self) -> None:
         for name in self.organs:
@@ -93,6 +98,8 @@ class OrganResult:
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()  # bounds the organ reached, kept with the result
     withheld: np.ndarray | None = None  # the mask a plausibility rule kept from the report
+    # Lesions inside the organ (labels); ``stats`` then leave their voxels out.
+    lesions: tuple[str, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -119,8 +126,7 @@ class PipelineResult:
     unit: Unit
     timings: tuple[tuple[str, float], ...]
     references: tuple[ReferenceRegion, ...] = ()
-    # Lesion regions (label lesion_N, stats with TLG), reported after the organs.
-    lesions: tuple[OrganResult, ...] = ()
+    lesions: LesionSearch = NOT_ASSESSED  # the lesions found, or why they were not assessed
     model: ModelIdentity | None = None  # the network's checkpoint (None when not known)
     atlas: str = ""  # the atlas's description
 

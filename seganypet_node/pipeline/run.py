@@ -21,17 +21,20 @@ from seganypet_node.atlas.register import Registration, register_to_atlas, tissu
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.volume import VolumeInput
-from seganypet_node.measure.reference import (
-    ReferenceRegion,
-    blood_pool_reference,
-    liver_reference,
-)
+from seganypet_node.lesions.results import NOT_ASSESSED
+from seganypet_node.lesions.search import LesionOptions
 from seganypet_node.measure.uptake import uptake_stats
 from seganypet_node.model.checkpoint import LoadedModel, ModelIdentity
-from seganypet_node.model.configured import load_configured_model, runtime_options
+from seganypet_node.model.configured import (
+    load_configured_model,
+    load_lesion_model,
+    runtime_options,
+)
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
 from seganypet_node.model.predictor import SegAnyPETPredictor
+from seganypet_node.pipeline.lesion_stage import lesion_stage
+from seganypet_node.pipeline.references import measured_values, reference_regions
 from seganypet_node.pipeline.results import (
     OrganResult,
     PipelineOptions,
@@ -59,15 +62,19 @@ class OrganPipeline:
         Organs and tuning.
     model : ModelIdentity, optional
         The network's checkpoint file, hash and form (reported with every result).
+    lesion_predictor : SegAnyPETPredictor, optional
+        A network for lesions (the lesion checkpoint); by default the organs' one.
     """
 
     def __init__(self, predictor: SegAnyPETPredictor, atlas: Atlas,
                  options: PipelineOptions | None = None,
-                 model: ModelIdentity | None = None) -> None:
+                 model: ModelIdentity | None = None,
+                 lesion_predictor: SegAnyPETPredictor | None = None) -> None:
         self.predictor = predictor
         self.atlas = atlas
         self.options = options or PipelineOptions()
         self.model = model
+        self.lesion_predictor = lesion_predictor
 
     @property
     def checkpoint_name(self) -> str:
@@ -109,9 +116,20 @@ class OrganPipeline:
         with timings.timed(Stage.MEASUREMENTS):
             results = checked_results(self._results(volume, suv, prompts, segmented), volume,
                                       suv, segmented.warnings)
+        search = NOT_ASSESSED
+        if self.options.lesions.enabled:
+            if progress is not None:
+                progress("looking for lesions", len(self.options.organs), len(self.options.organs))
+            with timings.timed(Stage.LESIONS):
+                predictor = self.lesion_predictor or self.predictor
+                if predictor is not self.predictor:
+                    predictor.set_image(suv)
+                results, references, search = lesion_stage(volume, suv, results, predictor,
+                                                           self.options.lesions)
+        else:
             references = reference_regions(volume, suv, results)
         return PipelineResult(tuple(results), registration, volume.measured_unit,
-                              timings.entries, references, model=self.model,
+                              timings.entries, references, search, model=self.model,
                               atlas=str(self.atlas.meta.get("description", "")))
 
     def _segment(self, prompts: dict[str, OrganPrompts], progress: Progress | None
@@ -194,26 +212,6 @@ def checked_results(results: list[OrganResult], volume: VolumeInput, suv: sitk.I
     return checked
 
 
-def reference_regions(volume: VolumeInput, suv: sitk.Image,
-                      organs: list[OrganResult]) -> tuple[ReferenceRegion, ...]:
-    """PERCIST liver and blood-pool references from the liver and aorta masks, when found."""
-    measured = measured_values(volume, suv)
-    spacing = suv.GetSpacing()[::-1]
-    masks = {o.organ: o.mask for o in organs if o.mask is not None}
-    regions = []
-    if "liver" in masks:
-        right_is_low_x = suv.GetDirection()[0] > 0  # LPS: +x is the patient's left
-        regions.append(liver_reference(measured, masks["liver"], spacing, right_is_low_x))
-    if "aorta" in masks:
-        regions.append(blood_pool_reference(measured, masks["aorta"], spacing))
-    return tuple(regions)
-
-
-def measured_values(volume: VolumeInput, suv: sitk.Image) -> np.ndarray:
-    """The array measurements are taken on: SUVbw when the header allows it, else the values."""
-    return sitk.GetArrayViewFromImage(suv if volume.suvbw is not None else volume.values)
-
-
 def suv_like(volume: VolumeInput) -> sitk.Image:
     """SUVbw image, or without SUV the values scaled so soft tissue sits at a typical SUV."""
     values = volume.measured_image()
@@ -245,8 +243,15 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
     """
     predictor, loaded = predictor_from_config(config)
     atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
+    lesions = config.lesions
     options = PipelineOptions(organs=config.pipeline.organs,
                               deformable=config.pipeline.deformable,
                               atlas_subjects=config.pipeline.atlas_subjects,
-                              max_inference_s=config.pipeline.max_inference_s)
-    return OrganPipeline(predictor, atlas, options, loaded.identity)
+                              max_inference_s=config.pipeline.max_inference_s,
+                              lesions=LesionOptions(lesions.enabled,
+                                                    lesions.fallback_threshold_suv,
+                                                    lesions.min_volume_ml, lesions.max_count))
+    lesion_model = load_lesion_model(config) if lesions.enabled else None
+    lesion_predictor = None if lesion_model is None else \
+        SegAnyPETPredictor(SamEngine(lesion_model.model, runtime_options(config)))
+    return OrganPipeline(predictor, atlas, options, loaded.identity, lesion_predictor)

@@ -16,6 +16,7 @@ class Stage(enum.StrEnum):
     REGISTRATION = "registration and prompts"
     INFERENCE = "inference"  # one entry per organ: "inference liver"
     MEASUREMENTS = "clean-up and measurements"
+    LESIONS = "lesions"
     WRITING = "writing"  # one entry per DICOM object: "writing seg"
     MASKS_AND_SUMMARY = "writing masks and summary"
 

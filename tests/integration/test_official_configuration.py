@@ -21,6 +21,7 @@ import torch
 from seganypet_node.atlas.assets import load_atlas
 from seganypet_node.config import resource_dir
 from seganypet_node.imaging.volume import load_input
+from seganypet_node.lesions.search import LesionOptions
 from seganypet_node.model import VIT_B_ORI, build_sam3d_vit_b_ori
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.outputs.dicom_results import ObjectKind
@@ -63,7 +64,9 @@ def test_official_geometry_crops_windows_and_pasting(study, tmp_path: Path) -> N
     engine = TruthEngine(VIT_B_ORI, suv_like(volume), sitk.ReadImage(str(study.labels_path)))
     pipeline = OrganPipeline(SegAnyPETPredictor(engine),
                              load_atlas(resource_dir("models") / DEFAULT_ATLAS_DIR),
-                             PipelineOptions(organs=ORGANS, atlas_subjects=2))
+                             # The organs' geometry: lesion clicks would add crops.
+                             PipelineOptions(organs=ORGANS, atlas_subjects=2,
+                                             lesions=LesionOptions(enabled=False)))
     crops_by_organ: dict[str, set[tuple[int, int, int]]] = {}
     marks: list[tuple[str, int]] = []
 
@@ -93,7 +96,9 @@ def test_official_geometry_crops_windows_and_pasting(study, tmp_path: Path) -> N
     kinds = {o.kind for o in written.objects}
     assert kinds == {ObjectKind.SEG, ObjectKind.SR, ObjectKind.KEY_IMAGE}
     seg = hd.seg.segread(tmp_path / "dicom" / "seg.dcm")
-    assert {str(d.TrackingID) for d in seg.SegmentSequence} == set(ORGANS)
+    assert {str(d.TrackingID) for d in seg.SegmentSequence} == {*ORGANS,
+                                                                 "PERCIST liver reference"}
+    assert not written.result.lesions.assessed
 
 
 def write_official_checkpoint(folder: Path) -> Path:

@@ -37,7 +37,7 @@ from tests.viewer.judge import (
     load_screenshot,
     pixel,
 )
-from tests.viewer.masks import node_labelmap
+from tests.viewer.masks import node_segment_masks
 from tests.viewer.plan import make_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,7 +49,17 @@ UPDATE_DOCS = "UPDATE_DOCS_SCREENSHOTS"  # set to 1 to rewrite the pictures in d
 
 @pytest.fixture(scope="module")
 def study(make_phantom):
-    return make_phantom(31, matrix=128, slices=300)
+    return make_phantom(31, matrix=128, slices=300, lesions=3)
+
+
+def judge_segment_labels(labels: list[str]) -> None:
+    """Organs first in catalogue order, then the lesions, then the two reference regions."""
+    assert labels[:len(ORGAN_LABELS)] == ORGAN_LABELS
+    rest = labels[len(ORGAN_LABELS):]
+    lesions = [label for label in rest if label.startswith("lesion ")]
+    assert lesions, rest  # the phantom's lesions are segments of their own
+    assert [label.split(" (")[0] for label in rest[len(lesions):]] == [
+        "PERCIST liver reference", "blood pool reference"], rest
 
 
 def test_dcmjs_reads_the_seg_into_the_masks_the_node_wrote(dcmjs, study, tmp_path) -> None:
@@ -63,15 +73,20 @@ def test_dcmjs_reads_the_seg_into_the_masks_the_node_wrote(dcmjs, study, tmp_pat
     assert read.returncode == 0, read.stderr[-2000:]
     summary = json.loads((tmp_path / "labelmap.json").read_text())
     labels = {int(number): label for number, label in summary["segments"].items()}
-    assert list(labels.values()) == ORGAN_LABELS
+    judge_segment_labels(list(labels.values()))
     assert summary["warnings"] == []
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in pets]
-    expected = node_labelmap(out / "masks", headers, labels)
-    assert set(np.unique(expected)) == {0, *labels}  # every organ is on some slice
+    expected = node_segment_masks(out / "masks", headers, labels)
+    assert all(mask.any() for mask in expected.values())  # every segment is on some slice
+    shape = next(iter(expected.values())).shape
     for way in ("reference", "position"):  # frames placed by their source image, then by IPP
-        read_back = np.fromfile(tmp_path / f"labelmap.{way}.u16", "<u2").reshape(expected.shape)
-        wrong = read_back != expected
-        assert not wrong.any(), f"{way}: {int(wrong.sum())} voxels differ"
+        layers = [np.fromfile(path, "<u2").reshape(shape)
+                  for path in sorted(tmp_path.glob(f"labelmap.{way}.*.u16"))]
+        assert layers, way
+        for number, mask in expected.items():
+            read_back = np.logical_or.reduce([layer == number for layer in layers])
+            wrong = read_back != mask
+            assert not wrong.any(), f"{way}, {labels[number]}: {int(wrong.sum())} voxels differ"
 
 
 @pytest.mark.usefixtures("dcmtk", "headless_chromium")
@@ -118,10 +133,11 @@ def judge_series_and_segments(result: dict, descriptions: dict[str, str]) -> Non
         assert description in result["series_listed"]
     [segmentation] = result["segmentations"]
     assert segmentation["label"] == descriptions["SEG"]
-    assert [s["label"] for s in segmentation["segments"]] == ORGAN_LABELS
+    labels = [s["label"] for s in segmentation["segments"]]
+    judge_segment_labels(labels)
     panel = result["segmentation_panel"]
     panel = panel[panel.index("Segmentations"):]
-    assert set(ORGAN_LABELS) <= set(panel.splitlines()), panel
+    assert set(ORGAN_LABELS) | {"lesion 1"} <= set(panel.splitlines()), panel
 
 
 def judge_overlay(result: dict, plan, shots: Path) -> None:

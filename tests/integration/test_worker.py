@@ -48,7 +48,9 @@ def test_complete_series_is_segmented_and_results_recorded(start_node, whole_bod
     # The SEG the node sends holds exactly the masks the pipeline wrote, slice by slice.
     seg = hd.seg.segread(out / "dicom" / "seg.dcm")
     numbers = {str(d.TrackingID): int(d.SegmentNumber) for d in seg.SegmentSequence}
-    assert set(numbers) == set(found)
+    lesions = [entry["label"] for entry in summary["lesions"]["lesions"]]
+    assert summary["lesions"]["assessed"]
+    assert set(numbers) == {*found, *lesions, "PERCIST liver reference", "blood pool reference"}
     # Volume slice 0 is the lowest along the slice normal (feet first for axial PET).
     sources = sorted(whole_body.files, key=lambda f: float(
         pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
@@ -56,6 +58,10 @@ def test_complete_series_is_segmented_and_results_recorded(start_node, whole_bod
     pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[numbers["liver"]])
     liver_mask = sitk.GetArrayFromImage(liver) > 0
     assert np.array_equal(pixels[..., 0] > 0, liver_mask)
+    pool = sitk.ReadImage(str(out / "masks" / "blood_pool_reference.nii.gz"))
+    pixels = seg.get_pixels_by_source_instance(
+        uids, segment_numbers=[numbers["blood pool reference"]])
+    assert np.array_equal(pixels[..., 0] > 0, sitk.GetArrayFromImage(pool) > 0)
     log = node.log()
     assert f"job {jobs[0].id}: done" in log
     assert whole_body.identity.patient_name not in log  # no patient data at INFO

@@ -1,4 +1,5 @@
-"""SEG, SR and key image: valid for dciodvfy, read back by dcmqi and highdicom, masks exact.
+"""SEG, SR and key image: valid for dciodvfy, read back by dcmqi and highdicom, masks exact
+(organs, lesions and reference regions); the SR's content is checked in test_sr_outputs.py.
 
 The results are built from a phantom's ground truth (as if the pipeline had found it), so the
 checks are about the DICOM objects, not the network's accuracy.
@@ -6,6 +7,7 @@ checks are about the DICOM objects, not the network's accuracy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,19 +20,44 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from pydicom.uid import generate_uid
+from scipy import ndimage
 
-from seganypet_node.imaging.volume import VolumeInput, load_input
+from seganypet_node.imaging.volume import VolumeInput, load_input, points_of_voxels
+from seganypet_node.lesions.results import (
+    NOT_ASSESSED,
+    Delineation,
+    DetectionThreshold,
+    Lesion,
+    LesionSearch,
+    ThresholdRule,
+    TumourBurden,
+)
+from seganypet_node.measure.reference import (
+    Orientation,
+    ReferenceRegion,
+    blood_pool_reference,
+    liver_reference,
+)
 from seganypet_node.measure.uptake import uptake_stats
 from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.model.modeling.family import RelPosBias
-from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE
+from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE, ORGANS
 from seganypet_node.outputs.dicom_results import ObjectKind, write_dicom_results
-from seganypet_node.pipeline import OrganResult, PipelineResult, reference_regions
+from seganypet_node.outputs.key_image import PANEL_WIDTH
+from seganypet_node.outputs.seg import (
+    LESION_PALETTE,
+    REFERENCE_RGB,
+    labelled_description,
+    reference_label,
+)
+from seganypet_node.pipeline import OrganResult, PipelineResult
 
 VENV_BIN = str(Path(sys.executable).parent)  # dcmqi's wrappers live beside the interpreter
 DCMQI_SEG = shutil.which("segimage2itkimage", path=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
 DCMQI_SR = shutil.which("tid1500reader", path=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
 SUV_UNIT = "{SUVbw}g/ml"
+SUL_UNIT = "{SUVlbm(Janma)}g/ml"
 MODEL = ModelIdentity("seganypet_compact.pth", "ab" * 32, "seganypet_compact",
                       RelPosBias.TEXTBOOK)
 
@@ -38,6 +65,43 @@ MODEL = ModelIdentity("seganypet_compact.pth", "ab" * 32, "seganypet_compact",
 @pytest.fixture(scope="module")
 def lesion_study(make_phantom):
     return make_phantom(41, matrix=96, slices=260, lesions=2)
+
+
+def truth_lesions(labels: np.ndarray, values: np.ndarray, volume: VolumeInput,
+                  unit) -> tuple[Lesion, ...]:
+    """The phantom's lesions as the lesion search would report them (site: the organ they
+    touch most)."""
+    spacing = volume.values.GetSpacing()[::-1]
+    sul = volume.sul_per_suv
+    lesions = []
+    for v in sorted(v for v in np.unique(labels) if v > LESION_LABEL_BASE):
+        mask = labels == v
+        rim = ndimage.binary_dilation(mask, iterations=2) & ~mask
+        around = [int(o) for o in labels[rim] if 0 < o < LESION_LABEL_BASE]
+        site = next((o.name for o in BY_NAME.values()
+                     if around and o.label == max(set(around), key=around.count)),
+                    "outside the segmented organs")
+        stats = uptake_stats(values, mask, spacing, unit, lesion=True)
+        points = points_of_voxels(volume.values, np.argwhere(mask))
+        hottest = points_of_voxels(volume.values, np.argwhere(mask & (values == values[
+            mask].max())))[0]
+        lesions.append(Lesion(
+            int(v - LESION_LABEL_BASE), mask, stats,
+            None if sul is None or not unit.is_suv else stats.peak * sul, site,
+            tuple(float(c) for c in points.mean(axis=0)), tuple(float(c) for c in hottest),
+            Delineation.SEGANYPET, 4, generate_uid()))
+    return tuple(lesions)
+
+
+def truth_references(volume: VolumeInput, values: np.ndarray, masks: dict[str, np.ndarray]
+                     ) -> tuple[ReferenceRegion, ...]:
+    spacing = volume.values.GetSpacing()[::-1]
+    direction = volume.values.GetDirection()
+    sul = volume.sul_per_suv if volume.suvbw is not None else None
+    liver = liver_reference(values, masks["liver"], spacing, direction[0] > 0)
+    blood = blood_pool_reference(values, masks["aorta"], spacing,
+                                 Orientation.of_direction(direction))
+    return tuple(dataclasses.replace(r, sul_per_value=sul) for r in (liver, blood))
 
 
 def truth_result(study, volume: VolumeInput) -> PipelineResult:
@@ -48,19 +112,24 @@ def truth_result(study, volume: VolumeInput) -> PipelineResult:
     values = sitk.GetArrayFromImage(volume.values) * (volume.suvbw or 1.0)
     spacing = volume.values.GetSpacing()[::-1]
     unit = volume.measured_unit
+    lesions = truth_lesions(labels, values, volume, unit)
     organs = []
     for organ in BY_NAME.values():
         mask = labels == organ.label
-        organs.append(OrganResult(organ.name, mask, uptake_stats(values, mask, spacing, unit), ())
+        inside = tuple(lesion.label for lesion in lesions if lesion.site == organ.name)
+        organs.append(OrganResult(organ.name, mask, uptake_stats(values, mask, spacing, unit),
+                                  (), lesions=inside)
                       if mask.any() else OrganResult(organ.name, None, None, (), "not in view"))
-    lesions = tuple(
-        OrganResult(f"lesion_{v - LESION_LABEL_BASE}", labels == v,
-                    uptake_stats(values, labels == v, spacing, unit, lesion=True), ())
-        for v in np.unique(labels) if v > LESION_LABEL_BASE)
-    suv = sitk.GetImageFromArray(values.astype(np.float32))
-    suv.CopyInformation(volume.values)
+    masks = {o.organ: o.mask for o in organs if o.mask is not None}
+    centroids = np.array([lesion.centroid_lps for lesion in lesions])
+    dmax = float(max(np.linalg.norm(a - b) for a in centroids for b in centroids))
+    burden = TumourBurden(len(lesions), sum(lesion.stats.volume_ml for lesion in lesions),
+                          sum(lesion.stats.tlg or 0.0 for lesion in lesions), dmax)
+    search = LesionSearch(True, lesions, DetectionThreshold(3.1, ThresholdRule.PERCIST),
+                          ("brain", "heart", "kidney_left", "kidney_right", "urinary_bladder"),
+                          dropped_small=1, burden=burden)
     return PipelineResult(tuple(organs), None, unit, (),
-                          reference_regions(volume, suv, organs), lesions)
+                          truth_references(volume, values, masks), search)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +157,13 @@ def dciodvfy_errors(path: Path) -> list[str]:
     return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error")]
 
 
+def segment_masks(result: PipelineResult) -> dict[str, np.ndarray]:
+    """Every mask the SEG should hold, by tracking identifier."""
+    masks = {o.organ: o.mask for o in result.organs if o.mask is not None}
+    masks |= {lesion.label: lesion.mask for lesion in result.lesions.lesions}
+    return masks | {reference_label(r): r.mask for r in result.references}
+
+
 @pytest.mark.parametrize("kind", list(ObjectKind))
 def test_dciodvfy_finds_no_error(written, kind) -> None:
     if shutil.which("dciodvfy") is None:
@@ -95,7 +171,7 @@ def test_dciodvfy_finds_no_error(written, kind) -> None:
     assert dciodvfy_errors(written[0][kind].path) == []
 
 
-def test_all_three_are_new_series_in_the_patients_study(written, lesion_study) -> None:
+def test_all_three_are_new_labelled_series_in_the_patients_study(written, lesion_study) -> None:
     objects = written[0]
     source = pydicom.dcmread(lesion_study.files[0], stop_before_pixels=True)
     series = set()
@@ -105,9 +181,18 @@ def test_all_three_are_new_series_in_the_patients_study(written, lesion_study) -
         assert ds.PatientID == source.PatientID and ds.PatientName == source.PatientName
         assert ds.SeriesInstanceUID != source.SeriesInstanceUID
         assert ds.SeriesDescription.startswith("SegAnyPET")
+        assert ds.SeriesDescription.endswith(" - RESEARCH USE ONLY")
+        assert len(ds.SeriesDate) == 8 and len(ds.SeriesTime) >= 6
         series.add((ds.SeriesInstanceUID, int(ds.SeriesNumber)))
     assert len(series) == 3
     assert obj.path.name == f"{obj.kind.value}.dcm"  # named by kind, never by a UID
+
+
+def test_the_research_label_fits_a_long_string() -> None:
+    assert labelled_description("SegAnyPET key image", "RUO") == "SegAnyPET key image - RUO"
+    long = labelled_description("x" * 80, "RESEARCH USE ONLY")
+    assert len(long) == 64 and long.endswith(" - RESEARCH USE ONLY")
+    assert labelled_description("SegAnyPET key image", "") == "SegAnyPET key image"
 
 
 def test_seg_masks_equal_the_pipeline_masks_voxel_for_voxel(written) -> None:
@@ -117,10 +202,13 @@ def test_seg_masks_equal_the_pipeline_masks_voxel_for_voxel(written) -> None:
     labels = {int(d.SegmentNumber): str(d.TrackingID) for d in seg.SegmentSequence}
     pixels = seg.get_pixels_by_source_instance(source_sop_instance_uids=sources,
                                                segment_numbers=list(labels))
-    regions = {o.organ: o for o in (*result.organs, *result.lesions) if o.mask is not None}
-    assert set(labels.values()) == set(regions)  # empty segments (brain out of view) absent
+    regions = segment_masks(result)
+    # Organs, both lesions and both references; empty segments (brain out of view) absent.
+    assert set(labels.values()) == set(regions)
+    assert {"lesion_1", "lesion_2", "PERCIST liver reference", "blood pool reference"} <= set(
+        regions)
     for index, label in enumerate(labels.values()):
-        assert np.array_equal(pixels[..., index] > 0, regions[label].mask), label
+        assert np.array_equal(pixels[..., index] > 0, regions[label]), label
     first = seg.SegmentSequence[0]
     assert first.SegmentAlgorithmType == "AUTOMATIC"
     algorithm = first.SegmentationAlgorithmIdentificationSequence[0]
@@ -129,17 +217,50 @@ def test_seg_masks_equal_the_pipeline_masks_voxel_for_voxel(written) -> None:
     assert "checkpoint=seganypet_compact.pth" in parameters
     assert f"checkpoint_sha256={'ab' * 32}" in parameters and "rel_pos_bias=textbook" in parameters
     assert seg.FrameOfReferenceUID == volume.pet.sources[0].FrameOfReferenceUID
+    assert seg.ContentDescription == "SegAnyPET automatic organ and lesion segmentation"
 
 
-def test_seg_codes_laterality_and_lesions(written) -> None:
+def test_seg_codes_organs_lesions_and_references(written) -> None:
     seg = pydicom.dcmread(written[0][ObjectKind.SEG].path, stop_before_pixels=True)
+    result = written[1]
     by_label = {str(d.TrackingID): d for d in seg.SegmentSequence}
-    kidney = by_label["kidney_left"].SegmentedPropertyTypeCodeSequence[0]
-    assert kidney.CodeValue == "64033007"
-    assert kidney.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue == "7771000"
-    lesion = by_label["lesion_1"]
-    assert lesion.SegmentedPropertyTypeCodeSequence[0].CodeValue == "108369006"
-    assert lesion.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"
+    kidney = by_label["kidney_left"]
+    assert kidney.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "91723000"
+    kidney_type = kidney.SegmentedPropertyTypeCodeSequence[0]
+    assert kidney_type.CodeValue == "64033007"
+    assert kidney_type.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue == "7771000"
+    for lesion in result.lesions.lesions:
+        segment = by_label[lesion.label]
+        assert segment.SegmentedPropertyTypeCodeSequence[0].CodeValue == "108369006"
+        assert segment.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"
+        assert segment.TrackingUID == lesion.tracking_uid
+        if lesion.site in BY_NAME:
+            region = segment.AnatomicRegionSequence[0]
+            assert region.CodeValue == BY_NAME[lesion.site].snomed_code
+    for label, site in (("PERCIST liver reference", "10200004"),
+                        ("blood pool reference", "32672002")):
+        segment = by_label[label]
+        assert segment.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "309825002"
+        kind = segment.SegmentedPropertyTypeCodeSequence[0]
+        assert (kind.CodeValue, kind.CodingSchemeDesignator) == ("C94970", "NCIt")
+        assert segment.AnatomicRegionSequence[0].CodeValue == site
+    assert by_label["blood pool reference"].SegmentLabel == \
+        "blood pool reference (descending thoracic aorta)"
+    colours = {label: tuple(d.RecommendedDisplayCIELabValue) for label, d in by_label.items()}
+    assert len(set(colours.values())) >= len(colours) - 1  # lesions alternate two colours
+    assert colours["kidney_left"] != colours["kidney_right"]
+    assert colours["lung_left"] != colours["lung_right"]
+
+
+def test_colours_tell_every_organ_lesion_and_reference_apart() -> None:
+    colours = {o.name: o.rgb for o in ORGANS}
+    colours |= {f"lesion {i}": rgb for i, rgb in enumerate(LESION_PALETTE)}
+    colours |= {f"{kind} reference": rgb for kind, rgb in REFERENCE_RGB.items()}
+    names = list(colours)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            distance = float(np.linalg.norm(np.subtract(colours[a], colours[b])))
+            assert distance > 60, (a, b, distance)
 
 
 def test_dcmqi_reads_the_seg_and_it_lies_on_the_pet_grid_in_world_space(written, tmp_path) -> None:
@@ -151,59 +272,40 @@ def test_dcmqi_reads_the_seg_and_it_lies_on_the_pet_grid_in_world_space(written,
                    check=True, capture_output=True)
     meta = json.loads((tmp_path / "meta.json").read_text())
     labels = [attrs[0]["TrackingIdentifier"] for attrs in meta["segmentAttributes"]]
-    regions = {o.organ: o for o in (*result.organs, *result.lesions) if o.mask is not None}
+    regions = segment_masks(result)
+    assert set(labels) == set(regions)
     for number, label in enumerate(labels, start=1):
         image = sitk.ReadImage(str(tmp_path / f"{number}.nii.gz"))
         on_pet = sitk.Resample(image, volume.values, sitk.Transform(),
                                sitk.sitkNearestNeighbor, 0)
-        assert np.array_equal(sitk.GetArrayFromImage(on_pet) > 0, regions[label].mask), label
+        assert np.array_equal(sitk.GetArrayFromImage(on_pet) > 0, regions[label]), label
 
 
-def test_sr_is_read_back_by_dcmqi_with_suv_coding(written, tmp_path) -> None:
-    if DCMQI_SR is None:
-        pytest.skip("dcmqi not installed (pip install dcmqi)")
-    objects, result, _, _ = written
-    out = tmp_path / "sr.json"
-    subprocess.run([DCMQI_SR, "--inputDICOM", str(objects[ObjectKind.SR].path),
-                    "--outputMetadata", str(out)], check=True, capture_output=True)
-    groups = {g["TrackingIdentifier"]: g for g in json.loads(out.read_text())["Measurements"]}
-    liver = groups["liver"]
-    items = {(i["quantity"]["CodeValue"], i.get("derivationModifier", {}).get("CodeMeaning")): i
-             for i in liver["measurementItems"]}
-    stats = next(o.stats for o in result.organs if o.organ == "liver")
-    assert float(items["126401", "Mean"]["value"]) == pytest.approx(stats.mean, rel=1e-5)
-    assert float(items["126401", "Peak Value Within ROI"]["value"]) == pytest.approx(
-        stats.peak, rel=1e-5)
-    assert items["126401", "Maximum"]["units"]["CodeValue"] == SUV_UNIT
-    assert float(items["118565006", None]["value"]) == pytest.approx(stats.volume_ml, rel=1e-5)
-    lesion = {i["quantity"]["CodeValue"] for i in groups["lesion_1"]["measurementItems"]}
-    assert {"126033", "126032"} <= lesion  # TLG and metabolic volume
-    assert liver["ReferencedSegment"] >= 1
-
-
-def test_highdicom_reads_the_sr_and_finds_every_segment(written) -> None:
-    objects, result, _, _ = written
-    sr = hd.sr.srread(objects[ObjectKind.SR].path)
-    groups = sr.content.get_volumetric_roi_measurement_groups()
-    expected = [o.organ for o in (*result.organs, *result.lesions) if o.found]
-    assert [str(g.tracking_identifier) for g in groups] == expected
-    references = sr.content.get_image_measurement_groups()
-    assert len(references) == 2  # PERCIST liver and blood pool
-
-
-def test_key_image_shows_mip_legend_and_table(written) -> None:
+def test_key_image_outlines_organs_and_lesions_on_the_mip(written) -> None:
     ds = pydicom.dcmread(written[0][ObjectKind.KEY_IMAGE].path)
     assert ds.Modality == "OT" and ds.PhotometricInterpretation == "RGB"
     assert ds.BurnedInAnnotation == "YES" and list(ds.PatientOrientation) == ["L", "F"]
     pixels = ds.pixel_array
     assert pixels.ndim == 3 and pixels.shape[2] == 3 and pixels.shape[0] >= 700
+    legend_start = pixels.shape[1] - PANEL_WIDTH
     liver_rgb = np.array(BY_NAME["liver"].rgb)
-    outline = np.all(pixels == liver_rgb, axis=-1)
-    columns = np.nonzero(outline)[1]
-    legend_start = pixels.shape[1] - 560
+    columns = np.nonzero(np.all(pixels == liver_rgb, axis=-1))[1]
     in_picture = columns[columns < legend_start]
     # The liver is on the patient's right, shown on the viewer's left.
     assert in_picture.size and np.median(in_picture) < legend_start / 2
+    for rgb in LESION_PALETTE:  # both lesions outlined on the MIP and in the table
+        where = np.nonzero(np.all(pixels == np.array(rgb), axis=-1))[1]
+        assert (where < legend_start).any() and (where >= legend_start).any(), rgb
+
+
+def test_the_research_label_is_configurable(lesion_study, tmp_path) -> None:
+    volume = load_input([lesion_study.dicom_dir])
+    result = dataclasses.replace(truth_result(lesion_study, volume), lesions=NOT_ASSESSED)
+    objects = write_dicom_results(result, volume, tmp_path, None, "AE",
+                                  research_label="Not for diagnosis")
+    for obj in objects:
+        ds = pydicom.dcmread(obj.path, stop_before_pixels=True)
+        assert ds.SeriesDescription.endswith(" - Not for diagnosis"), obj.kind
 
 
 def test_without_suv_the_sr_reports_bq_per_ml_and_says_why(lesion_study, tmp_path) -> None:
@@ -221,6 +323,6 @@ def test_without_suv_the_sr_reports_bq_per_ml_and_says_why(lesion_study, tmp_pat
     texts = list(content_values(sr, "TextValue"))
     units = {code.CodeValue for code in content_values(sr, "MeasurementUnitsCodeSequence")}
     assert any(t.startswith("SUV not reported: PatientWeight is missing") for t in texts)
-    assert "Bq/mL" in units and SUV_UNIT not in units
+    assert "Bq/mL" in units and SUV_UNIT not in units and SUL_UNIT not in units
     if shutil.which("dciodvfy"):
         assert dciodvfy_errors(objects[ObjectKind.SR].path) == []

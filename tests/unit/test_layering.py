@@ -15,7 +15,7 @@ LAYERS = {
     2: {"imaging"},
     3: {"model"},
     4: {"atlas"},
-    5: {"plausibility", "measure"},
+    5: {"plausibility", "measure", "lesions"},
     6: {"pipeline"},
     7: {"outputs"},
     8: {"db"},

@@ -10,7 +10,11 @@ import torch
 from seganypet_node.config import load_config
 from seganypet_node.model import COMPACT, build_sam3d
 from seganypet_node.model.checkpoint import CheckpointError, save_checkpoint
-from seganypet_node.model.configured import find_checkpoint, load_configured_model
+from seganypet_node.model.configured import (
+    find_checkpoint,
+    lesion_checkpoint,
+    load_configured_model,
+)
 
 
 def touch(folder: Path, *names: str) -> None:
@@ -21,12 +25,21 @@ def touch(folder: Path, *names: str) -> None:
 def test_official_release_is_preferred_over_the_bundled_model(tmp_path: Path) -> None:
     touch(tmp_path, "seganypet_compact.pth")
     assert find_checkpoint(tmp_path).name == "seganypet_compact.pth"
-    touch(tmp_path, "seganypet_lesion.pth")
-    assert find_checkpoint(tmp_path).name == "seganypet_lesion.pth"
+    touch(tmp_path, "seganypet_site.pth")
+    assert find_checkpoint(tmp_path).name == "seganypet_site.pth"
     touch(tmp_path, "seganypet_v1.pth")
     assert find_checkpoint(tmp_path).name == "seganypet_v1.pth"
     touch(tmp_path, "seganypet_v2.pth")
     assert find_checkpoint(tmp_path).name == "seganypet_v2.pth"
+
+
+def test_the_lesion_release_is_never_taken_for_the_organ_network(tmp_path: Path) -> None:
+    touch(tmp_path, "seganypet_compact.pth", "seganypet_lesion.pth")
+    assert find_checkpoint(tmp_path).name == "seganypet_compact.pth"
+    config = load_config(environ={})
+    assert lesion_checkpoint(config, tmp_path) == tmp_path / "seganypet_lesion.pth"
+    (tmp_path / "seganypet_lesion.pth").unlink()
+    assert lesion_checkpoint(config, tmp_path) is None  # the organ network does lesions
 
 
 def test_empty_models_folder_is_reported(tmp_path: Path) -> None:

@@ -87,6 +87,35 @@ def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
     assert set(summary["reference_regions"]) == {"liver", "blood pool"}
 
 
+def test_lesions_are_found_and_left_out_of_their_organ_and_the_references(
+        compact_pipeline) -> None:
+    """The physicist's review case: a liver and a lung lesion in a typical phantom."""
+    from seganypet_node.organs import LESION_LABEL_BASE
+    from seganypet_node.phantom.generate import PhantomSpec, generate_volume
+
+    phantom = generate_volume(PhantomSpec(seed=4242, lesions=3))
+    result = compact_pipeline.run(as_input(phantom))
+    search = result.lesions
+    assert search.assessed and search.threshold is not None
+    assert search.threshold.rule.name == "PERCIST"
+    truth_liver_lesion = phantom.labels == LESION_LABEL_BASE + 1  # placed in the liver
+    [liver_lesion] = [x for x in search.lesions if (x.mask & truth_liver_lesion).any()]
+    assert liver_lesion.site == "liver"
+    assert dice(liver_lesion.mask, truth_liver_lesion) > 0.7
+    liver = next(o for o in result.organs if o.organ == "liver")
+    assert liver_lesion.label in liver.lesions
+    normal_liver = phantom.suv[phantom.labels == BY_NAME["liver"].label]
+    assert liver.stats.maximum < liver_lesion.stats.maximum
+    assert liver.stats.maximum < np.percentile(normal_liver, 99.99) * 1.2  # normal tissue
+    truths = phantom.labels > LESION_LABEL_BASE
+    assert sum(not (x.mask & truths).any() for x in search.lesions) <= 1  # false positives
+    pool = next(r for r in result.references if r.name == "blood pool")
+    heart_rows = np.nonzero((phantom.labels == BY_NAME["heart"].label).any(axis=(1, 2)))[0]
+    assert pool.site == "descending thoracic aorta"
+    assert heart_rows.min() <= pool.centre_index[0] <= heart_rows.max()
+    assert "lesions" in dict(result.timings)
+
+
 def test_largest_component_keeps_one_piece() -> None:
     mask = np.zeros((10, 10, 10), bool)
     mask[1:4, 1:4, 1:4] = True

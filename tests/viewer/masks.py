@@ -36,19 +36,27 @@ def sample(mask: sitk.Image, array: np.ndarray, world: np.ndarray) -> np.ndarray
     return inside & array[ijk[..., 2], ijk[..., 1], ijk[..., 0]]
 
 
-def node_labelmap(masks_dir: Path, pet_headers: Sequence[pydicom.Dataset],
-                  segment_labels: dict[int, str]) -> np.ndarray:
-    """Labelmap (stack, rows, cols) from the node's masks, numbered as the SEG's segments.
+def mask_stem(label: str) -> str:
+    """The node's mask file (without ``.nii.gz``) behind a SEG segment label: organs by their
+    catalogue name ("kidney left" -> kidney_left), lesions as lesion_N, reference regions by
+    the reference's name (their label also names the site)."""
+    for reference in ("PERCIST liver reference", "blood pool reference"):
+        if label.startswith(reference):
+            return reference.replace(" ", "_")
+    return label.replace(" ", "_")
 
-    ``segment_labels`` maps segment numbers to SEG labels ("kidney left"); mask files use the
-    catalogue names ("kidney_left").
+
+def node_segment_masks(masks_dir: Path, pet_headers: Sequence[pydicom.Dataset],
+                       segment_labels: dict[int, str]) -> dict[int, np.ndarray]:
+    """Each segment's voxels (stack, rows, cols) from the node's masks, by segment number.
+
+    Segments may overlap (a lesion in its organ, a reference region in the liver), so each
+    is its own boolean stack rather than one labelmap.
     """
-    first = pet_headers[0]
-    labelmap = np.zeros((len(pet_headers), int(first.Rows), int(first.Columns)), np.uint16)
     centres = [pixel_centres(header) for header in pet_headers]
+    out = {}
     for number, label in segment_labels.items():
-        image = sitk.ReadImage(str(masks_dir / f"{label.replace(' ', '_')}.nii.gz"))
+        image = sitk.ReadImage(str(masks_dir / f"{mask_stem(label)}.nii.gz"))
         array = sitk.GetArrayFromImage(image) > 0
-        for k, world in enumerate(centres):
-            labelmap[k][sample(image, array, world)] = number
-    return labelmap
+        out[number] = np.stack([sample(image, array, world) for world in centres])
+    return out

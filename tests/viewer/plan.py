@@ -17,6 +17,8 @@ import pydicom
 import SimpleITK as sitk
 from scipy import ndimage
 
+from seganypet_node.organs import BY_NAME
+
 MIN_AREA_PX = 12  # organs smaller than this on the slice are too thin to probe reliably
 
 
@@ -54,12 +56,16 @@ def make_plan(pet_files: list[Path], result_dir: Path) -> ViewerPlan:
     """Plan from the PET series and the node's result folder (masks and DICOM objects)."""
     masks = {p.name.removesuffix(".nii.gz"): sitk.ReadImage(str(p))
              for p in sorted((result_dir / "masks").glob("*.nii.gz"))}
-    arrays = {organ: sitk.GetArrayFromImage(image) > 0 for organ, image in masks.items()}
-    reference = next(iter(masks.values()))
+    every = {name: sitk.GetArrayFromImage(image) > 0 for name, image in masks.items()}
+    # Organs are probed away from the lesions and reference regions that overlap them.
+    arrays = {name: mask for name, mask in every.items() if name in BY_NAME}
+    others = np.logical_or.reduce([m for name, m in every.items() if name not in BY_NAME]
+                                  or [np.zeros_like(next(iter(arrays.values())))])
+    reference = masks[next(iter(arrays))]
     k = _busiest_slice(arrays)
     probes = [
-        Probe(organ, _world(reference, _deepest(mask[k]), k))
-        for organ, mask in arrays.items() if mask[k].sum() >= MIN_AREA_PX
+        Probe(organ, _world(reference, _deepest(mask[k] & ~others[k]), k))
+        for organ, mask in arrays.items() if (mask[k] & ~others[k]).sum() >= MIN_AREA_PX
     ]
     rows, cols = sitk.GetArrayViewFromImage(reference).shape[1:]
     probes += [Probe("", _world(reference, (r, c), k))

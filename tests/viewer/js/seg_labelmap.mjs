@@ -78,7 +78,10 @@ for (const [way, hide] of [["reference", false], ["position", true]]) {
   const labelmaps = state.labelmapBufferArray;
   const framesPlaced = state.segmentsOnFrame.filter((s) => s && s.length).length;
   summary.ways[way] = { labelmaps: labelmaps.length, slicesWithSegments: framesPlaced };
-  writeFileSync(`${outPrefix}.${way}.u16`, Buffer.from(labelmaps[0]));
+  // Overlapping segments come as several labelmaps: write each.
+  labelmaps.forEach((labelmap, i) => {
+    writeFileSync(`${outPrefix}.${way}.${i}.u16`, Buffer.from(labelmap));
+  });
 }
 summary.warnings = warnings.slice(0, 20);
 writeFileSync(`${outPrefix}.json`, JSON.stringify(summary, null, 1));
