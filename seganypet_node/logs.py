@@ -7,7 +7,8 @@ import sys
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr with timestamps; pynetdicom's chatter stays at WARNING unless DEBUG."""
+    """Log to stderr with timestamps; library chatter (pynetdicom, alembic, pydicom, highdicom's
+    "copy attributes of module ..." lines) stays at WARNING unless DEBUG."""
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -15,5 +16,5 @@ def setup_logging(level: str) -> None:
         force=True,
     )
     quiet = "DEBUG" if level == "DEBUG" else "WARNING"
-    for chatty in ("pynetdicom", "alembic", "pydicom"):
+    for chatty in ("pynetdicom", "alembic", "pydicom", "highdicom"):
         logging.getLogger(chatty).setLevel(quiet)

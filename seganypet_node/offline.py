@@ -18,7 +18,7 @@ from seganypet_node.config import Config
 from seganypet_node.imaging.volume import load_input
 from seganypet_node.outputs.folder import FolderResult, write_folder
 from seganypet_node.paths import writable_directory
-from seganypet_node.pipeline import RunSource, pipeline_from_config
+from seganypet_node.pipeline import PipelineResult, RunSource, pipeline_from_config
 
 BAR_WIDTH = 30
 
@@ -76,6 +76,7 @@ def report(written: FolderResult, out: Path) -> str:
         lines.append(f"{organ.organ:<16} {'yes':<6} {s.volume_ml:9.1f} {s.mean:7.2f} "
                      f"{s.maximum:7.2f}")
         lines.extend(f"{'':<16} warning: {warning}" for warning in organ.warnings)
+    lines.extend(_lesion_lines(result))
     total = sum(seconds for _, seconds in result.timings)
     lines.append(f"{total:.1f} s; masks and summary.json in {out}")
     if written.objects:
@@ -83,3 +84,22 @@ def report(written: FolderResult, out: Path) -> str:
     else:
         lines.append(f"no DICOM outputs: {written.dicom_note}")
     return "\n".join(lines)
+
+
+def _lesion_lines(result: PipelineResult) -> list[str]:
+    """The lesions found (or why none were looked for) and what the search left out."""
+    search = result.lesions
+    if not search.assessed:
+        return [f"lesions: not assessed ({search.reason})"]
+    threshold = search.threshold
+    head = f"lesions: {len(search.lesions)}"
+    if threshold is not None:
+        head += f" (threshold {threshold.value:.2f} {result.unit}, {threshold.rule.name})"
+    lines = [head]
+    lines += [f"  {x.label:<14} {x.site:<28} max {x.stats.maximum:6.2f}  MTV "
+              f"{x.stats.volume_ml:7.1f} ml" for x in search.lesions]
+    if search.physiological:
+        lines.append(f"  {len(search.physiological)} hot focus/foci set aside as physiological "
+                     f"(summary.json: lesions.physiological_foci)")
+    lines += [f"  note: {note}" for note in search.notes()]
+    return lines

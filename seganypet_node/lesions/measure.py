@@ -13,6 +13,7 @@ from scipy import ndimage
 from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import point_of_voxel, points_of_voxels
 from seganypet_node.lesions.delineate import LesionMask
+from seganypet_node.lesions.regions import body_region
 from seganypet_node.lesions.results import Lesion, TumourBurden
 from seganypet_node.measure.reference import ReferenceKind, ReferenceRegion
 from seganypet_node.measure.uptake import uptake_stats
@@ -35,9 +36,10 @@ def measured_lesions(masks: Sequence[LesionMask], values: np.ndarray, image: sit
         stats = uptake_stats(values, whole, spacing, unit, lesion=True)
         offset = np.array([b.start for b in lesion.box])
         centroid = points_of_voxels(image, np.argwhere(lesion.mask) + offset).mean(axis=0)
+        centre = (float(centroid[0]), float(centroid[1]), float(centroid[2]))
         lesions.append(Lesion(
             0, whole, stats, None if sul_per_value is None else stats.peak * sul_per_value,
-            _site(lesion, organs), (float(centroid[0]), float(centroid[1]), float(centroid[2])),
+            _site(lesion, organs, centre, image), centre,
             point_of_voxel(image, lesion.click_index), lesion.delineation,
             deauville_aid(stats.maximum, means.get(ReferenceKind.BLOOD_POOL),
                           means.get(ReferenceKind.LIVER)),
@@ -52,9 +54,11 @@ def _numbered(lesion: Lesion, number: int) -> Lesion:
                   lesion.tracking_uid, lesion.note)
 
 
-def _site(lesion: LesionMask, organs: Mapping[str, np.ndarray]) -> str:
+def _site(lesion: LesionMask, organs: Mapping[str, np.ndarray],
+          centre: tuple[float, float, float], image: sitk.Image) -> str:
     """The organ holding most of the lesion's voxels, or, for a lesion the organ's mask left
-    out (a hot lesion is not the organ's usual tissue), the organ surrounding most of it."""
+    out (a hot lesion is not the organ's usual tissue), the organ surrounding most of it;
+    else the body region (``outside the segmented organs: thorax``)."""
     inside = {name: int((organ[lesion.box] & lesion.mask).sum()) for name, organ in organs.items()}
     best = max(inside, key=lambda name: inside[name], default=None)
     if best is not None and inside[best] > 0:
@@ -64,7 +68,8 @@ def _site(lesion: LesionMask, organs: Mapping[str, np.ndarray]) -> str:
     best = max(around, key=lambda name: around[name], default=None)
     if best is not None and around[best] > SURROUNDED * ring.sum():
         return best
-    return OUTSIDE_ORGANS
+    region = body_region(centre, organs, image)
+    return OUTSIDE_ORGANS if region is None else f"{OUTSIDE_ORGANS}: {region}"
 
 
 def deauville_aid(suv_max: float, blood_pool: float | None, liver: float | None) -> int | None:

@@ -51,8 +51,17 @@ def lesion_rows(lesions: Sequence[Lesion]) -> list[tuple[str, ...]]:
     """Cells of the lesion table: number, SUVmax, MTV (ml), Deauville aid, site."""
     return [(str(lesion.number), f"{lesion.stats.maximum:.2f}", f"{lesion.stats.volume_ml:.2f}",
              "-" if lesion.deauville is None else str(lesion.deauville),
-             display_label(lesion.site)[:30])
+             _short_site(lesion.site))
             for lesion in lesions[:MAX_LESION_ROWS]]
+
+
+def _short_site(site: str) -> str:
+    """The site as the table has room for it: the organ, or the body region (outside the
+    segmented organs), in at most 30 characters."""
+    outside = "outside the segmented organs"
+    if site.startswith(f"{outside}: "):
+        site = site.removeprefix(f"{outside}: ") + " (no organ)"
+    return display_label(site)[:30]
 
 
 def reference_lines(references: Sequence[ReferenceRegion], unit: Unit) -> list[str]:

@@ -37,6 +37,8 @@ def test_segment_a_dicom_folder_writes_masks_summary_and_shows_progress(
     seg = pydicom.dcmread(tmp_path / "out" / "dicom" / "seg.dcm", stop_before_pixels=True)
     assert seg.StudyInstanceUID == study.identity.study_uid
     assert "DICOM SEG, SR and key image" in result.stdout
+    assert "lesions: " in result.stdout and "threshold" in result.stdout  # assessed, and how
+    assert "copy attributes of module" not in result.stderr  # no library chatter at INFO
 
 
 def test_segment_refuses_bad_input_and_bad_organs_by_name(tmp_path) -> None:

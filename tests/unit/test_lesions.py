@@ -332,3 +332,25 @@ def test_one_click_through_the_bundled_network_stays_within_20_percent(compact_p
                                                             lesion.note)
         if lesion.delineation.name == "THRESHOLD":
             assert lesion.note  # why SegAnyPET's mask was refused
+
+
+def test_a_lesion_outside_the_organs_is_placed_in_its_body_region() -> None:
+    from seganypet_node.lesions.regions import body_region
+
+    spacing = (4.0, 4.0, 4.0)
+    shape = (100, 40, 60)  # index 0 at the feet; z = 4 mm x index
+    image = as_image(np.zeros(shape), spacing[::-1], (-120.0, -80.0, 0.0))
+    organs = {name: np.zeros(shape, bool) for name in
+              ("lung_left", "lung_right", "liver", "urinary_bladder")}
+    organs["lung_right"][60:85, 10:30, 12:26] = True  # x -72..-16 mm
+    organs["lung_left"][60:85, 10:30, 34:48] = True  # x 16..72 mm
+    organs["liver"][45:65, 10:30, 10:30] = True  # dome at z 256 mm
+    organs["urinary_bladder"][15:22, 15:25, 25:35] = True  # z 60..84 mm
+    assert body_region((0.0, 0.0, 360.0), organs, image) == "head and neck"
+    assert body_region((0.0, 0.0, 300.0), organs, image) == "thorax"
+    assert body_region((0.0, 0.0, 150.0), organs, image) == "abdomen"
+    assert body_region((0.0, 0.0, 70.0), organs, image) == "pelvis"
+    assert body_region((0.0, 0.0, 10.0), organs, image) == "leg"
+    assert body_region((115.0, 0.0, 300.0), organs, image) == "arm"
+    del organs["urinary_bladder"]
+    assert body_region((0.0, 0.0, 70.0), organs, image) is None  # cannot say
