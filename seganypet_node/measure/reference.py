@@ -112,6 +112,8 @@ def _liver_in_box(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence[f
                   right_is_low_x: bool, lesions: np.ndarray | None) -> ReferenceRegion:
     """:func:`liver_reference` on arrays cropped around the liver (indices in the crop)."""
     lesions = np.zeros_like(liver) if lesions is None else lesions & liver
+    if not (liver & ~lesions).any():  # nothing but lesion: measure the liver as it is
+        lesions = np.zeros_like(liver)
     depth = ndimage.distance_transform_edt(liver & ~lesions, sampling=spacing_zyx)
     columns = np.nonzero(liver)[2]
     middle = np.median(columns)
@@ -128,6 +130,8 @@ def _liver_in_box(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence[f
     robust_sd = 1.4826 * float(np.median(np.abs(inside - median)))
     ceiling = median + HOT_LIVER_ROBUST_SD * max(robust_sd, 0.05 * median)
     sphere = _ball(liver.shape, centre, LIVER_SPHERE_RADIUS_MM, spacing_zyx) & liver & ~lesions
+    if not sphere.any():
+        sphere = liver & ~lesions
     normal = sphere & (values <= ceiling)
     hot = int(sphere.sum() - normal.sum())
     if hot:
@@ -158,6 +162,8 @@ def blood_pool_reference(values: np.ndarray, aorta: np.ndarray, spacing_zyx: Seq
     """
     orientation = orientation or Orientation()
     usable = aorta if lesions is None else aorta & ~lesions
+    if not usable.any():
+        usable = aorta
     track = _descending_track(usable, orientation, liver_top_z, spacing_zyx)
     if not track:
         return _aorta_core(values, usable, spacing_zyx)
@@ -172,6 +178,8 @@ def blood_pool_reference(values: np.ndarray, aorta: np.ndarray, spacing_zyx: Seq
             cy, cx = track[z]
             disc = ((rows - cy) * spacing_zyx[1]) ** 2 + ((columns - cx) * spacing_zyx[2]) ** 2
             cylinder[z] = (disc <= CYLINDER_RADIUS_MM**2) & usable[z]
+    if not cylinder.any():  # the track's centres fell outside a crooked mask
+        return _aorta_core(values, usable, spacing_zyx)
     note = None
     full = np.pi * CYLINDER_RADIUS_MM**2 * CYLINDER_LENGTH_MM / 1000.0
     got = float(cylinder.sum() * np.prod(spacing_zyx) / 1000.0)

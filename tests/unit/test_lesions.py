@@ -354,3 +354,17 @@ def test_a_lesion_outside_the_organs_is_placed_in_its_body_region() -> None:
     assert body_region((115.0, 0.0, 300.0), organs, image) == "arm"
     del organs["urinary_bladder"]
     assert body_region((0.0, 0.0, 70.0), organs, image) is None  # cannot say
+
+
+def test_references_survive_an_organ_that_is_all_lesion() -> None:
+    """A run must not fail on its references: a liver or aorta covered by a lesion mask is
+    measured as it is."""
+    spacing = (4.0, 4.0, 4.0)
+    liver = ball((30, 30, 30), (15, 15, 15), 40.0, spacing)
+    values = np.where(liver, 2.0, 0.5)
+    region = liver_reference(values, liver, spacing, lesions=liver.copy())
+    assert region.mean == pytest.approx(2.0)
+    aorta, spacing = aorta_with_arch()
+    pool = blood_pool_reference(np.where(aorta, 1.8, 0.5), aorta, spacing, Orientation(),
+                                liver_top_z=42, lesions=aorta.copy())
+    assert pool.mean == pytest.approx(1.8)
