@@ -10,6 +10,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from seganypet_node.atlas.assets import OrganLandmarks
+from seganypet_node.imaging.boxes import box_around
 from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.model.ends import principal_axis
 from seganypet_node.organs import ORGANS
@@ -69,7 +70,7 @@ def _spread_points(mask: np.ndarray, depth: np.ndarray,
 def _neighbour_points(name: str, present: dict[str, np.ndarray], depth: dict[str, np.ndarray],
                       spacing: tuple[float, ...]) -> list[np.ndarray]:
     """For each close neighbour, its voxel nearest to this organ that is still well inside it."""
-    box = _box(present[name], spacing, SEARCH_MARGIN_MM)
+    box = box_around(present[name], spacing, SEARCH_MARGIN_MM)
     outside = ndimage.distance_transform_edt(~present[name][box], sampling=spacing)
     low = np.array([s.start for s in box])
     found = []
@@ -100,17 +101,9 @@ def _well_inside(depth: np.ndarray, deepest: float) -> np.ndarray:
     return depth >= min(8.0, 0.5 * deepest)
 
 
-def _box(mask: np.ndarray, spacing: tuple[float, ...], margin_mm: float) -> tuple[slice, ...]:
-    """Bounding box of ``mask`` grown by ``margin_mm`` (clipped to the array)."""
-    found = ndimage.find_objects(mask.astype(np.uint8))[0]
-    grow = [int(np.ceil(margin_mm / s)) for s in spacing]
-    return tuple(slice(max(0, f.start - g), min(n, f.stop + g))
-                 for f, g, n in zip(found, grow, mask.shape, strict=True))
-
-
 def _depth(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     """Distance (mm) of each organ voxel to the organ's surface; computed in its box only."""
-    box = _box(mask, spacing, max(spacing))
+    box = box_around(mask, spacing, max(spacing))
     depth = np.zeros(mask.shape, np.float32)
     depth[box] = ndimage.distance_transform_edt(mask[box], sampling=spacing)
     return depth

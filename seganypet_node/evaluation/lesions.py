@@ -23,6 +23,7 @@ from seganypet_node.evaluation.clicks import save_table
 from seganypet_node.evaluation.metrics import dice
 from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import VolumeInput, as_image
+from seganypet_node.measure.reference import ReferenceKind
 from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE
 from seganypet_node.phantom.generate import PhantomSpec, generate_volume
 from seganypet_node.phantom.variations import Variation, draw_tumours
@@ -125,7 +126,7 @@ def score_case(name: str, labels: np.ndarray, suv: np.ndarray, result: PipelineR
 def blood_pool_placement(labels: np.ndarray, result: PipelineResult) -> str:
     """"thoracic" when the blood-pool cylinder's centre is in the true aorta at the level of
     the true heart (the descending thoracic aorta), else where it is."""
-    pool = next((r for r in result.references if r.name == "blood pool"), None)
+    pool = next((r for r in result.references if r.name is ReferenceKind.BLOOD_POOL), None)
     if pool is None:
         return "none"
     heart = np.nonzero((labels == BY_NAME["heart"].label).any(axis=(1, 2)))[0]

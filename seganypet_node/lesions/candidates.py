@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import mask_box, widened
 from seganypet_node.lesions.results import DetectionThreshold, ThresholdRule
 from seganypet_node.measure.reference import ReferenceRegion
 
@@ -72,23 +73,26 @@ def physiological_zone(organs: Mapping[str, np.ndarray], spacing_zyx: Sequence[f
 def _widen_into(zone: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float],
                 margin_mm: float) -> None:
     """Set the voxels within ``margin_mm`` of ``mask`` in ``zone``, working in its box."""
-    found = ndimage.find_objects(mask.astype(np.uint8))
-    if not found or found[0] is None:
+    found = mask_box(mask)
+    if found is None:
         return
-    pad = [int(np.ceil(margin_mm / s)) + 1 for s in spacing_zyx]
-    box = tuple(slice(max(0, b.start - p), min(n, b.stop + p))
-                for b, p, n in zip(found[0], pad, mask.shape, strict=True))
+    box = widened(found, mask.shape, spacing_zyx, margin_mm, extra_voxels=1)
     distance = ndimage.distance_transform_edt(~mask[box], sampling=spacing_zyx)
     zone[box] |= distance <= margin_mm
 
 
 def find_candidates(values: np.ndarray, threshold: DetectionThreshold,
-                    organs: Mapping[str, np.ndarray],
-                    spacing_zyx: Sequence[float]) -> list[Candidate]:
-    """Foci above the threshold outside the physiological-uptake organs, hottest first."""
+                    organs: Mapping[str, np.ndarray], spacing_zyx: Sequence[float],
+                    zone: np.ndarray | None = None) -> list[Candidate]:
+    """Foci above the threshold outside the physiological-uptake organs, hottest first.
+
+    ``zone`` is :func:`physiological_zone` of ``organs`` when the caller already has it.
+    """
     hot = values >= threshold.value
-    if any(name in organs for name in PHYSIOLOGICAL):
-        hot &= ~physiological_zone(organs, spacing_zyx)
+    if zone is None and any(name in organs for name in PHYSIOLOGICAL):
+        zone = physiological_zone(organs, spacing_zyx)
+    if zone is not None:
+        hot &= ~zone
     labels, _ = ndimage.label(hot, structure=CONNECTIVITY)
     del hot
     candidates = []

@@ -19,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import Box, at_voxel, mask_box, widened
 from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.lesions.candidates import CONNECTIVITY, Candidate
 from seganypet_node.lesions.results import Delineation
@@ -83,7 +84,7 @@ class Focus:
 def a50_region(values: np.ndarray, candidate: Candidate, spacing_zyx: Sequence[float],
                zone: np.ndarray | None = None) -> Focus:
     """The candidate's A50 region (``zone``: voxels it may not enter)."""
-    box = _grown_box(candidate.box, values.shape, spacing_zyx, GROWTH_MARGIN_MM)
+    box = _three(widened(candidate.box, values.shape, spacing_zyx, GROWTH_MARGIN_MM))
     local = values[box]
     focus = np.zeros(local.shape, bool)
     focus[tuple(slice(c.start - b.start, c.stop - b.start)
@@ -116,12 +117,8 @@ def _background(local: np.ndarray, focus: np.ndarray, spacing_zyx: Sequence[floa
     return median, 1.4826 * float(np.median(np.abs(ring - median)))
 
 
-def _grown_box(box: tuple[slice, ...], shape: tuple[int, ...], spacing_zyx: Sequence[float],
-               margin_mm: float) -> tuple[slice, slice, slice]:
-    pad = [int(np.ceil(margin_mm / s)) for s in spacing_zyx]
-    grown = tuple(slice(max(0, b.start - p), min(n, b.stop + p))
-                  for b, p, n in zip(box, pad, shape, strict=True))
-    return grown[0], grown[1], grown[2]
+def _three(box: Box) -> tuple[slice, slice, slice]:
+    return box[0], box[1], box[2]
 
 
 def delineate(focus: Focus, predictor: SegAnyPETPredictor | None,
@@ -169,11 +166,16 @@ def _touches_edge(mask: np.ndarray) -> bool:
 
 def _whole_piece_size(mask: sitk.Image, index_zyx: tuple[int, int, int]) -> int:
     """Voxels of the network's piece at the click over the whole image (a leak may run far
-    outside the box the lesion is looked at in)."""
-    array = sitk.GetArrayViewFromImage(mask) > 0
+    outside the box the lesion is looked at in); labelled in the mask's own box, which the
+    network's crop bounds, not over the whole field of view."""
+    array = sitk.GetArrayViewFromImage(mask)
     if not array[index_zyx]:
         return 0
-    return int(_piece_at(array, index_zyx).sum())
+    box = mask_box(array)
+    assert box is not None  # the click's voxel is set
+    local = array[box] > 0
+    return int(_piece_at(local, tuple(i - b.start for i, b in zip(index_zyx, box,
+                                                                   strict=True))).sum())
 
 
 def _refusal(piece: np.ndarray, region: np.ndarray, piece_voxels: float) -> str | None:
@@ -222,12 +224,11 @@ def lesion_at_click(image: sitk.Image, click_lps: Sequence[float],
 def _seed_at(values: np.ndarray, index: Sequence[int], spacing_zyx: Sequence[float]
              ) -> Candidate:
     """The hottest voxel within ``SEARCH_MM`` of ``index`` and the bright core round it."""
-    near = _grown_box(tuple(slice(i, i + 1) for i in index), values.shape, spacing_zyx,
-                      SEARCH_MM)
+    near = widened(at_voxel(index), values.shape, spacing_zyx, SEARCH_MM)
     at = np.unravel_index(int(np.argmax(values[near])), values[near].shape)
     peak = (int(at[0] + near[0].start), int(at[1] + near[1].start), int(at[2] + near[2].start))
-    box = _grown_box(tuple(slice(p, p + 1) for p in peak), values.shape, spacing_zyx,
-                     2 * BACKGROUND_SHELL_MM[1])
+    box = _three(widened(at_voxel(peak), values.shape, spacing_zyx,
+                         2 * BACKGROUND_SHELL_MM[1]))
     local = values[box]
     point = np.zeros(local.shape, bool)
     point[tuple(p - b.start for p, b in zip(peak, box, strict=True))] = True

@@ -3,6 +3,7 @@ study's tumour burden."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -49,9 +50,7 @@ def measured_lesions(masks: Sequence[LesionMask], values: np.ndarray, image: sit
 
 
 def _numbered(lesion: Lesion, number: int) -> Lesion:
-    return Lesion(number, lesion.mask, lesion.stats, lesion.sul_peak, lesion.site,
-                  lesion.centroid_lps, lesion.click_lps, lesion.delineation, lesion.deauville,
-                  lesion.tracking_uid, lesion.note)
+    return dataclasses.replace(lesion, number=number)
 
 
 def _site(lesion: LesionMask, organs: Mapping[str, np.ndarray],

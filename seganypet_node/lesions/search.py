@@ -93,7 +93,7 @@ def _foci(values: np.ndarray, threshold: DetectionThreshold, organs: Mapping[str
     covered = np.zeros(values.shape, bool)
     foci: list[Focus] = []
     physiological: list[PhysiologicalFocus] = []
-    for candidate in find_candidates(values, threshold, organs, spacing_zyx):
+    for candidate in find_candidates(values, threshold, organs, spacing_zyx, zone):
         if covered[candidate.peak_index]:
             continue  # inside a hotter focus's region
         focus = a50_region(values, candidate, spacing_zyx, zone)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import box_around
+
 LIVER_SPHERE_RADIUS_MM = 15.0
 CYLINDER_RADIUS_MM = 5.0
 CYLINDER_LENGTH_MM = 20.0
@@ -102,7 +104,7 @@ def liver_reference(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence
     (True for LPS images whose direction has a positive x column). ``lesions`` (boolean, same
     shape) are left out of the sphere and kept away from its centre.
     """
-    box = _box(liver)
+    box = box_around(liver, spacing_zyx, 0.0, extra_voxels=1)  # EDT sees background all round
     local_lesions = None if lesions is None else lesions[box]
     region = _liver_in_box(values[box], liver[box], spacing_zyx, right_is_low_x, local_lesions)
     return _uncropped(region, box, liver.shape)
@@ -236,7 +238,7 @@ def _descending_track(aorta: np.ndarray, orientation: Orientation, liver_top_z: 
 def _aorta_core(values: np.ndarray, aorta: np.ndarray,
                 spacing_zyx: Sequence[float]) -> ReferenceRegion:
     """Fallback without a thoracic aorta: the core of the aorta at its widest point."""
-    box = _box(aorta)
+    box = box_around(aorta, spacing_zyx, 0.0, extra_voxels=1)
     local = aorta[box]
     depth = ndimage.distance_transform_edt(local, sampling=spacing_zyx)
     centre = _index(np.unravel_index(int(np.argmax(depth)), local.shape))
@@ -250,16 +252,6 @@ def _aorta_core(values: np.ndarray, aorta: np.ndarray,
     region = _region(ReferenceKind.BLOOD_POOL, values[box], core, spacing_zyx, centre, note,
                      "aorta (not thoracic)")
     return _uncropped(region, box, aorta.shape)
-
-
-def _box(mask: np.ndarray) -> tuple[slice, ...]:
-    """Bounding box of a non-empty mask, one voxel wider where the image allows (the EDT then
-    sees background all round)."""
-    found = ndimage.find_objects(mask.astype(np.uint8))
-    if not found or found[0] is None:
-        raise ValueError("the mask is empty")
-    return tuple(slice(max(0, s.start - 1), min(n, s.stop + 1))
-                 for s, n in zip(found[0], mask.shape, strict=True))
 
 
 def _uncropped(region: ReferenceRegion, box: tuple[slice, ...],
@@ -294,3 +286,4 @@ def _region(name: ReferenceKind, values: np.ndarray, region: np.ndarray,
     sd = float(inside.std(ddof=1)) if inside.size > 1 else 0.0
     volume = float(inside.size * np.prod(spacing_zyx) / 1000.0)
     return ReferenceRegion(name, float(inside.mean()), sd, volume, centre, note, site, region)
+

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import box_around
 from seganypet_node.imaging.units import Unit
 
 PEAK_SPHERE_ML = 1.0
@@ -80,7 +81,8 @@ def uptake_without(values: np.ndarray, mask: np.ndarray, excluded: np.ndarray,
     """An organ's uptake without the ``excluded`` voxels (its lesions) and the halo the
     scanner's blur spreads round them; the SUVpeak sphere is kept off them too. The volume is
     the whole organ's."""
-    box = _box(mask, spacing_zyx, sphere_radius_mm(PEAK_SPHERE_ML) + 1.0)
+    # a peak sphere near the organ's edge still sees the voxels beyond it
+    box = box_around(mask, spacing_zyx, sphere_radius_mm(PEAK_SPHERE_ML) + 1.0)
     organ, other = mask[box], excluded[box]
     distance = ndimage.distance_transform_edt(~other, sampling=spacing_zyx)
     clean = organ & (distance > halo_mm)
@@ -92,18 +94,6 @@ def uptake_without(values: np.ndarray, mask: np.ndarray, excluded: np.ndarray,
     stats = uptake_stats(values[box], clean, spacing_zyx, unit, peak_centres=centres)
     whole = float(organ.sum() * np.prod(spacing_zyx) / 1000.0)
     return dataclasses.replace(stats, volume_ml=whole)
-
-
-def _box(mask: np.ndarray, spacing_zyx: Sequence[float], margin_mm: float
-         ) -> tuple[slice, ...]:
-    """The mask's bounding box, ``margin_mm`` wider where the image allows (a peak sphere
-    near the organ's edge still sees the voxels beyond it)."""
-    found = ndimage.find_objects(mask.astype(np.uint8))
-    if not found or found[0] is None:
-        raise ValueError("the mask is empty")
-    pad = [int(np.ceil(margin_mm / s)) for s in spacing_zyx]
-    return tuple(slice(max(0, b.start - p), min(n, b.stop + p))
-                 for b, p, n in zip(found[0], pad, mask.shape, strict=True))
 
 
 def sphere_kernel(radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:

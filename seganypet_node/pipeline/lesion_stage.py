@@ -11,12 +11,13 @@ from dataclasses import replace
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.boxes import box_around
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.lesions.candidates import PHYSIOLOGICAL, detection_threshold
 from seganypet_node.lesions.measure import measured_lesions, tumour_burden
 from seganypet_node.lesions.results import LesionSearch
 from seganypet_node.lesions.search import LesionOptions, search_lesions
-from seganypet_node.measure.reference import ReferenceRegion, liver_reference
+from seganypet_node.measure.reference import Orientation, ReferenceRegion, liver_reference
 from seganypet_node.measure.uptake import LESION_HALO_MM, uptake_without
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.pipeline.references import measured_values, reference_regions
@@ -67,8 +68,9 @@ def _first_liver(values: np.ndarray, masks: dict[str, np.ndarray],
     """The liver reference before lesions are known (hot voxels already left out)."""
     if "liver" not in masks:
         return None
-    right_is_low_x = image.GetDirection()[0] > 0
-    return liver_reference(values, masks["liver"], image.GetSpacing()[::-1], right_is_low_x)
+    orientation = Orientation.of_direction(image.GetDirection())
+    return liver_reference(values, masks["liver"], image.GetSpacing()[::-1],
+                           orientation.right_is_low_x)
 
 
 def _without_lesions(organ: OrganResult, lesions: np.ndarray, measured: np.ndarray,
@@ -82,10 +84,5 @@ def _without_lesions(organ: OrganResult, lesions: np.ndarray, measured: np.ndarr
 
 def _near(mask: np.ndarray, lesions: np.ndarray, spacing: Sequence[float]) -> bool:
     """Whether any lesion voxel lies within the organ's box widened by the halo."""
-    found = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0], \
-        np.nonzero(mask.any(axis=(0, 1)))[0]
-    pad = [int(np.ceil(LESION_HALO_MM / s)) + 1 for s in spacing]
-    box = tuple(slice(max(0, int(f[0]) - p), int(f[-1]) + p + 1)
-                for f, p in zip(found, pad, strict=True))
-    return bool(lesions[box].any())
+    return bool(lesions[box_around(mask, spacing, LESION_HALO_MM, extra_voxels=1)].any())
 

@@ -248,9 +248,11 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
                               deformable=config.pipeline.deformable,
                               atlas_subjects=config.pipeline.atlas_subjects,
                               max_inference_s=config.pipeline.max_inference_s,
-                              lesions=LesionOptions(lesions.enabled,
-                                                    lesions.fallback_threshold_suv,
-                                                    lesions.min_volume_ml, lesions.max_count))
+                              lesions=LesionOptions(
+                                  enabled=lesions.enabled,
+                                  fallback_threshold_suv=lesions.fallback_threshold_suv,
+                                  min_volume_ml=lesions.min_volume_ml,
+                                  max_count=lesions.max_count))
     lesion_model = load_lesion_model(config) if lesions.enabled else None
     lesion_predictor = None if lesion_model is None else \
         SegAnyPETPredictor(SamEngine(lesion_model.model, runtime_options(config)))

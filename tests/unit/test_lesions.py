@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 from scipy import ndimage
 
 from seganypet_node.config import ConfigError, load_config
@@ -299,18 +298,24 @@ def test_lesion_settings_are_checked_by_key() -> None:
         load_config(environ={"SEGANYPET_LESIONS_MAX_COUNT": "0"})
 
 
-def test_a50_region_follows_the_image_geometry() -> None:
-    """A delineated mask's click lies in the image at the focus's hottest voxel."""
+@pytest.mark.parametrize("origin, direction", [
+    ((5.0, -3.0, 12.0), (1, 0, 0, 0, 1, 0, 0, 0, 1)),
+    ((300.0, 250.0, -40.0), (-1, 0, 0, 0, -1, 0, 0, 0, 1)),  # HFS read as RAI by some writers
+    ((-20.0, 80.0, 400.0), (1, 0, 0, 0, 1, 0, 0, 0, -1)),  # slices stored feet first
+])
+def test_a_click_finds_its_sphere_whatever_the_image_geometry(origin, direction) -> None:
+    """A reader's click (patient mm) lands on the sphere under it for any origin and
+    direction, and the mask's click is the sphere's hottest voxel."""
     values, truth = nema(6.0)
-    image = as_image(values, NEMA_SPACING[::-1], (5.0, -3.0, 12.0))
-    candidate = next(c for c in find_candidates(values, liver_like_threshold(), {},
-                                                NEMA_SPACING) if truth[-1][c.peak_index])
-    lesion = delineate(a50_region(values, candidate, NEMA_SPACING), None, image)
-    assert lesion.click_index == candidate.peak_index
-    index = image.TransformPhysicalPointToIndex(
-        image.TransformIndexToPhysicalPoint(candidate.peak_index[::-1]))
-    assert tuple(index[::-1]) == candidate.peak_index
-    assert isinstance(image, sitk.Image)
+    image = as_image(values, NEMA_SPACING[::-1], origin, direction)
+    sphere = truth[-1]
+    centre = np.argwhere(sphere).mean(axis=0)
+    click = image.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in centre[::-1]))
+    lesion = lesion_at_click(image, click, None)
+    mask = lesion.full(values.shape)
+    assert sphere[lesion.click_index]
+    overlap = 2 * (mask & sphere).sum() / (mask.sum() + sphere.sum())
+    assert overlap > 0.8, overlap
 
 
 @pytest.mark.slow
