@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from seganypet_node.imaging.boxes import mask_box, widened
+from seganypet_node.imaging.boxes import Box, mask_box, widened
 from seganypet_node.lesions.results import DetectionThreshold, ThresholdRule
 from seganypet_node.measure.reference import ReferenceRegion
 
@@ -42,7 +42,7 @@ class Candidate:
         The value there.
     """
 
-    box: tuple[slice, slice, slice]
+    box: Box
     region: np.ndarray
     peak_index: tuple[int, int, int]
     maximum: float

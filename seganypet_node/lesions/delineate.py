@@ -38,7 +38,7 @@ MIN_COVER = 0.5  # ... and one covering less than this share of it missed the fo
 class LesionMask:
     """A delineated lesion: its voxels in a box of the image, the click, and how it was made."""
 
-    box: tuple[slice, slice, slice]
+    box: Box
     mask: np.ndarray
     click_index: tuple[int, int, int]
     delineation: Delineation
@@ -70,7 +70,7 @@ class Focus:
     """
 
     candidate: Candidate
-    box: tuple[slice, slice, slice]
+    box: Box
     region: np.ndarray
     background: float
     background_sd: float
@@ -84,7 +84,7 @@ class Focus:
 def a50_region(values: np.ndarray, candidate: Candidate, spacing_zyx: Sequence[float],
                zone: np.ndarray | None = None) -> Focus:
     """The candidate's A50 region (``zone``: voxels it may not enter)."""
-    box = _three(widened(candidate.box, values.shape, spacing_zyx, GROWTH_MARGIN_MM))
+    box = widened(candidate.box, values.shape, spacing_zyx, GROWTH_MARGIN_MM)
     local = values[box]
     focus = np.zeros(local.shape, bool)
     focus[tuple(slice(c.start - b.start, c.stop - b.start)
@@ -115,10 +115,6 @@ def _background(local: np.ndarray, focus: np.ndarray, spacing_zyx: Sequence[floa
     ring = local[shell]
     median = float(np.median(ring))
     return median, 1.4826 * float(np.median(np.abs(ring - median)))
-
-
-def _three(box: Box) -> tuple[slice, slice, slice]:
-    return box[0], box[1], box[2]
 
 
 def delineate(focus: Focus, predictor: SegAnyPETPredictor | None,
@@ -227,8 +223,7 @@ def _seed_at(values: np.ndarray, index: Sequence[int], spacing_zyx: Sequence[flo
     near = widened(at_voxel(index), values.shape, spacing_zyx, SEARCH_MM)
     at = np.unravel_index(int(np.argmax(values[near])), values[near].shape)
     peak = (int(at[0] + near[0].start), int(at[1] + near[1].start), int(at[2] + near[2].start))
-    box = _three(widened(at_voxel(peak), values.shape, spacing_zyx,
-                         2 * BACKGROUND_SHELL_MM[1]))
+    box = widened(at_voxel(peak), values.shape, spacing_zyx, 2 * BACKGROUND_SHELL_MM[1])
     local = values[box]
     point = np.zeros(local.shape, bool)
     point[tuple(p - b.start for p, b in zip(peak, box, strict=True))] = True

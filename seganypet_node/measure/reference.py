@@ -286,4 +286,3 @@ def _region(name: ReferenceKind, values: np.ndarray, region: np.ndarray,
     sd = float(inside.std(ddof=1)) if inside.size > 1 else 0.0
     volume = float(inside.size * np.prod(spacing_zyx) / 1000.0)
     return ReferenceRegion(name, float(inside.mean()), sd, volume, centre, note, site, region)
-

@@ -121,10 +121,7 @@ def sphere_peak(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[floa
     """Highest sphere mean over centres inside ``mask`` (voxels outside the image count as 0)."""
     kernel = sphere_kernel(sphere_radius_mm(volume_ml), spacing_zyx)
     kernel /= kernel.sum()
-    margin = np.array(kernel.shape) // 2
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    lo = [max(0, s.start - m) for s, m in zip(box, margin, strict=True)]
-    hi = [min(n, s.stop + m) for s, m, n in zip(box, margin, values.shape, strict=True)]
-    window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    # at least the kernel's half-width beyond the mask, so every centre sees its whole sphere
+    window = box_around(mask, spacing_zyx, sphere_radius_mm(volume_ml))
     means = ndimage.correlate(values[window].astype(np.float64), kernel, mode="constant")
     return float(means[mask[window]].max())

@@ -17,10 +17,10 @@ from seganypet_node.lesions.candidates import PHYSIOLOGICAL, detection_threshold
 from seganypet_node.lesions.measure import measured_lesions, tumour_burden
 from seganypet_node.lesions.results import LesionSearch
 from seganypet_node.lesions.search import LesionOptions, search_lesions
-from seganypet_node.measure.reference import Orientation, ReferenceRegion, liver_reference
+from seganypet_node.measure.reference import ReferenceRegion
 from seganypet_node.measure.uptake import LESION_HALO_MM, uptake_without
 from seganypet_node.model.predictor import SegAnyPETPredictor
-from seganypet_node.pipeline.references import measured_values, reference_regions
+from seganypet_node.pipeline.references import liver_region, measured_values, reference_regions
 from seganypet_node.pipeline.results import OrganResult
 
 
@@ -68,9 +68,7 @@ def _first_liver(values: np.ndarray, masks: dict[str, np.ndarray],
     """The liver reference before lesions are known (hot voxels already left out)."""
     if "liver" not in masks:
         return None
-    orientation = Orientation.of_direction(image.GetDirection())
-    return liver_reference(values, masks["liver"], image.GetSpacing()[::-1],
-                           orientation.right_is_low_x)
+    return liver_region(values, masks["liver"], image)
 
 
 def _without_lesions(organ: OrganResult, lesions: np.ndarray, measured: np.ndarray,

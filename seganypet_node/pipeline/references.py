@@ -28,8 +28,7 @@ def reference_regions(volume: VolumeInput, suv: sitk.Image, organs: Sequence[Org
     masks = {o.organ: o.mask for o in organs if o.mask is not None}
     regions = []
     if "liver" in masks:
-        regions.append(liver_reference(measured, masks["liver"], spacing,
-                                       orientation.right_is_low_x, lesions))
+        regions.append(liver_region(measured, masks["liver"], suv, lesions))
     aorta, note = _aorta_for_reference(organs)
     if aorta is not None:
         pool = blood_pool_reference(
@@ -41,6 +40,14 @@ def reference_regions(volume: VolumeInput, suv: sitk.Image, organs: Sequence[Org
         regions.append(pool)
     sul = volume.sul_per_suv
     return tuple(dataclasses.replace(r, sul_per_value=sul) for r in regions)
+
+
+def liver_region(values: np.ndarray, liver: np.ndarray, image: sitk.Image,
+                 lesions: np.ndarray | None = None) -> ReferenceRegion:
+    """PERCIST's liver sphere in ``values`` on ``image``'s grid, its side from the image's
+    direction, away from ``lesions``."""
+    right_is_low_x = Orientation.of_direction(image.GetDirection()).right_is_low_x
+    return liver_reference(values, liver, image.GetSpacing()[::-1], right_is_low_x, lesions)
 
 
 def _aorta_for_reference(organs: Sequence[OrganResult]) -> tuple[np.ndarray | None, str | None]:
