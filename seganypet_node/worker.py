@@ -1,28 +1,34 @@
 """Segmentation workers: claim a job, run the pipeline on its series, record the outcome.
 
 Threads inside ``serve`` (``[worker] count``) and ``seganypet-node worker`` processes run the
-same loop. A job's lease is renewed after every organ; a worker that dies leaves it to expire
-and another worker runs the job again. Results go to ``<data_dir>/results/job-<id>/``.
+same loop. A job's lease is renewed by a heartbeat thread (:mod:`db.heartbeat`) whatever the
+pipeline is doing; a worker that dies leaves it to expire and another worker runs the job
+again. Results are written into a folder of the attempt's own and moved to
+``<data_dir>/results/job-<id>/`` in the transaction that records the job done, after the
+fencing check: a worker whose lease was taken over never writes there or queues transfers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
+from seganypet_node.db.heartbeat import LeaseHeartbeat, LeaseLostError
 from seganypet_node.db.jobs import (
     ClaimedJob,
+    JobNotFoundError,
     claim_next,
     fail,
     finish,
     job_results_dir,
-    renew_lease,
     series_files,
 )
 from seganypet_node.db.models import Series
@@ -41,10 +47,6 @@ from seganypet_node.pipeline.timings import Stage, Timings
 from seganypet_node.polling import QueuePoller
 
 log = logging.getLogger(__name__)
-
-
-class LeaseLostError(RuntimeError):
-    """Another worker took the job over (our lease expired); our result is not recorded."""
 
 
 class JobWorker(QueuePoller):
@@ -84,23 +86,33 @@ class JobWorker(QueuePoller):
         log.info("job %d: attempt %d on series %d", claimed.job_id, claimed.attempt,
                  claimed.series_id)
         start = time.perf_counter()
+        staging = _staging_dir(self.config.results_dir, claimed)
+        for earlier in self.config.results_dir.glob(f".job-{claimed.job_id}-attempt-*"):
+            _discard(earlier)  # left by an attempt that died or lost its lease
         try:
-            written = self._process(claimed)
+            with LeaseHeartbeat(self.sessions, claimed, lease) as heartbeat:
+                written = self._process(claimed, staging, heartbeat)
         except LeaseLostError:
             log.warning("job %d: lease lost to another worker; result not recorded",
                         claimed.job_id)
+            _discard(staging)
             return JobState.RUNNING
         except NodeError as exc:
+            _discard(staging)
             return self._record_failure(claimed, str(exc), permanent=exc.permanent)
         except Exception as exc:
             log.exception("job %d: unexpected error", claimed.job_id)
+            _discard(staging)
             return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")
+        final = job_results_dir(self.config.results_dir, claimed.job_id)
         with self.sessions.begin() as session:
             if not finish(session, claimed, utcnow(), caveats(written.result)):
                 log.warning("job %d: lease lost before the result was recorded",
                             claimed.job_id)
+                _discard(staging)
                 return JobState.RUNNING
-            queued = self._enqueue(session, claimed, written.objects)
+            _publish(staging, final)
+            queued = self._enqueue(session, claimed, written.objects, staging, final)
         if queued:
             self._on_results_queued()
         log.info("job %d: done in %.1f s; %d transfer(s) queued", claimed.job_id,
@@ -108,7 +120,7 @@ class JobWorker(QueuePoller):
         return JobState.DONE
 
     def _enqueue(self, session: Session, claimed: ClaimedJob,
-                 objects: tuple[ResultObject, ...]) -> int:
+                 objects: tuple[ResultObject, ...], written_in: Path, moved_to: Path) -> int:
         calling_ae = session.get_one(Series, claimed.series_id).calling_ae
         destinations = result_destinations(self.config, calling_ae)
         if objects and not destinations:
@@ -116,10 +128,12 @@ class JobWorker(QueuePoller):
                      "and no [send] destinations)", claimed.job_id, calling_ae)
         root = self.config.node.data_dir
         items = [OutboundObject(o.kind, o.sop_class_uid, o.sop_instance_uid,
-                                str(o.path.relative_to(root))) for o in objects]
+                                str((moved_to / o.path.relative_to(written_in))
+                                    .relative_to(root))) for o in objects]
         return enqueue(session, claimed.job_id, items, destinations, utcnow())
 
-    def _process(self, claimed: ClaimedJob) -> FolderResult:
+    def _process(self, claimed: ClaimedJob, out: Path,
+                 heartbeat: LeaseHeartbeat) -> FolderResult:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
         timings = Timings()
@@ -128,21 +142,18 @@ class JobWorker(QueuePoller):
         with timings.timed(Stage.LOAD):
             pipeline = self._ensure_pipeline()
 
-        def renew(stage: str, done: int, total: int) -> None:
-            with self.sessions.begin() as session:
-                if not renew_lease(session, claimed, _lease(self.config), utcnow()):
-                    raise LeaseLostError(stage)
+        def stop_when_lost(stage: str, done: int, total: int) -> None:
+            heartbeat.check(stage)  # no use finishing a job another worker now holds
 
-        out = job_results_dir(self.config.results_dir, claimed.job_id)
         source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
                            study_instance_uid=claimed.study_uid, instances=len(files))
-        result = pipeline.run(volume, renew, timings)
+        result = pipeline.run(volume, stop_when_lost, timings)
+        heartbeat.check("results")
         written = write_folder(result, volume, out, source, self.config.node.ae_title,
                                self.config.outputs.research_label)
         found = sum(o.found for o in written.result.organs)
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))
-        renew("results written", 1, 1)
         return written
 
     def _ensure_pipeline(self) -> OrganPipeline:
@@ -152,8 +163,13 @@ class JobWorker(QueuePoller):
 
     def _record_failure(self, claimed: ClaimedJob, reason: str,
                         permanent: bool = False) -> JobState:
-        with self.sessions.begin() as session:
-            state = fail(session, claimed, reason, utcnow(), permanent)
+        try:
+            with self.sessions.begin() as session:
+                state = fail(session, claimed, reason, utcnow(), permanent)
+        except JobNotFoundError:
+            log.warning("job %d: lease lost before the failure was recorded (%s)",
+                        claimed.job_id, reason)
+            return JobState.RUNNING
         log.warning("job %d: attempt %d failed (%s): %s", claimed.job_id, claimed.attempt,
                     state.value, reason)
         return state
@@ -168,3 +184,22 @@ def job_workers(config: Config, sessions: sessionmaker[Session],
 
 def _lease(config: Config) -> dt.timedelta:
     return dt.timedelta(seconds=config.worker.lease_s)
+
+
+def _staging_dir(results_root: Path, claimed: ClaimedJob) -> Path:
+    """The attempt's own folder (named by ids only), beside the job's results folder."""
+    return results_root / f".job-{claimed.job_id}-attempt-{claimed.attempt}"
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Move an attempt's results into the job's folder, replacing an earlier run's."""
+    if final.exists():
+        old = final.with_name(f".{final.name}-replaced")
+        _discard(old)
+        final.rename(old)
+        _discard(old)
+    staging.rename(final)
+
+
+def _discard(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

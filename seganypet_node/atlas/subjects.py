@@ -37,13 +37,13 @@ class PatientLandmarks:
     subjects_used: int = 0  # 0: mapped through the registration to the mean atlas alone
 
 
-def patient_landmarks(atlas: Atlas, registration: Registration, patient: sitk.Image,
+def patient_landmarks(atlas: Atlas, registration: Registration, moving: sitk.Image,
                       most: int) -> PatientLandmarks:
-    """The atlas landmarks in ``patient``: fused over (at most ``most``) atlas subjects, or
+    """The atlas landmarks in the patient whose :func:`normalised_uptake` copy is ``moving``
+    (the one ``registration`` was made with): fused over (at most ``most``) atlas subjects, or
     mapped through ``registration`` (to the mean atlas) when the atlas has no subjects or
     none of them registers."""
     subjects = atlas.subjects[:most]
-    moving = normalised_uptake(patient)
     placed = []
     for subject in subjects:
         try:

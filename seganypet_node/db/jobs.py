@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from seganypet_node.db.models import Instance, Job, Series, Study
@@ -29,7 +29,7 @@ class ClaimedJob:
     series_id: int
     series_uid: str
     study_uid: str
-    attempt: int
+    attempt: int  # also the fencing token: a later claim of the job has a higher one
     lease_owner: str
 
 
@@ -76,11 +76,11 @@ def claim_next(
 def renew_lease(
     session: Session, claimed: ClaimedJob, lease: dt.timedelta, now: dt.datetime
 ) -> bool:
-    """Extend the lease; False when the job is no longer ours (it expired and was re-claimed)."""
+    """Extend the lease; False when the job is no longer ours (it expired and was re-claimed,
+    by another worker or by the same one: the attempt number tells the claims apart)."""
     result = session.execute(
         update(Job)
-        .where(Job.id == claimed.job_id, Job.lease_owner == claimed.lease_owner,
-               Job.state == JobState.RUNNING)
+        .where(*_held_by(claimed))
         .values(lease_expires_at=now + lease, updated_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -91,8 +91,7 @@ def finish(session: Session, claimed: ClaimedJob, now: dt.datetime,
     """Mark our running job done with its ``note`` (caveats); False when we had lost it."""
     result = session.execute(
         update(Job)
-        .where(Job.id == claimed.job_id, Job.lease_owner == claimed.lease_owner,
-               Job.state == JobState.RUNNING)
+        .where(*_held_by(claimed))
         .values(state=JobState.DONE, finished_at=now, updated_at=now, last_error=None,
                 note=note, lease_owner=None, lease_expires_at=None)
     )
@@ -107,7 +106,8 @@ def fail(session: Session, claimed: ClaimedJob, reason: str, now: dt.datetime,
     would fail the same way.
     """
     job = session.get(Job, claimed.job_id, with_for_update=True)
-    if job is None or job.lease_owner != claimed.lease_owner or job.state is not JobState.RUNNING:
+    if (job is None or job.lease_owner != claimed.lease_owner
+            or job.state is not JobState.RUNNING or job.attempts != claimed.attempt):
         raise JobNotFoundError(f"job {claimed.job_id} is not held by {claimed.lease_owner}")
     if permanent or job.attempts >= job.max_attempts:
         _mark_failed(job, reason, now)
@@ -137,6 +137,12 @@ def retry(session: Session, job_id: int, now: dt.datetime) -> None:
     job.max_attempts = job.attempts + DEFAULT_MAX_ATTEMPTS
     job.updated_at = now
     job.finished_at = None
+
+
+def _held_by(claimed: ClaimedJob) -> tuple[ColumnElement[bool], ...]:
+    """The job is still ``claimed``'s: running, same owner, same claim (fencing token)."""
+    return (Job.id == claimed.job_id, Job.lease_owner == claimed.lease_owner,
+            Job.state == JobState.RUNNING, Job.attempts == claimed.attempt)
 
 
 def _mark_failed(job: Job, reason: str, now: dt.datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from seganypet_node.config import Config, resource_dir
@@ -38,9 +39,22 @@ def configured_architecture(config: Config) -> Sam3DConfig | None:
 
 
 def runtime_options(config: Config) -> RuntimeOptions:
+    """The network's runtime from ``[model]``; ``threads = 0`` is :func:`shared_threads`."""
     model = config.model
-    return RuntimeOptions(device=model.device, threads=model.threads,
+    return RuntimeOptions(device=model.device,
+                          threads=model.threads or shared_threads(config.worker.count),
                           autocast=model.autocast, mirror_images=model.mirror_images)
+
+
+def shared_threads(workers: int, cores: int | None = None) -> int:
+    """Torch threads per worker thread so that ``workers`` of them fill the cores this
+    process may use without oversubscribing them (torch on a CPU slowed 29x when they were).
+
+    Each Python thread calling torch runs its own team of ``torch.get_num_threads()``, so
+    two workers with all cores each ask for twice the cores there are.
+    """
+    available = cores if cores is not None else len(os.sched_getaffinity(0))
+    return max(1, available // max(1, workers))
 
 
 def load_configured_model(config: Config, models_dir: Path | None = None) -> LoadedModel:

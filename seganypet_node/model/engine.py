@@ -129,27 +129,36 @@ class SamEngine:
     def decode(self, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor,
                mask_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-res logits (B, 1, L, L, L) and IoU (B, 1) for B prompt sets on one embedding,
-        averaged over the mirror images."""
+        averaged over the mirror images.
+
+        Every mirror image and prompt set goes through the decoder in one batch of M x B
+        (mirror-major), as the encoder takes the M images at once: one pass of Python and
+        kernel launches instead of M.
+        """
         size = self.config.crop_size
+        images, batch = len(self._mirrors), coords.shape[0]
 
         def run() -> tuple[torch.Tensor, torch.Tensor]:
-            logits, iou = [], []
-            for image, axes in enumerate(self._mirrors):
-                mirrored, score = self._decode_one(
-                    embedding[image:image + 1], mirrored_points(coords, axes, size), labels,
-                    mirrored_volume(mask_prompt, axes))
-                logits.append(mirrored_volume(mirrored, axes))
-                iou.append(score)
-            return torch.stack(logits).mean(0), torch.stack(iou).mean(0)
+            logits, iou = self._decode_batch(
+                torch.repeat_interleave(embedding, batch, dim=0),
+                torch.cat([mirrored_points(coords, axes, size) for axes in self._mirrors]),
+                labels.repeat(images, 1),
+                torch.cat([mirrored_volume(mask_prompt, axes) for axes in self._mirrors]))
+            per_image = logits.reshape(images, batch, *logits.shape[1:])
+            unmirrored = torch.stack([mirrored_volume(per_image[image], axes)
+                                      for image, axes in enumerate(self._mirrors)])
+            return unmirrored.mean(0), iou.reshape(images, batch, -1).mean(0)
         return self._run(run)
 
-    def _decode_one(self, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor,
-                    mask_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode_batch(self, embeddings: torch.Tensor, coords: torch.Tensor,
+                      labels: torch.Tensor, mask_prompt: torch.Tensor,
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder on N image embeddings with one prompt set each (N, ...)."""
         sparse, dense = self.model.prompt_encoder(
             points=(coords.to(self.device), labels.to(self.device)), boxes=None,
             masks=mask_prompt.to(self.device))
         logits, iou = self.model.mask_decoder(
-            image_embeddings=embedding, image_pe=self._dense_pe,
+            image_embeddings=embeddings, image_pe=self._dense_pe,
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
             multimask_output=False)
         return logits.float().cpu(), iou.float().cpu()

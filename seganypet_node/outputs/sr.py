@@ -45,11 +45,12 @@ from seganypet_node.outputs.sr_items import (
     quantity,
 )
 from seganypet_node.outputs.sr_lesions import Group, burden_group, lesion_group, reference_group
+from seganypet_node.outputs.sr_library import image_library
 
 PET_WHOLE_BODY = hd.sr.CodedConcept("44139-4", "LN", "PET whole body")
 QUALITATIVE = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
 COMMENT = hd.sr.CodedConcept("121106", "DCM", "Comment")
-# Each library entry costs ~4 KB and ~20 ms; a longer series lists every n-th slice.
+# Each library entry costs ~1 KB and a few ms; a longer series lists every n-th slice.
 MAX_LIBRARY_IMAGES = 1000
 
 
@@ -119,8 +120,8 @@ def build_report(seg: Dataset, sources: Sequence[Dataset], content: ReportConten
             manufacturer_name=MANUFACTURER, model_name="seganypet-node"))
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
-        procedure_reported=PET_WHOLE_BODY, imaging_measurements=groups,
-        referenced_images=library_images(sources))
+        procedure_reported=PET_WHOLE_BODY, imaging_measurements=groups)
+    _add_library(report, library_images(sources))
     _add_comments(report, report_comments(content))
     sr = hd.sr.Comprehensive3DSR(
         evidence=[seg, *sources], content=report, series_instance_uid=generate_uid(),
@@ -186,6 +187,13 @@ def report_comments(content: ReportContent) -> list[str]:
     if search.lesions:
         texts.append("organ uptake leaves lesion voxels out")
     return texts
+
+
+def _add_library(report: hd.sr.MeasurementReport, sources: Sequence[Dataset]) -> None:
+    """The image library where TID 1500 puts it: before the imaging measurements."""
+    content = report[0].ContentSequence
+    at = next(i for i, item in enumerate(content) if item.name == codes.DCM.ImagingMeasurements)
+    content.insert(at, image_library(sources))
 
 
 def _add_comments(report: hd.sr.MeasurementReport, texts: Sequence[str]) -> None:

@@ -17,7 +17,12 @@ import SimpleITK as sitk
 
 from seganypet_node.atlas.assets import Atlas, load_atlas
 from seganypet_node.atlas.prompts import OrganPrompts, checked_prompts
-from seganypet_node.atlas.register import Registration, register_to_atlas, tissue_level
+from seganypet_node.atlas.register import (
+    Registration,
+    normalised_uptake,
+    register_normalised,
+    tissue_level,
+)
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
 from seganypet_node.imaging.volume import VolumeInput
@@ -94,8 +99,10 @@ class OrganPipeline:
         timings = Timings(timings.entries if timings else ())
         with timings.timed(Stage.REGISTRATION):
             suv = suv_like(volume)
-            registration = register_to_atlas(self.atlas.image, suv, self.options.deformable)
-            placed = patient_landmarks(self.atlas, registration, suv,
+            moving = normalised_uptake(suv)  # once: the mean atlas and every subject use it
+            registration = register_normalised(normalised_uptake(self.atlas.image), moving,
+                                               self.options.deformable)
+            placed = patient_landmarks(self.atlas, registration, moving,
                                        self.options.atlas_subjects)
             registration = replace(registration, subjects_used=placed.subjects_used)
             prompts = checked_prompts(placed.landmarks, self.options.organs, suv)

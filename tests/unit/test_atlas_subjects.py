@@ -10,7 +10,7 @@ import SimpleITK as sitk
 
 from seganypet_node.atlas.assets import Atlas, AtlasError, AtlasSubject, OrganLandmarks, load_atlas
 from seganypet_node.atlas.landmarks import landmarks_from_labels
-from seganypet_node.atlas.register import isotropic_grid, register_to_atlas
+from seganypet_node.atlas.register import isotropic_grid, normalised_uptake, register_to_atlas
 from seganypet_node.atlas.subjects import mapped_landmarks, patient_landmarks
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.generate import PhantomSpec, generate_volume
@@ -45,11 +45,11 @@ def test_the_median_of_the_subjects_drops_one_that_is_far_off(patient) -> None:
     atlas = Atlas(image, labels, {"liver": OrganLandmarks((liver,))}, {},
                   (subject("a", liver), subject("b", liver), subject("c", far), blank))
     registration = register_to_atlas(atlas.image, suv)
-    placed = patient_landmarks(atlas, registration, suv, most=8)
+    placed = patient_landmarks(atlas, registration, normalised_uptake(suv), most=8)
     assert placed.subjects_used == 3
     assert distance_mm(placed.landmarks["liver"].positives[0], liver) < 8.0  # a mean: 20 mm
     # No subjects asked for: the mapping through the mean atlas alone.
-    alone = patient_landmarks(atlas, registration, suv, most=0)
+    alone = patient_landmarks(atlas, registration, normalised_uptake(suv), most=0)
     assert alone.subjects_used == 0
     assert alone.landmarks == mapped_landmarks(atlas.landmarks, registration.transform)
 
@@ -60,7 +60,8 @@ def test_default_atlas_subjects_put_the_aorta_landmarks_in_the_aorta(default_atl
     suv, labels = body_images(generate_volume(PhantomSpec(seed=9103, slices=380, matrix=160,
                                                           arms_up=False)))
     registration = register_to_atlas(default_atlas.image, suv)
-    fused = patient_landmarks(default_atlas, registration, suv, most=8)
+    fused = patient_landmarks(default_atlas, registration, normalised_uptake(suv),
+                              most=8)
     mean_only = mapped_landmarks(default_atlas.landmarks, registration.transform)
     assert fused.subjects_used == len(default_atlas.subjects) == 8
     aorta = sitk.GetArrayFromImage(labels) == BY_NAME["aorta"].label

@@ -88,12 +88,17 @@ def test_command_line_override_is_validated() -> None:
 def test_library_defaults_are_the_embedded_configuration() -> None:
     """Code that builds the runtime or the pipeline without a Config gets what the node gets
     (before, RuntimeOptions had 1 mirror image against the configuration's 8)."""
-    from seganypet_node.model.configured import runtime_options
+    import dataclasses
+
+    from seganypet_node.model.configured import runtime_options, shared_threads
     from seganypet_node.model.engine import RuntimeOptions
     from seganypet_node.pipeline import PipelineOptions
 
     config = load_config(None)
-    assert RuntimeOptions() == runtime_options(config)
+    # threads = 0 is resolved from the worker count, which only the configuration knows.
+    resolved = runtime_options(config)
+    assert resolved.threads == shared_threads(config.worker.count)
+    assert RuntimeOptions() == dataclasses.replace(resolved, threads=0)
     pipeline = PipelineOptions()
     for name in ("organs", "deformable", "atlas_subjects", "max_inference_s"):
         assert getattr(pipeline, name) == getattr(config.pipeline, name), name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,14 @@ def test_bundled_model_declares_the_bias_it_was_trained_with() -> None:
     content = torch.load(path, weights_only=True)
     assert content["format"] == "seganypet-node/2"
     assert content["config"]["rel_pos_bias"] == RelPosBias.TEXTBOOK.value
+
+
+def test_torch_threads_default_to_the_cores_shared_among_the_workers() -> None:
+    from seganypet_node.model.configured import runtime_options, shared_threads
+
+    assert [shared_threads(w, cores=16) for w in (0, 1, 2, 3, 16, 64)] == [16, 16, 8, 5, 1, 1]
+    config = load_config(None, environ={})
+    cores = len(os.sched_getaffinity(0))
+    two = config.with_overrides("worker", count=2)
+    assert runtime_options(two).threads == max(1, cores // 2)
+    assert runtime_options(two.with_overrides("model", threads=3)).threads == 3

@@ -53,3 +53,29 @@ def test_averaging_over_the_point_reflection_makes_the_network_equivariant_to_it
         direct = _decode(engine, crop, points, prior)
         answer = mirrored_volume(_decode(engine, *reflected), (0, 1, 2))
         assert torch.allclose(direct, answer, atol=1e-4) == equivariant
+
+
+def test_mirror_images_decoded_in_one_batch_equal_one_pass_per_image() -> None:
+    # The batch is mirror-major (M x B); a reshape in the wrong order, or one image's mask
+    # prompt paired with another's embedding, changes the average.
+    model = randomise(build_sam3d(SMALL).eval())
+    engine = SamEngine(model, RuntimeOptions(device="cpu", mirror_images=4))
+    rng = np.random.default_rng(5)
+    crop = rng.gamma(2.0, 1.0, (128,) * 3).astype(np.float32)
+    embedding = engine.embed(crop, CropGrid((0.0, 0.0, 0.0), 128, 1.5, "RAS"))
+    coords = torch.tensor([[[40.0, 70.0, 60.0]], [[90.0, 30.0, 20.0]]])
+    labels = torch.tensor([[1], [1]])
+    priors = torch.randn(2, 1, 32, 32, 32, generator=torch.Generator().manual_seed(2))
+    batched, batched_iou = engine.decode(embedding, coords, labels, priors)
+    logits, iou = [], []
+    with torch.inference_mode():
+        for image, axes in enumerate(mirror_set(4)):
+            one, score = engine._decode_batch(
+                embedding[image:image + 1], mirrored_points(coords, axes, 128), labels,
+                mirrored_volume(priors, axes))
+            logits.append(mirrored_volume(one, axes))
+            iou.append(score)
+    assert batched.shape == (2, 1, 32, 32, 32)
+    assert torch.allclose(batched, torch.stack(logits).mean(0), atol=1e-4)
+    assert torch.allclose(batched_iou, torch.stack(iou).mean(0), atol=1e-5)
+    assert not torch.allclose(batched[0], batched[1], atol=1e-2)

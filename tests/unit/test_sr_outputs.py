@@ -14,6 +14,7 @@ import pytest
 from seganypet_node.imaging.volume import load_input
 from seganypet_node.lesions.results import LesionSearch
 from seganypet_node.outputs.dicom_results import ObjectKind, write_dicom_results
+from seganypet_node.outputs.sr_library import image_library
 from tests.unit.test_dicom_outputs import (
     DCMQI_SR,
     MODEL,
@@ -174,3 +175,42 @@ def _walk(ds: pydicom.Dataset, skip: str = ""):
             continue
         yield item
         yield from _walk(item, skip)
+
+
+def _meanings(items) -> list[str]:
+    return [item.ConceptNameCodeSequence[0].CodeMeaning for item in items]
+
+
+def test_the_image_library_says_shared_descriptors_once_and_each_slice_its_position(
+        written) -> None:
+    objects, _, volume = written
+    ds = pydicom.dcmread(objects[ObjectKind.SR].path)
+    top = ds.ContentSequence
+    library = next(i for i in top if _meanings([i]) == ["Image Library"])
+    assert _meanings(top).index("Image Library") < _meanings(top).index("Imaging Measurements")
+    (group,) = library.ContentSequence
+    shared = [i for i in group.ContentSequence if i.ValueType != "IMAGE"]
+    entries = [i for i in group.ContentSequence if i.ValueType == "IMAGE"]
+    assert {"Modality", "Frame of Reference UID", "Pixel Data Rows",
+            "Image Orientation (Patient) Row X"} <= set(_meanings(shared))
+    assert not any(m.startswith("Image Position") for m in _meanings(shared))
+    sources = volume.pet.sources
+    assert [e.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for e in entries] == [
+        s.SOPInstanceUID for s in sources]
+    for entry, source in zip(entries, sources, strict=True):
+        position = [float(i.MeasuredValueSequence[0].NumericValue) for i in entry.ContentSequence]
+        assert position == pytest.approx([float(v) for v in source.ImagePositionPatient])
+    # A fraction of highdicom's per-slice form (16 descriptors, ~4 KB, under every image).
+    assert objects[ObjectKind.SR].path.stat().st_size < 1500 * len(sources) + 100_000
+
+
+def test_slices_of_mixed_geometry_keep_their_own_descriptors(lesion_study) -> None:
+    volume = load_input([lesion_study.dicom_dir])
+    sources = list(volume.pet.sources[:3])
+    odd = pydicom.Dataset(sources[1])
+    odd.PixelSpacing = [9.0, 9.0]
+    library = image_library([sources[0], odd, sources[2]])
+    (group,) = library.ContentSequence
+    entries = [i for i in group.ContentSequence if i.ValueType == "IMAGE"]
+    assert len(entries) == 3
+    assert all("Horizontal Pixel Spacing" in _meanings(e.ContentSequence) for e in entries)
