@@ -1,7 +1,11 @@
 """Scaling curve: time and peak memory of one study as the axial extent grows and voxels shrink.
 
 Extent: 150, 300 and 600 slices of 160x160 at 4 mm. Voxel size: the same field of view
-(300 slices of 160x160 at 4 mm, i.e. 1200 mm and 640 mm) at 4, 3 and 2 mm. Each point is one
+(300 slices of 160x160 at 4 mm, i.e. 1200 mm and 640 mm) at 4, 3 and 2 mm. Clinical: a
+2 mm study of 900 slices of 360x360 (1800 x 720 mm, as issue 23 measured), with each stage's
+time. Two workers: two 4 mm studies side by side in two processes with the torch threads the
+node gives two workers (``[model] threads = 0``: cores / 2), against the same two one after
+the other with all cores. Each point is one
 study through the whole automatic pipeline (``pipeline_bench.py --child``: read, register,
 ten organs, measurements, SEG/SR/key image) in its own process, median of ``--runs``; the
 phantoms are written once and cached. Cost should grow no faster than the voxel count and
@@ -19,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,7 @@ FOV_SLICES, FOV_MATRIX, FOV_VOXEL = 300, 160, 4.0
 POINTS = [  # (sweep, slices, matrix, voxel mm)
     ("extent", 150, 160, 4.0), ("extent", 300, 160, 4.0), ("extent", 600, 160, 4.0),
     ("voxel", 300, 160, 4.0), ("voxel", 400, 213, 3.0), ("voxel", 600, 320, 2.0),
+    ("clinical", 900, 360, 2.0),
 ]
 
 
@@ -40,22 +46,48 @@ def study(slices: int, matrix: int, voxel_mm: float) -> Path:
         seed=9400, slices=slices, matrix=matrix, voxel_mm=voxel_mm))
 
 
+def child_command(dicom: Path, out: str, threads: int) -> list[str]:
+    return [sys.executable, str(HERE / "pipeline_bench.py"), "--threads", str(threads),
+            "--child", str(dicom), out, json.dumps({"device": "cpu"})]
+
+
 def measure(dicom: Path, runs: int, threads: int) -> dict[str, Any]:
     samples = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as out:
-            child = subprocess.run(
-                [sys.executable, str(HERE / "pipeline_bench.py"), "--threads", str(threads),
-                 "--child", str(dicom), out], capture_output=True, text=True, check=True)
+            child = subprocess.run(child_command(dicom, out, threads), capture_output=True,
+                                   text=True, check=True)
         samples.append(json.loads(child.stdout.strip().splitlines()[-1]))
     return {"seconds": statistics.median(s["study_total"] for s in samples),
+            "stages": {k: statistics.median(s["stages"][k] for s in samples)
+                       for k in samples[0]["stages"]},
             "peak_rss_mb": max(s["peak_rss_mb"] for s in samples),
             "organs_found": min(s["organs_found"] for s in samples),
             "samples": samples}
 
 
+def two_workers(dicom: Path, threads: int) -> dict[str, Any]:
+    """Wall time of two studies side by side (threads / 2 each) and one after the other."""
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        for k in range(2):
+            subprocess.run(child_command(dicom, f"{out}/serial{k}", threads),
+                           capture_output=True, check=True)
+        serial = time.perf_counter() - start
+        start = time.perf_counter()
+        children = [subprocess.Popen(child_command(dicom, f"{out}/parallel{k}",
+                                                   max(1, threads // 2)),
+                                     stdout=subprocess.PIPE, text=True) for k in range(2)]
+        outputs = [json.loads(c.communicate()[0].strip().splitlines()[-1]) for c in children]
+        parallel = time.perf_counter() - start
+    return {"serial_s": serial, "parallel_s": parallel,
+            "parallel_study_s": [o["study_total"] for o in outputs],
+            "parallel_peak_rss_mb": [o["peak_rss_mb"] for o in outputs]}
+
+
 def table(points: list[dict[str, Any]]) -> str:
     base = {p["sweep"]: p for p in points if p["slices"] == FOV_SLICES and p["voxel_mm"] == 4}
+    base["clinical"] = base["voxel"]
     lines = ["| sweep | slices x matrix^2 | voxel mm | Mvoxels | median s | s per Mvoxel | "
              "time / volume vs 300x160^2 | peak RSS MB | organs found |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -69,6 +101,13 @@ def table(points: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def stage_table(point: dict[str, Any]) -> str:
+    lines = [f"| stage ({point['slices']}x{point['matrix']}^2 at {point['voxel_mm']:g} mm) "
+             "| median s |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in point["stages"].items()]
+    return "\n".join(lines)
+
+
 def plot(points: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -76,10 +115,11 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (time_ax, mem_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for sweep, marker in (("extent", "o"), ("voxel", "s")):
+    for sweep, marker in (("extent", "o"), ("voxel", "s"), ("clinical", "^")):
         chosen = [p for p in points if p["sweep"] == sweep]
         x = [p["mvoxels"] for p in chosen]
-        label = "axial extent (4 mm)" if sweep == "extent" else "voxel size (same FOV)"
+        label = {"extent": "axial extent (4 mm)", "voxel": "voxel size (same FOV)",
+                 "clinical": "2 mm, 900 x 360^2"}[sweep]
         time_ax.plot(x, [p["seconds"] for p in chosen], marker=marker, label=label)
         mem_ax.plot(x, [p["peak_rss_mb"] for p in chosen], marker=marker, label=label)
         for p in chosen:
@@ -124,8 +164,13 @@ def main() -> None:
                        "mvoxels": slices * matrix * matrix / 1e6, **result})
         print(f"{sweep}: {slices}x{matrix}^2 at {voxel:g} mm: {result['seconds']:.1f} s, "
               f"{result['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    pair = two_workers(study(*POINTS[3][1:]), args.threads)
+    print(f"two workers: side by side {pair['parallel_s']:.1f} s, one after the other "
+          f"{pair['serial_s']:.1f} s", file=sys.stderr)
+    clinical = next(p for p in points if p["sweep"] == "clinical")
     RESULTS.mkdir(exist_ok=True)
-    record = {"command": " ".join(sys.argv), "points": points, "table": table(points)}
+    record = {"command": " ".join(sys.argv), "points": points, "two_workers": pair,
+              "table": table(points) + "\n\n" + stage_table(clinical)}
     (RESULTS / "scaling.json").write_text(json.dumps(record, indent=2) + "\n")
     plot(points, HERE / "scaling.png")
     print(record["table"])

@@ -43,6 +43,7 @@ from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, write_folder
 from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
+from seganypet_node.pipeline.memory import check_budget, study_voxels
 from seganypet_node.pipeline.timings import Stage, Timings
 from seganypet_node.polling import QueuePoller
 
@@ -136,6 +137,9 @@ class JobWorker(QueuePoller):
                  heartbeat: LeaseHeartbeat) -> FolderResult:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
+        budget = self.config.worker.memory_budget_mb
+        if budget:
+            check_budget(study_voxels(files), budget)
         timings = Timings()
         with timings.timed(Stage.READ_SERIES):
             volume = from_pet_series(read_pet_series(files))

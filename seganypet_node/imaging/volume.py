@@ -51,10 +51,11 @@ class VolumeInput:
     def measured_image(self) -> sitk.Image:
         """The values measurements are taken on (float32): SUVbw when the header allows it,
         else the volume's own values. The one place values become SUV."""
-        values = sitk.Cast(self.values, sitk.sitkFloat32)
+        values = (self.values if self.values.GetPixelID() == sitk.sitkFloat32
+                  else sitk.Cast(self.values, sitk.sitkFloat32))
         if self.suvbw is None:
             return values
-        return sitk.Cast(values * self.suvbw, sitk.sitkFloat32)
+        return values * float(self.suvbw)  # float32 stays float32: no second full copy
 
     @property
     def sul_per_suv(self) -> float | None:

@@ -19,12 +19,12 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from seganypet_node.imaging.boxes import Box, at_voxel, mask_box, widened
+from seganypet_node.imaging.boxes import Box, at_voxel, widened
 from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.lesions.candidates import CONNECTIVITY, Candidate
 from seganypet_node.lesions.results import Delineation
 from seganypet_node.measure.uptake import sphere_peak
-from seganypet_node.model.prediction import Prompt
+from seganypet_node.model.prediction import Prediction, Prompt
 from seganypet_node.model.predictor import SegAnyPETPredictor
 
 CONTRAST_FRACTION = 0.5
@@ -136,11 +136,11 @@ def delineate(focus: Focus, predictor: SegAnyPETPredictor | None,
         return LesionMask(box, region, peak_index, Delineation.THRESHOLD,
                           "no network configured for lesions")
     prediction = predictor.predict([Prompt(point_of_voxel(image, peak_index))], tile=False)
-    answer = sitk.GetArrayViewFromImage(prediction.mask)[box] > 0
+    answer = prediction.mask_in(box)
     piece = _piece_at(answer, tuple(p - b.start for p, b in zip(peak_index, box, strict=True)))
     size = float(piece.sum())
     if piece.any() and _touches_edge(piece):  # it runs on outside the box: count all of it
-        size = float(_whole_piece_size(prediction.mask, peak_index))
+        size = float(_whole_piece_size(prediction, peak_index))
     refused = _refusal(piece, region, size)
     if refused:
         return LesionMask(box, region, peak_index, Delineation.THRESHOLD, refused)
@@ -160,18 +160,15 @@ def _touches_edge(mask: np.ndarray) -> bool:
                 or mask[:, :, 0].any() or mask[:, :, -1].any())
 
 
-def _whole_piece_size(mask: sitk.Image, index_zyx: tuple[int, int, int]) -> int:
+def _whole_piece_size(prediction: Prediction, index_zyx: tuple[int, int, int]) -> int:
     """Voxels of the network's piece at the click over the whole image (a leak may run far
-    outside the box the lesion is looked at in); labelled in the mask's own box, which the
-    network's crop bounds, not over the whole field of view."""
-    array = sitk.GetArrayViewFromImage(mask)
-    if not array[index_zyx]:
+    outside the box the lesion is looked at in); labelled in the prediction's own box, which
+    the network's crop bounds, not over the whole field of view."""
+    local = prediction.local_mask()
+    index = tuple(int(i - o) for i, o in zip(index_zyx, prediction.offset, strict=True))
+    if any(not 0 <= i < n for i, n in zip(index, local.shape, strict=True)) or not local[index]:
         return 0
-    box = mask_box(array)
-    assert box is not None  # the click's voxel is set
-    local = array[box] > 0
-    return int(_piece_at(local, tuple(i - b.start for i, b in zip(index_zyx, box,
-                                                                   strict=True))).sum())
+    return int(_piece_at(local, index).sum())
 
 
 def _refusal(piece: np.ndarray, region: np.ndarray, piece_voxels: float) -> str | None:

@@ -15,10 +15,11 @@ import SimpleITK as sitk
 import torch
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import Box
 from seganypet_node.model.crop import CropGrid, paste_region
 from seganypet_node.model.engine import upsample_logits
+from seganypet_node.model.prediction import OUTSIDE_LOGIT
 
-OUTSIDE_LOGIT = -100.0  # logits where no crop looked
 DROPPED_LOGIT = -4.0  # ceiling for mask pieces not connected to the prompts
 CLICK_REACH = 2  # voxels: a piece this close to a positive click counts as prompted
 CONNECTED = np.ones((3, 3, 3))  # 26-connectivity, as the pipeline's clean-up
@@ -34,14 +35,15 @@ class CropLogits:
 
 
 def merge_logits(image: sitk.Image, crops: Sequence[CropLogits],
-                 clicks: Sequence[Sequence[float]]) -> np.ndarray:
-    """Merged logits [z, y, x] on ``image``'s grid; ``clicks`` are the positive LPS points.
+                 clicks: Sequence[Sequence[float]]) -> tuple[Box, np.ndarray]:
+    """Merged logits on the box of ``image``'s grid that the crops cover: the box ([z, y, x]
+    slices; empty when no crop lies in the image) and the float32 logits in it (``clicks``:
+    the positive LPS points).
 
     A window only speaks where the clicked crops are unsure (their own faces) or did not look:
-    near its own faces it sees less of the organ than they do. Work happens inside the box the
-    crops cover, not over the whole body.
+    near its own faces it sees less of the organ than they do. Nothing outside the box is
+    allocated: its logits are ``OUTSIDE_LOGIT``.
     """
-    merged = np.full(image.GetSize()[::-1], OUTSIDE_LOGIT, dtype=np.float32)
     pasted = []
     for crop in sorted(crops, key=lambda c: c.seeded):  # clicked crops first
         placed = paste_region(image, upsample_logits(crop.low_res, crop.grid.size), crop.grid,
@@ -50,7 +52,7 @@ def merge_logits(image: sitk.Image, crops: Sequence[CropLogits],
         if placed is not None and tapered is not None:
             pasted.append((placed[0], placed[1], tapered[1], crop.seeded))
     if not pasted:
-        return merged
+        return (slice(0, 0),) * 3, np.zeros((0, 0, 0), np.float32)
     low = [min(p[0][a].start for p in pasted) for a in range(3)]
     high = [max(p[0][a].stop for p in pasted) for a in range(3)]
     total = np.zeros([hi - lo for lo, hi in zip(low, high, strict=True)], np.float32)
@@ -64,13 +66,13 @@ def merge_logits(image: sitk.Image, crops: Sequence[CropLogits],
             clicked[local] = np.maximum(clicked[local], weights)
         total[local] += values * weights
         weight[local] += weights
-    inside = merged[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))]
+    inside = np.full(total.shape, OUTSIDE_LOGIT, dtype=np.float32)
     covered = weight > 0
     inside[covered] = total[covered] / weight[covered]
     indices = [image.TransformPhysicalPointToIndex(tuple(float(v) for v in p))[::-1]
                for p in clicks]
     drop_unprompted(inside, np.array(indices, dtype=int).reshape(-1, 3) - np.asarray(low))
-    return merged
+    return tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True)), inside
 
 
 def drop_unprompted(logits: np.ndarray, clicks: np.ndarray) -> None:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from seganypet_node.imaging.volume import array_on_grid, point_of_voxel
+from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.model.crop import CropGrid, array_to_crop, crossed_faces, footprint, on_lattice
 from seganypet_node.model.ends import end_points, lengthens, principal_axis
 from seganypet_node.model.engine import PromptableModel, upsample_logits
@@ -126,7 +126,7 @@ class SegAnyPETPredictor:
             crops.append(self._decode(grid, [inside], [None])[0])
         prediction = self._bridge_pieces(self._follow_ends(crops))
         for negative in (p for p in prompts if not p.positive):
-            if _value_at(prediction.mask, negative.point) > 0:
+            if _logit_at(prediction, negative.point) > 0:
                 prediction = self.refine(prediction, [negative])
         return prediction
 
@@ -197,12 +197,12 @@ class SegAnyPETPredictor:
         spacing = self.image.GetSpacing()[::-1]
         tried: list[np.ndarray] = []
         current = self._merge(crops)
-        mask = sitk.GetArrayFromImage(current.mask) > 0
+        mask = current.local_mask()
         axis = principal_axis(mask, spacing)
         while axis is not None and len(current.crops) < self.max_windows:
             longer = None
             for index in end_points(mask, axis, spacing):
-                seed = Prompt(self._point_at(index))
+                seed = Prompt(self._point_at(index + current.offset))
                 tip = np.array(seed.point)
                 if any(np.linalg.norm(tip - t) < END_RETRY_MM for t in tried):
                     continue
@@ -211,7 +211,7 @@ class SegAnyPETPredictor:
                 if window is None:
                     continue
                 trial = self._merge([*current.crops, window])
-                trial_mask = sitk.GetArrayFromImage(trial.mask) > 0
+                trial_mask = trial.local_mask()
                 trial_axis = principal_axis(trial_mask, spacing)
                 if lengthens(axis, trial_axis):
                     # The trial's mask and axis are the next round's: not computed again.
@@ -226,19 +226,21 @@ class SegAnyPETPredictor:
         """The prediction with windows over the gaps between its pieces, each kept when it
         joins two of them."""
         spacing = self.image.GetSpacing()[::-1]
-        pending = gaps(sitk.GetArrayFromImage(current.mask) > 0, spacing)
+        pending = gaps(current.local_mask(), spacing)
+        offset = current.offset
         pieces = len(pending) + 1  # one gap per piece but the largest
         while pending and len(current.crops) < self.max_windows:
             gap = pending.pop(0)
-            ends = (Prompt(self._point_at(gap.near)), Prompt(self._point_at(gap.far)))
+            ends = (Prompt(self._point_at(gap.near + offset)),
+                    Prompt(self._point_at(gap.far + offset)))
             centre = (np.array(ends[0].point) + np.array(ends[1].point)) / 2
             window = self._seeded_window(self.crop_at(centre), current, ends)
             if window is None:
                 continue
             trial = self._merge([*current.crops, window])
-            trial_mask = sitk.GetArrayFromImage(trial.mask) > 0
+            trial_mask = trial.local_mask()
             if piece_count(trial_mask) < pieces:
-                current = trial
+                current, offset = trial, trial.offset
                 pending = gaps(trial_mask, spacing)
                 pieces = len(pending) + 1
         return current
@@ -256,7 +258,9 @@ class SegAnyPETPredictor:
                        clicks: tuple[Prompt, ...] = ()) -> CropResult | None:
         """A window prompted by the prediction so far: its known logits and ``clicks`` (by
         default one on the deepest known voxel in it)."""
-        logits = array_to_crop(merged.logits, grid, default=OUTSIDE_LOGIT)
+        if merged.local_logits.size == 0:
+            return None
+        logits = array_to_crop(merged.local_logits_image(), grid, default=OUTSIDE_LOGIT)
         inside = logits > 0
         if not inside.any():
             return None
@@ -284,11 +288,9 @@ class SegAnyPETPredictor:
     def _merge(self, crops: Sequence[CropResult]) -> Prediction:
         """One prediction on the input grid from the crops (see :mod:`merging`)."""
         clicks = [c.point for crop in crops for c in crop.clicks if c.positive]
-        merged = merge_logits(self.image, [CropLogits(c.grid, c.low_res, c.seeded)
-                                           for c in crops], clicks)
-        return Prediction(
-            mask=array_on_grid((merged > 0).astype(np.uint8), self.image),
-            logits=array_on_grid(merged, self.image), iou=crops[0].iou, crops=tuple(crops))
+        box, logits = merge_logits(self.image, [CropLogits(c.grid, c.low_res, c.seeded)
+                                                for c in crops], clicks)
+        return Prediction(self.image, box, logits, crops[0].iou, tuple(crops))
 
 
 def _prior(previous: torch.Tensor | None, low: int) -> torch.Tensor:
@@ -296,8 +298,10 @@ def _prior(previous: torch.Tensor | None, low: int) -> torch.Tensor:
     return previous if previous is not None else torch.zeros(1, 1, low, low, low)
 
 
-def _value_at(image: sitk.Image, point: Sequence[float]) -> float:
-    index = image.TransformPhysicalPointToIndex(tuple(float(v) for v in point))
-    if any(not 0 <= i < n for i, n in zip(index, image.GetSize(), strict=True)):
-        return 0.0
-    return float(image[index])
+def _logit_at(prediction: Prediction, point: Sequence[float]) -> float:
+    """The merged logit at an LPS point (``OUTSIDE_LOGIT`` where no crop looked)."""
+    index = np.array(prediction.image.TransformPhysicalPointToIndex(
+        tuple(float(v) for v in point)))[::-1] - prediction.offset
+    if any(not 0 <= i < n for i, n in zip(index, prediction.local_logits.shape, strict=True)):
+        return OUTSIDE_LOGIT
+    return float(prediction.local_logits[tuple(index)])

@@ -166,10 +166,10 @@ class OrganPipeline:
             if len(prediction.crops) >= self.predictor.max_windows:
                 warnings[name] = (f"used all {self.predictor.max_windows} windows allowed per "
                                   f"organ ({len(prediction.crops)} crops): the mask may be cut",)
-            logits = sitk.GetArrayViewFromImage(prediction.logits)
-            claim = (logits > 0) & (logits > best)
-            owner[claim] = number
-            best[claim] = logits[claim]
+            logits, box = prediction.local_logits, prediction.box
+            claim = (logits > 0) & (logits > best[box])
+            owner[box][claim] = number
+            best[box][claim] = logits[claim]
             seconds[name] = time.perf_counter() - start
         if progress is not None:
             progress("segmented", len(names), len(names))

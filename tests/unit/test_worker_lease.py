@@ -143,3 +143,22 @@ def test_the_same_worker_reclaiming_its_job_holds_a_new_fencing_token(sessions) 
         assert not jobs.finish(session, first, T0 + 2 * lease)
     with sessions.begin() as session:
         assert jobs.finish(session, again, T0 + 2 * lease)
+
+
+def test_a_study_over_the_memory_budget_fails_at_once_with_its_figures(node, sessions,
+                                                                       study) -> None:
+    config, job_id = node
+    tight = dataclasses.replace(config, worker=dataclasses.replace(config.worker,
+                                                                    memory_budget_mb=500))
+    pipeline = SlowTruth(study, pause_s=0)
+    assert worker(tight, sessions, "w1", pipeline).run_once() is JobState.FAILED
+    with sessions() as session:
+        job = session.get_one(Job, job_id)
+        assert job.attempts == 1 and "memory_budget_mb = 500" in job.last_error
+        assert "needs about" in job.last_error
+    assert pipeline.runs == 0
+    with sessions.begin() as session:
+        jobs.retry(session, job_id, utcnow())
+    roomy = dataclasses.replace(config, worker=dataclasses.replace(config.worker,
+                                                                    memory_budget_mb=4000))
+    assert worker(roomy, sessions, "w1", pipeline).run_once() is JobState.DONE
