@@ -60,8 +60,18 @@ def one_run(dicom_dir: Path, out: Path, threads: int,
             "study_total": sum(v for k, v in stages.items() if k != Stage.LOAD),
             "organs_found": sum(o.found for o in result.organs),
             "encoder_crops": passes["crops"], "encoder_images": passes["images"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": peak_rss_mb(),
             "size": list(volume.values.GetSize())}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux keeps that across fork and
+    exec, so a child of a parent that once held more (a benchmark that wrote a large phantom
+    in-process) reported the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def count_encoder_passes(pipeline: Any) -> dict[str, int]:
