@@ -64,12 +64,15 @@ def one_run(dicom_dir: Path, out: Path, threads: int,
             "size": list(volume.values.GetSize())}
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux keeps that across fork and
-    exec, so a child of a parent that once held more (a benchmark that wrote a large phantom
-    in-process) reported the parent's peak."""
+def peak_rss_mb(field: str = "VmHWM") -> float:
+    """This process's peak RSS (VmHWM; ``field="VmRSS"``: the current one) in MB.
+
+    Not ``ru_maxrss``: Linux keeps that across fork and exec, so a child of a parent that
+    once held more (a benchmark that wrote a large phantom in-process) reported the parent's
+    peak.
+    """
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -47,6 +47,7 @@ def study(slices: int, matrix: int, voxel_mm: float) -> Path:
 
 
 def child_command(dicom: Path, out: str, threads: int) -> list[str]:
+    """``pipeline_bench.py --child`` on one study, compact model on the CPU."""
     return [sys.executable, str(HERE / "pipeline_bench.py"), "--threads", str(threads),
             "--child", str(dicom), out, json.dumps({"device": "cpu"})]
 

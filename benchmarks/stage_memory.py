@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from phantoms import cached_phantom
+from pipeline_bench import peak_rss_mb
 
 from seganypet_node.phantom.generate import PhantomSpec
 
@@ -64,15 +64,8 @@ class StageMemory:
     def _sample(self) -> None:
         while True:
             stage = self.running[-1]
-            self.peaks[stage] = max(self.peaks.get(stage, 0.0), _rss_mb())
+            self.peaks[stage] = max(self.peaks.get(stage, 0.0), peak_rss_mb("VmRSS"))
             time.sleep(0.02)
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> None:
@@ -90,12 +83,12 @@ def main() -> None:
         module, _, cls = where.partition(":")
         owner = importlib.import_module(module)
         memory.label(getattr(owner, cls) if cls else owner, name, tag)
-    from pipeline_bench import one_run
+    from pipeline_bench import one_run  # after the labels: it imports the stages' modules
 
     with tempfile.TemporaryDirectory() as out:
         run = one_run(dicom, Path(out), 2, {"device": "cpu"})
     order = [tag for _, _, tag in STAGES] + ["other"]
-    record = {"study": f"{args.slices}x{args.matrix}^2 at {args.voxel_mm:g} mm",
+    record: dict[str, Any] = {"study": f"{args.slices}x{args.matrix}^2 at {args.voxel_mm:g} mm",
               "study_total_s": run["study_total"], "peak_rss_mb": run["peak_rss_mb"],
               "stages_peak_rss_mb": {t: memory.peaks[t] for t in order if t in memory.peaks}}
     (HERE / "results").mkdir(exist_ok=True)
@@ -107,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -56,7 +56,8 @@ def segment_files(config: Config, sources: Sequence[Path], out: Path,
     writable_directory(out, "--out")  # before minutes of work, not after
     stream.write(f"reading {', '.join(str(s) for s in sources)}\n")
     volume = load_input(sources)
-    pipeline = pipeline_from_config(config)
+    # One study in this process: torch gets every core, whatever [worker] count says.
+    pipeline = pipeline_from_config(config.with_overrides("worker", count=1))
     source = RunSource(series_instance_uid=volume.pet.series_uid if volume.pet else None,
                        files=tuple(str(s) for s in sources))
     return write_folder(pipeline.run(volume, ProgressBar(stream)), volume, out, source,

@@ -25,11 +25,13 @@ from seganypet_node.db.heartbeat import LeaseHeartbeat, LeaseLostError
 from seganypet_node.db.jobs import (
     ClaimedJob,
     JobNotFoundError,
+    attempt_results_dir,
     claim_next,
     fail,
     finish,
     job_results_dir,
     series_files,
+    unfinished_results_dirs,
 )
 from seganypet_node.db.models import Series
 from seganypet_node.db.outbound import OutboundObject, enqueue
@@ -87,11 +89,13 @@ class JobWorker(QueuePoller):
         log.info("job %d: attempt %d on series %d", claimed.job_id, claimed.attempt,
                  claimed.series_id)
         start = time.perf_counter()
-        staging = _staging_dir(self.config.results_dir, claimed)
-        for earlier in self.config.results_dir.glob(f".job-{claimed.job_id}-attempt-*"):
-            _discard(earlier)  # left by an attempt that died or lost its lease
+        root = self.config.results_dir
+        staging = attempt_results_dir(root, claimed.job_id, claimed.attempt)
+        for earlier, job_id, attempt in unfinished_results_dirs(root):
+            if job_id == claimed.job_id and attempt is not None:
+                _discard(earlier)  # left by an attempt that died or lost its lease
         try:
-            with LeaseHeartbeat(self.sessions, claimed, lease) as heartbeat:
+            with LeaseHeartbeat(self.sessions, claimed, lease, _ceiling(self.config)) as heartbeat:
                 written = self._process(claimed, staging, heartbeat)
         except LeaseLostError:
             log.warning("job %d: lease lost to another worker; result not recorded",
@@ -105,20 +109,43 @@ class JobWorker(QueuePoller):
             log.exception("job %d: unexpected error", claimed.job_id)
             _discard(staging)
             return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")
-        final = job_results_dir(self.config.results_dir, claimed.job_id)
-        with self.sessions.begin() as session:
-            if not finish(session, claimed, utcnow(), caveats(written.result)):
-                log.warning("job %d: lease lost before the result was recorded",
-                            claimed.job_id)
-                _discard(staging)
-                return JobState.RUNNING
-            _publish(staging, final)
-            queued = self._enqueue(session, claimed, written.objects, staging, final)
+        try:
+            queued = self._record_done(claimed, written, staging)
+        except Exception as exc:  # the move or the commit failed; the job is still ours
+            log.exception("job %d: results could not be recorded", claimed.job_id)
+            _discard(staging)
+            return self._record_failure(
+                claimed, f"results not recorded: {type(exc).__name__}: {exc}")
+        if queued is None:
+            return JobState.RUNNING
         if queued:
             self._on_results_queued()
         log.info("job %d: done in %.1f s; %d transfer(s) queued", claimed.job_id,
                  time.perf_counter() - start, queued)
         return JobState.DONE
+
+    def _record_done(self, claimed: ClaimedJob, written: FolderResult,
+                     staging: Path) -> int | None:
+        """Mark the job done, queue its transfers and move its results in, in one transaction;
+        the number of transfers, or None when the job was no longer ours."""
+        final = job_results_dir(self.config.results_dir, claimed.job_id)
+        replaced: list[Path | None] = []  # set once the results are in place
+        try:
+            with self.sessions.begin() as session:
+                if not finish(session, claimed, utcnow(), caveats(written.result)):
+                    log.warning("job %d: lease lost before the result was recorded",
+                                claimed.job_id)
+                    _discard(staging)
+                    return None
+                queued = self._enqueue(session, claimed, written.objects, staging, final)
+                replaced.append(_publish(staging, final))  # last: nothing may fail after it
+        except Exception:
+            if replaced:
+                _unpublish(staging, final, replaced[0])
+            raise
+        if replaced[0] is not None:
+            _discard(replaced[0])
+        return queued
 
     def _enqueue(self, session: Session, claimed: ClaimedJob,
                  objects: tuple[ResultObject, ...], written_in: Path, moved_to: Path) -> int:
@@ -190,19 +217,37 @@ def _lease(config: Config) -> dt.timedelta:
     return dt.timedelta(seconds=config.worker.lease_s)
 
 
-def _staging_dir(results_root: Path, claimed: ClaimedJob) -> Path:
-    """The attempt's own folder (named by ids only), beside the job's results folder."""
-    return results_root / f".job-{claimed.job_id}-attempt-{claimed.attempt}"
+def _ceiling(config: Config) -> dt.timedelta:
+    """How long a job's lease is kept alive at most: twice the inference bound plus a lease.
+    A worker hung past it loses the job to the lease's expiry, as a dead one does."""
+    return dt.timedelta(seconds=2 * config.pipeline.max_inference_s + config.worker.lease_s)
 
 
-def _publish(staging: Path, final: Path) -> None:
-    """Move an attempt's results into the job's folder, replacing an earlier run's."""
+def _publish(staging: Path, final: Path) -> Path | None:
+    """Move an attempt's results into the job's folder; the earlier run's folder, moved aside
+    (deleted by the caller once the job is recorded), or None."""
+    old = None
     if final.exists():
         old = final.with_name(f".{final.name}-replaced")
         _discard(old)
         final.rename(old)
-        _discard(old)
-    staging.rename(final)
+    try:
+        staging.rename(final)
+    except OSError:
+        if old is not None:
+            old.rename(final)
+        raise
+    return old
+
+
+def _unpublish(staging: Path, final: Path, old: Path | None) -> None:
+    """Undo :func:`_publish` after the transaction failed (best effort)."""
+    try:
+        final.rename(staging)
+        if old is not None:
+            old.rename(final)
+    except OSError:
+        log.exception("could not move %s back", final.name)
 
 
 def _discard(folder: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,13 +40,17 @@ class LeaseHeartbeat:
         The job held, with its fencing token.
     lease : datetime.timedelta
         The lease length granted at each renewal.
+    ceiling : datetime.timedelta, optional
+        Renewals stop this long after the start, so that a worker hung for good loses the
+        job when its lease runs out, as a dead one does (None: no ceiling).
     """
 
     def __init__(self, sessions: sessionmaker[Session], claimed: ClaimedJob,
-                 lease: dt.timedelta) -> None:
+                 lease: dt.timedelta, ceiling: dt.timedelta | None = None) -> None:
         self._sessions = sessions
         self._claimed = claimed
         self._lease = lease
+        self._ceiling = ceiling
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True,
@@ -60,18 +65,14 @@ class LeaseHeartbeat:
         self._stop.set()
         self._thread.join()
 
-    @property
-    def lost(self) -> bool:
-        """Whether a renewal found the job taken over."""
-        return self._lost.is_set()
-
     def check(self, stage: str = "") -> None:
         """Raise :class:`LeaseLostError` once the job is no longer ours (a progress hook)."""
         if self._lost.is_set():
             raise LeaseLostError(stage)
 
     def renew(self) -> bool:
-        """Renew now; False (and :attr:`lost` from then on) when the job is no longer ours."""
+        """Renew now; False (and :meth:`check` raising from then on) when the job is no
+        longer ours."""
         try:
             with self._sessions.begin() as session:
                 held = renew_lease(session, self._claimed, self._lease, utcnow())
@@ -85,7 +86,14 @@ class LeaseHeartbeat:
 
     def _beat(self) -> None:
         interval = self._lease.total_seconds() / RENEWALS_PER_LEASE
+        until = (time.monotonic() + self._ceiling.total_seconds()
+                 if self._ceiling is not None else float("inf"))
         while not self._stop.wait(interval):
+            if time.monotonic() > until:
+                log.warning("job %d: still running after %.0f s; its lease is no longer "
+                            "renewed", self._claimed.job_id, self._ceiling.total_seconds()
+                            if self._ceiling else 0.0)
+                return
             if not self.renew():
                 log.warning("job %d: lease taken over by another worker",
                             self._claimed.job_id)

@@ -8,6 +8,8 @@ processes share the queue; on SQLite the immediate transaction serialises them.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from seganypet_node.db.states import JobState
 from seganypet_node.errors import NodeError
 
 DEFAULT_MAX_ATTEMPTS = 3
+UNFINISHED_NAME = re.compile(r"\.job-(\d+)-(?:attempt-(\d+)|replaced)")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,22 @@ class ClaimedJob:
 def job_results_dir(results_root: Path, job_id: int) -> Path:
     """Where a job's masks and summary go (named by job id: no header value becomes a path)."""
     return results_root / f"job-{job_id}"
+
+
+def attempt_results_dir(results_root: Path, job_id: int, attempt: int) -> Path:
+    """Where one attempt writes before its results are moved into :func:`job_results_dir`."""
+    return results_root / f".job-{job_id}-attempt-{attempt}"
+
+
+def unfinished_results_dirs(results_root: Path) -> Iterator[tuple[Path, int, int | None]]:
+    """Attempt folders (and earlier results moved aside) found in ``results_root``: the
+    folder, its job id and its attempt (None for a moved-aside one)."""
+    if not results_root.is_dir():
+        return
+    for path in sorted(results_root.iterdir()):
+        found = UNFINISHED_NAME.fullmatch(path.name)
+        if found and path.is_dir():
+            yield path, int(found[1]), int(found[2]) if found[2] else None
 
 
 class JobNotFoundError(NodeError, LookupError):

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.ingest import record_instance
-from seganypet_node.db.jobs import job_results_dir, retry
+from seganypet_node.db.jobs import job_results_dir, retry, unfinished_results_dirs
 from seganypet_node.db.models import Instance, Job, Outbound, Series
 from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.completion import skip_reason
@@ -53,6 +53,7 @@ class FindingKind(enum.Enum):
     CHANGED_FILE = "file differs from what was acknowledged"
     MISSING_RESULT = "transfer without its result file"
     MISSING_RESULTS_DIR = "done job without its result folder"
+    UNFINISHED_RESULTS = "results folder of an attempt that did not finish"
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,20 @@ class ConsistencyCheck:
                     retry(session, job_id, utcnow())
                 findings.append(Finding(FindingKind.MISSING_RESULTS_DIR, f"job {job_id}",
                                         "queued again" if repair else None))
+            findings += self._unfinished(session, repair)
+        return findings
+
+    def _unfinished(self, session: Session, repair: bool) -> list[Finding]:
+        """Attempt folders no running attempt owns (a worker died or gave up the job)."""
+        findings = []
+        for path, job_id, attempt in unfinished_results_dirs(self._results_dir):
+            job = session.get(Job, job_id)
+            if job is not None and job.state is JobState.RUNNING and attempt == job.attempts:
+                continue  # that attempt is still at work
+            if repair:
+                shutil.rmtree(path, ignore_errors=True)
+            findings.append(Finding(FindingKind.UNFINISHED_RESULTS, path.name,
+                                    "removed" if repair else None))
         return findings
 
 

@@ -53,8 +53,22 @@ def shared_threads(workers: int, cores: int | None = None) -> int:
     Each Python thread calling torch runs its own team of ``torch.get_num_threads()``, so
     two workers with all cores each ask for twice the cores there are.
     """
-    available = cores if cores is not None else len(os.sched_getaffinity(0))
+    available = cores if cores is not None else available_cores()
     return max(1, available // max(1, workers))
+
+
+def available_cores(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may use: its CPU affinity, cut to a cgroup v2 CPU quota
+    (``docker --cpus``) when one is set."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, -(-int(quota) // int(period))))
 
 
 def load_configured_model(config: Config, models_dir: Path | None = None) -> LoadedModel:

@@ -111,6 +111,7 @@ class Prediction:
 
 
 def _on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
+    """A [z, y, x] array as an image on ``like``'s grid."""
     image = sitk.GetImageFromArray(values)
     image.CopyInformation(like)
     return image

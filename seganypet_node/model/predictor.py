@@ -32,14 +32,9 @@ from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.model.crop import CropGrid, array_to_crop, crossed_faces, footprint, on_lattice
 from seganypet_node.model.ends import end_points, lengthens, principal_axis
 from seganypet_node.model.engine import PromptableModel, upsample_logits
-from seganypet_node.model.merging import (
-    OUTSIDE_LOGIT,
-    CropLogits,
-    keep_touching,
-    merge_logits,
-)
+from seganypet_node.model.merging import CropLogits, keep_touching, merge_logits
 from seganypet_node.model.pieces import gaps, piece_count
-from seganypet_node.model.prediction import CropResult, Prediction, Prompt
+from seganypet_node.model.prediction import OUTSIDE_LOGIT, CropResult, Prediction, Prompt
 
 PRIOR_LIMIT = 20.0  # mask prompts stay in the range of logits the network was trained on
 END_RETRY_MM = 24.0  # a tip this close to one already tried is not tried again

@@ -21,7 +21,8 @@ POSITION = (codes.DCM.ImagePositionPatientX, codes.DCM.ImagePositionPatientY,
             codes.DCM.ImagePositionPatientZ)
 # What every slice of the group must agree on before its descriptors are said once.
 SHARED_ATTRIBUTES = ("Modality", "SOPClassUID", "FrameOfReferenceUID", "Rows", "Columns",
-                     "PixelSpacing", "SliceThickness", "ImageOrientationPatient")
+                     "PixelSpacing", "SliceThickness", "SpacingBetweenSlices",
+                     "ImageOrientationPatient")
 SOURCE = hd.sr.CodedConcept("260753009", "SCT", "Source")
 
 
@@ -50,6 +51,7 @@ def image_library(sources: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
 
 
 def _share_geometry(sources: Sequence[Dataset]) -> bool:
+    """Whether every slice has the first one's values of :data:`SHARED_ATTRIBUTES`."""
     first = [sources[0].get(name) for name in SHARED_ATTRIBUTES]
     return all([source.get(name) for name in SHARED_ATTRIBUTES] == first for source in sources)
 

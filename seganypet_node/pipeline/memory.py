@@ -35,6 +35,8 @@ def study_voxels(files: list[Path]) -> int:
     SeriesError
         The first file has no readable image header.
     """
+    if not files:
+        raise SeriesError("no instances")
     try:
         header = pydicom.dcmread(files[0], stop_before_pixels=True)
         frames = int(header.get("NumberOfFrames", 1) or 1)

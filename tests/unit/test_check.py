@@ -159,3 +159,26 @@ def test_the_same_uid_under_another_series_is_refused(sessions, stored, phantom_
     assert not spool.absolute(spool.instance_path(
         str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))).exists()
     assert checker(sessions, data, spool).run().findings == ()
+
+
+def test_attempt_folders_no_running_attempt_owns_are_found_and_removed(sessions,
+                                                                       stored) -> None:
+    data, spool = stored
+    now = utcnow()
+    with sessions.begin() as s:
+        series = s.scalars(select(Series)).one()
+        running = Job(series_id=series.id, state=JobState.RUNNING, attempts=2, max_attempts=3,
+                      created_at=now, updated_at=now)
+        s.add(running)
+        s.flush()
+        job_id = running.id
+    results = data / "results"
+    for name in (f".job-{job_id}-attempt-2", f".job-{job_id}-attempt-1", ".job-99-attempt-1",
+                 ".job-99-replaced"):
+        (results / name).mkdir(parents=True)
+    found = checker(sessions, data, spool).run()
+    assert sorted(f.subject for f in found.findings) == sorted(
+        [f".job-{job_id}-attempt-1", ".job-99-attempt-1", ".job-99-replaced"])
+    assert kinds(found) == [FindingKind.UNFINISHED_RESULTS] * 3
+    checker(sessions, data, spool).run(repair=True)
+    assert [p.name for p in results.iterdir()] == [f".job-{job_id}-attempt-2"]

@@ -88,3 +88,15 @@ def test_torch_threads_default_to_the_cores_shared_among_the_workers() -> None:
     two = config.with_overrides("worker", count=2)
     assert runtime_options(two).threads == max(1, cores // 2)
     assert runtime_options(two.with_overrides("model", threads=3)).threads == 3
+
+
+def test_a_cgroup_cpu_quota_caps_the_cores(tmp_path: Path) -> None:
+    from seganypet_node.model.configured import available_cores
+
+    cores = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")  # docker --cpus=1
+    assert available_cores(quota) == 1
+    quota.write_text("max 100000\n")
+    assert available_cores(quota) == cores
+    assert available_cores(tmp_path / "absent") == cores

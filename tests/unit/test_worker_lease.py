@@ -162,3 +162,42 @@ def test_a_study_over_the_memory_budget_fails_at_once_with_its_figures(node, ses
     roomy = dataclasses.replace(config, worker=dataclasses.replace(config.worker,
                                                                     memory_budget_mb=4000))
     assert worker(roomy, sessions, "w1", pipeline).run_once() is JobState.DONE
+
+
+def test_a_worker_hung_past_the_ceiling_stops_renewing_and_loses_the_job(sessions) -> None:
+    from seganypet_node.db.heartbeat import LeaseHeartbeat
+
+    for n in (1, 2, 3):
+        with sessions.begin() as session:
+            record_instance(session.connection(), pet_header(n), spool_path=f"x/{n}.dcm",
+                            size_bytes=1, transfer_syntax_uid="1.2.840.10008.1.2.1",
+                            calling_ae="SCU", skip_reason=None, now=T0)
+    lease = dt.timedelta(seconds=0.3)
+    with sessions.begin() as session:
+        claimed = jobs.claim_next(session, "w1", lease, utcnow())
+    with LeaseHeartbeat(sessions, claimed, lease, ceiling=dt.timedelta(seconds=0.5)):
+        time.sleep(0.45)
+        with sessions() as session:  # renewed so far
+            assert session.get_one(Job, claimed.job_id).lease_expires_at > utcnow()
+        time.sleep(1.0)
+        with sessions.begin() as session:  # the ceiling passed: the lease ran out
+            taken = jobs.claim_next(session, "w2", lease, utcnow())
+    assert taken is not None and taken.attempt == 2
+
+
+def test_results_that_cannot_be_moved_in_leave_the_job_retryable(node, sessions, study,
+                                                                 monkeypatch) -> None:
+    import seganypet_node.worker as worker_module
+
+    config, job_id = node
+
+    def full_disk(staging, final):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(worker_module, "_publish", full_disk)
+    assert worker(config, sessions, "w1", SlowTruth(study, 0)).run_once() is JobState.PENDING
+    with sessions() as session:
+        job = session.get_one(Job, job_id)
+        assert "results not recorded" in job.last_error and "No space" in job.last_error
+    assert outbound_rows(sessions) == []  # the transfers went with the rolled-back finish
+    assert list(config.results_dir.iterdir()) == []
