@@ -67,6 +67,7 @@ class WorkerSettings:
     lease_s: float = _key(v.number(10, 86400))
     poll_interval_s: float = _key(v.number(0.05, 3600))
     memory_budget_mb: float = _key(v.number(0, 10_000_000))
+    nice: int = _key(v.integer(0, 19))
 
 
 @dataclass(frozen=True)

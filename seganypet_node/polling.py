@@ -10,6 +10,19 @@ import threading
 log = logging.getLogger(__name__)
 
 
+def lower_thread_priority(steps: int) -> None:
+    """Raise the calling thread's nice value by ``steps`` (Linux: per thread, and inherited by
+    the threads it starts, such as torch's). Receiving then keeps the CPU it needs while a
+    job computes beside it on the same cores."""
+    if steps <= 0 or not hasattr(os, "setpriority"):
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + steps)
+    except OSError as exc:
+        log.warning("could not lower the worker thread's priority: %s", exc)
+
+
 class QueuePoller:
     """Runs :meth:`step` until stopped, waiting ``poll_interval_s`` whenever it found no work.
 
@@ -52,7 +65,11 @@ class QueuePoller:
         """Do one unit of work; True when there was some."""
         raise NotImplementedError
 
+    def on_thread_start(self) -> None:
+        """Called first in the poller's own thread (nothing by default)."""
+
     def _loop(self) -> None:
+        self.on_thread_start()
         while not self._stop.is_set():
             try:
                 busy = self.step()

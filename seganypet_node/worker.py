@@ -47,7 +47,7 @@ from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
 from seganypet_node.pipeline.memory import check_budget, study_voxels
 from seganypet_node.pipeline.timings import Stage, Timings
-from seganypet_node.polling import QueuePoller
+from seganypet_node.polling import QueuePoller, lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,9 @@ class JobWorker(QueuePoller):
 
     def step(self) -> bool:
         return self.run_once() is not None
+
+    def on_thread_start(self) -> None:
+        lower_thread_priority(self.config.worker.nice)
 
     def run_once(self) -> JobState | None:
         """Claim and run one job; returns its new state, or None when the queue was empty."""

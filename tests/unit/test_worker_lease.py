@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 import threading
 import time
@@ -201,3 +202,20 @@ def test_results_that_cannot_be_moved_in_leave_the_job_retryable(node, sessions,
         assert "results not recorded" in job.last_error and "No space" in job.last_error
     assert outbound_rows(sessions) == []  # the transfers went with the rolled-back finish
     assert list(config.results_dir.iterdir()) == []
+
+
+def test_worker_threads_run_at_the_configured_lower_priority(sessions, tmp_path) -> None:
+    config = load_config(None, environ={}).with_overrides("node", data_dir=str(tmp_path))
+    config = config.with_overrides("worker", nice=3)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    made = JobWorker(config, sessions, "w1")
+    made.start()
+    try:
+        deadline = time.monotonic() + 5
+        thread = made._thread.native_id
+        while os.getpriority(os.PRIO_PROCESS, thread) != min(19, base + 3):
+            assert time.monotonic() < deadline, "the worker thread kept its priority"
+            time.sleep(0.01)
+    finally:
+        made.stop()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the rest of the process is untouched
