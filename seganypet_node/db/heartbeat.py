@@ -50,7 +50,7 @@ class LeaseHeartbeat:
         self._sessions = sessions
         self._claimed = claimed
         self._lease = lease
-        self._ceiling = ceiling
+        self._ceiling_s = ceiling.total_seconds() if ceiling is not None else float("inf")
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True,
@@ -86,13 +86,11 @@ class LeaseHeartbeat:
 
     def _beat(self) -> None:
         interval = self._lease.total_seconds() / RENEWALS_PER_LEASE
-        until = (time.monotonic() + self._ceiling.total_seconds()
-                 if self._ceiling is not None else float("inf"))
+        until = time.monotonic() + self._ceiling_s
         while not self._stop.wait(interval):
             if time.monotonic() > until:
                 log.warning("job %d: still running after %.0f s; its lease is no longer "
-                            "renewed", self._claimed.job_id, self._ceiling.total_seconds()
-                            if self._ceiling else 0.0)
+                            "renewed", self._claimed.job_id, self._ceiling_s)
                 return
             if not self.renew():
                 log.warning("job %d: lease taken over by another worker",

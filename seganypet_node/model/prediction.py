@@ -9,6 +9,7 @@ import SimpleITK as sitk
 import torch
 
 from seganypet_node.imaging.boxes import Box
+from seganypet_node.imaging.volume import array_on_grid
 from seganypet_node.model.crop import CropGrid
 
 OUTSIDE_LOGIT = -100.0  # logits where no crop looked
@@ -91,27 +92,17 @@ class Prediction:
             tuple(int(v) for v in self.offset[::-1])))
         return image
 
-    def full_logits(self) -> np.ndarray:
-        """float32 logits [z, y, x] on the whole input grid (allocates the whole volume)."""
-        full = np.full(self.image.GetSize()[::-1], OUTSIDE_LOGIT, dtype=np.float32)
-        full[self.box] = self.local_logits
-        return full
-
     @property
     def mask(self) -> sitk.Image:
         """uint8 0/1 on the input image's grid (allocates the whole volume)."""
         full = np.zeros(self.image.GetSize()[::-1], dtype=np.uint8)
         full[self.box] = self.local_mask()
-        return _on_grid(full, self.image)
+        return array_on_grid(full, self.image)
 
     @property
     def logits(self) -> sitk.Image:
-        """float32 merged logits on the input grid (``OUTSIDE_LOGIT`` where no crop looked)."""
-        return _on_grid(self.full_logits(), self.image)
-
-
-def _on_grid(values: np.ndarray, like: sitk.Image) -> sitk.Image:
-    """A [z, y, x] array as an image on ``like``'s grid."""
-    image = sitk.GetImageFromArray(values)
-    image.CopyInformation(like)
-    return image
+        """float32 merged logits on the input grid (``OUTSIDE_LOGIT`` where no crop looked;
+        allocates the whole volume)."""
+        full = np.full(self.image.GetSize()[::-1], OUTSIDE_LOGIT, dtype=np.float32)
+        full[self.box] = self.local_logits
+        return array_on_grid(full, self.image)

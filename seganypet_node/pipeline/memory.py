@@ -1,10 +1,13 @@
 """How much memory one study needs, so that a worker refuses one that cannot fit before it
 starts, rather than being killed by the system half-way.
 
-The figures are the peak RSS of the whole automatic pipeline with the compact network
-(``benchmarks/scaling.py``, 2026-12-02): 1.18 GB at 380 x 160^2 (9.7 M voxels) and 5.7 GB at
-900 x 360^2 (117 M voxels), i.e. a base and a cost per input voxel (SEG writing, which holds
-every segment of the study as one array, sets the slope).
+The line is fitted to two measurements only, both on the project's phantoms with the compact
+network (``benchmarks/scaling.py``, 2026-12-02): 1.18 GB at 380 x 160^2 (9.7 M voxels) and
+5.7 GB at 900 x 360^2 (117 M voxels); the other points of that run lie within 0.1 GB of it.
+SEG writing, which holds every segment of the study as one array, sets the slope, so a study
+with many more lesions needs more. The official network adds its weights and activations
+(1.47 GB measured at 4 mm against 1.14 GB for the compact one), about 0.35 GB the estimate
+does not add: set the budget with that margin. Real patients have not been measured.
 """
 
 from __future__ import annotations
