@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,11 +23,14 @@ from seganypet_node.dicom.scp import ListenError, StorageNode
 from seganypet_node.dicom.scu import ResultSender
 from seganypet_node.dicom.spool import Spool
 from seganypet_node.paths import writable_directory
+from seganypet_node.polling import STOP_GRACE_S
 
 if TYPE_CHECKING:
     from seganypet_node.worker import JobWorker
 
 log = logging.getLogger(__name__)
+
+LISTENER_GRACE_S = 5.0  # for instances in flight when the node is told to stop
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,18 @@ class NodeApp:
             worker.wake()
 
     def stop(self) -> None:
-        log.info("stopping: finishing instances in flight")
-        self.listener.stop()
+        """Stop within seconds: running jobs go back to the queue at once (no attempt
+        spent), new associations are refused, instances in flight get
+        ``LISTENER_GRACE_S`` to finish, and background threads ``STOP_GRACE_S``."""
+        log.info("stopping: refusing new associations, handing running jobs back")
+        for poller in (*self.workers, self.sender):
+            poller.request_stop()
+        self.listener.stop(LISTENER_GRACE_S)
         self.committer.stop()
         self.sweeper.stop()
-        for worker in self.workers:
-            worker.stop()
-        self.sender.stop()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for poller in (*self.workers, self.sender):
+            poller.stop(max(0.0, deadline - time.monotonic()))
         self.database.engine.dispose()
         log.info("stopped")
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 import pydicom
 
 from seganypet_node.config import Config
-from seganypet_node.logs import setup_logging
+from seganypet_node.logs import log_to_file, setup_logging
 
 
 def bootstrap(config: Config) -> None:
     """Set up the process for ``config``: logging at its level, pydicom kept quiet."""
-    setup_logging(config.logging.level.value)
+    setup_logging(config.logging.level.value, config.logging.libraries.value)
     keep_headers_out_of_logs()
+
+
+def start_log_file(config: Config) -> None:
+    """For the long-running commands: also log to ``[logging] file`` when it is set."""
+    path = config.log_file
+    if path is not None:
+        settings = config.logging
+        log_to_file(path, settings.max_mb * 2**20, settings.backups)
 
 
 def keep_headers_out_of_logs() -> None:

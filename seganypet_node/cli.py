@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from seganypet_node import __version__
-from seganypet_node.bootstrap import bootstrap
+from seganypet_node.bootstrap import bootstrap, start_log_file
 from seganypet_node.commands import check as consistency
 from seganypet_node.commands import model as model_commands
 from seganypet_node.commands import phantom as phantom_commands
@@ -88,6 +88,7 @@ def _stop_on_signals() -> _StopSignal:
 def _serve(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import NodeApp
 
+    start_log_file(config)
     stop = _stop_on_signals()
     app = NodeApp(config)
     app.start()
@@ -100,6 +101,7 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import open_database
     from seganypet_node.worker import job_workers
 
+    start_log_file(config)
     stop = _stop_on_signals()
     database = open_database(config)
     workers = job_workers(config, database.sessions)

@@ -131,6 +131,10 @@ class TlsSettings:
 @dataclass(frozen=True)
 class LoggingSettings:
     level: LogLevel = _key(v.member(LogLevel))
+    libraries: LogLevel = _key(v.member(LogLevel))
+    file: Path | None = _key(v.optional_path)
+    max_mb: int = _key(v.integer(1, 100_000))
+    backups: int = _key(v.integer(0, 1000))
 
 
 SECTIONS: dict[str, type] = {
@@ -181,6 +185,13 @@ class Config:
         """The database URL, defaulting to SQLite inside the data directory."""
         return self.database.url or f"sqlite:///{self.node.data_dir / 'node.db'}"
 
+    @property
+    def log_file(self) -> Path | None:
+        """Where ``serve`` and ``worker`` also log (``[logging] file``, under the data
+        directory when relative), or None."""
+        name = self.logging.file
+        return None if name is None else self.node.data_dir / name
+
     def caller(self, ae_title: str) -> Caller | None:
         """The allow-list entry of a calling AE title, if any."""
         return next((c for c in self.access.allowed_callers if c.ae_title == ae_title), None)
@@ -228,7 +239,9 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         raw[section][key] = value
         sources[section, key] = f"environment {ENV_PREFIX}{section.upper()}_{key.upper()}"
     built = {
-        name: cls(**{k: _parse(name, k, raw[name][k], sources[name, k]) for k in raw[name]})
+        name: cls(**{k: _parse(name, k, raw[name][k], sources[name, k],
+                               from_text=sources[name, k].startswith("environment"))
+                     for k in raw[name]})
         for name, cls in SECTIONS.items()
     }
     config = Config(**built)
@@ -298,11 +311,17 @@ def _check_complete(raw: dict[str, Any], source: Path) -> None:
             raise ConfigError(f"{source}: unknown setting [{name}] {sorted(extra)[0]}")
 
 
-def _parse(section: str, key: str, raw: Any, source: str) -> Any:
+def _parse(section: str, key: str, raw: Any, source: str, from_text: bool = True) -> Any:
+    """The typed value of one setting; ``from_text`` False for a TOML file's values, whose
+    numbers and booleans must not be quoted."""
     cls = SECTIONS[section]
     spec = next((f for f in fields(cls) if f.name == key), None)
     if spec is None:
         raise ConfigError(f"{source}: unknown setting [{section}] {key}")
+    form = v.typed_form(spec.metadata["parse"])
+    if not from_text and form is not None and isinstance(raw, str):
+        raise ConfigError(f"{source}: [{section}] {key}: expected {form}, got the string "
+                          f"{raw!r} (write it without quotes)")
     try:
         return spec.metadata["parse"](raw)
     except ValueError as exc:

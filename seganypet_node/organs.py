@@ -31,19 +31,23 @@ class Organ:
     rgb: tuple[int, int, int]
 
 
-# Colours are far apart (pairs too) so a reader tells each outline from its neighbours on the
-# key image's light grey MIP and in SEG viewers; yellow and magenta are kept for lesions.
+# Colours are far apart (pairs too: CIE76 dE >= 45 between any two organs, and from the lesion
+# and reference colours in outputs/seg.py) so a reader tells each outline and legend row from
+# its neighbours in the key image and in SEG viewers. All sit in a mid-luminance band (WCAG
+# contrast >= 3 against white and against black) so each reads on the white legend and on a
+# MIP that runs from white to black; yellow and magenta are kept for lesions.
+# tests/unit/test_key_image_outputs.py checks both rules.
 ORGANS: tuple[Organ, ...] = (
-    Organ("brain", 1, "12738006", "Brain", None, (255, 150, 200)),
-    Organ("heart", 2, "80891009", "Heart", None, (200, 30, 45)),
-    Organ("liver", 3, "10200004", "Liver", None, (165, 105, 35)),
-    Organ("spleen", 4, "78961009", "Spleen", None, (140, 70, 190)),
-    Organ("kidney_left", 5, "64033007", "Kidney", "left", (0, 140, 60)),
-    Organ("kidney_right", 6, "64033007", "Kidney", "right", (130, 215, 70)),
-    Organ("urinary_bladder", 7, "89837001", "Urinary bladder", None, (0, 175, 200)),
-    Organ("lung_left", 8, "39607008", "Lung", "left", (35, 80, 215)),
-    Organ("lung_right", 9, "39607008", "Lung", "right", (125, 185, 255)),
-    Organ("aorta", 10, "15825003", "Aorta", None, (255, 120, 0)),
+    Organ("brain", 1, "12738006", "Brain", None, (185, 15, 95)),
+    Organ("heart", 2, "80891009", "Heart", None, (255, 35, 50)),
+    Organ("liver", 3, "10200004", "Liver", None, (135, 80, 50)),
+    Organ("spleen", 4, "78961009", "Spleen", None, (115, 100, 140)),
+    Organ("kidney_left", 5, "64033007", "Kidney", "left", (10, 130, 60)),
+    Organ("kidney_right", 6, "64033007", "Kidney", "right", (135, 130, 0)),
+    Organ("urinary_bladder", 7, "89837001", "Urinary bladder", None, (5, 155, 165)),
+    Organ("lung_left", 8, "39607008", "Lung", "left", (65, 50, 255)),
+    Organ("lung_right", 9, "39607008", "Lung", "right", (100, 135, 255)),
+    Organ("aorta", 10, "15825003", "Aorta", None, (220, 115, 0)),
 )
 
 BY_NAME = {organ.name: organ for organ in ORGANS}

@@ -9,6 +9,8 @@ import threading
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE_S = 3.0  # a stopping poller's thread is waited for this long, then left behind
+
 
 def lower_thread_priority(steps: int) -> None:
     """Raise the calling thread's nice value by ``steps`` (Linux: per thread, and inherited by
@@ -50,12 +52,25 @@ class QueuePoller:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop after the work in hand; what was claimed but not finished keeps its lease and
-        returns to the queue when the lease expires."""
+    def stop(self, timeout: float = STOP_GRACE_S) -> None:
+        """Stop after the work in hand, waiting at most ``timeout`` seconds for it; what was
+        claimed but not finished goes back by :meth:`on_stop_requested`, or else when its
+        lease expires."""
+        self.request_stop()
+        self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        """Ask the thread to stop without waiting for it (several pollers stop together)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout)
+        self.on_stop_requested()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called: long work should give up at its next step."""
+        return self._stop.is_set()
 
     def wake(self) -> None:
         """Look for work now instead of at the end of the poll interval."""
@@ -67,6 +82,10 @@ class QueuePoller:
 
     def on_thread_start(self) -> None:
         """Called first in the poller's own thread (nothing by default)."""
+
+    def on_stop_requested(self) -> None:
+        """Called by :meth:`stop`, on the stopping thread, before it waits (nothing by
+        default)."""
 
     def _loop(self) -> None:
         self.on_thread_start()

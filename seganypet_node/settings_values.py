@@ -16,6 +16,22 @@ from typing import Any, TypeVar
 
 Parser = Callable[[Any], Any]
 E = TypeVar("E", bound=enum.Enum)
+P = TypeVar("P", bound=Parser)
+
+# Parsers of numbers and booleans, with the form they expect: in a TOML file such a value
+# must be written as a TOML number or boolean (``port = "11113"`` is a mistake to point out);
+# only the environment, where every value is text, may give it as a string.
+_TYPED_FORMS: dict[Parser, str] = {}
+
+
+def _typed(form: str, parser: P) -> P:
+    _TYPED_FORMS[parser] = form
+    return parser
+
+
+def typed_form(parser: Parser) -> str | None:
+    """The expected form when ``parser`` takes a TOML number or boolean, not a string."""
+    return _TYPED_FORMS.get(parser)
 
 # Default character repertoire without backslash.
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
@@ -82,7 +98,7 @@ def integer(low: int, high: int) -> Parser:
             raise ValueError(form)
         return raw
 
-    return parse
+    return _typed(form, parse)
 
 
 def integer_of(*allowed: int) -> Parser:
@@ -99,7 +115,7 @@ def integer_of(*allowed: int) -> Parser:
             raise ValueError(form)
         return int(value)
 
-    return parse
+    return _typed(form, parse)
 
 
 def number(low: float, high: float) -> Parser:
@@ -117,7 +133,7 @@ def number(low: float, high: float) -> Parser:
             raise ValueError(form)
         return value
 
-    return parse
+    return _typed(form, parse)
 
 
 def boolean(raw: Any) -> bool:
@@ -131,6 +147,9 @@ def boolean(raw: Any) -> bool:
         if word in {"false", "0", "no", "off"}:
             return False
     raise ValueError("true or false")
+
+
+_typed("true or false", boolean)
 
 
 def ae_title(raw: Any) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from seganypet_node.db.jobs import (
     claim_next,
     fail,
     finish,
+    hand_back,
     job_results_dir,
     series_files,
     unfinished_results_dirs,
@@ -43,13 +43,21 @@ from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, write_folder
+from seganypet_node.outputs.publish import discard, publish, unpublish
 from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config
 from seganypet_node.pipeline.memory import check_budget, study_voxels
+from seganypet_node.pipeline.run_log import StageLog, log_outcome
 from seganypet_node.pipeline.timings import Stage, Timings
 from seganypet_node.polling import QueuePoller, lower_thread_priority
 
 log = logging.getLogger(__name__)
+
+HANDED_BACK = "interrupted: the node stopped; handed back to the queue (no attempt spent)"
+
+
+class JobInterrupted(Exception):
+    """Raised inside a job's run when the worker is stopping (its job was handed back)."""
 
 
 class JobWorker(QueuePoller):
@@ -75,6 +83,7 @@ class JobWorker(QueuePoller):
         self.sessions = sessions
         self.spool = Spool(config.spool_dir)
         self._pipeline: OrganPipeline | None = None
+        self._in_hand: ClaimedJob | None = None
 
     def step(self) -> bool:
         return self.run_once() is not None
@@ -82,13 +91,41 @@ class JobWorker(QueuePoller):
     def on_thread_start(self) -> None:
         lower_thread_priority(self.config.worker.nice)
 
+    def on_stop_requested(self) -> None:
+        """Hand the job in hand back to the queue at once: a run that goes on is fenced off
+        and writes nothing, and the process need not wait for it."""
+        claimed = self._in_hand
+        if claimed is not None and self._hand_back(claimed):
+            log.info("job %d: handed back to the queue (the node is stopping; attempt %d "
+                     "not counted)", claimed.job_id, claimed.attempt)
+
+    def _hand_back(self, claimed: ClaimedJob) -> bool:
+        try:
+            with self.sessions.begin() as session:
+                return hand_back(session, claimed, HANDED_BACK, utcnow())
+        except Exception:  # the database is gone: the lease expires instead
+            log.exception("job %d: could not be handed back", claimed.job_id)
+            return False
+
     def run_once(self) -> JobState | None:
         """Claim and run one job; returns its new state, or None when the queue was empty."""
+        if self.stopping:
+            return None
         lease = _lease(self.config)
         with self.sessions.begin() as session:
             claimed = claim_next(session, self.owner, lease, utcnow())
         if claimed is None:
             return None
+        self._in_hand = claimed
+        try:
+            if self.stopping:  # stop() came between the claim and the line above
+                self._hand_back(claimed)
+                return JobState.PENDING
+            return self._run_claimed(claimed, lease)
+        finally:
+            self._in_hand = None
+
+    def _run_claimed(self, claimed: ClaimedJob, lease: dt.timedelta) -> JobState:
         log.info("job %d: attempt %d on series %d", claimed.job_id, claimed.attempt,
                  claimed.series_id)
         start = time.perf_counter()
@@ -96,27 +133,34 @@ class JobWorker(QueuePoller):
         staging = attempt_results_dir(root, claimed.job_id, claimed.attempt)
         for earlier, job_id, attempt in unfinished_results_dirs(root):
             if job_id == claimed.job_id and attempt is not None:
-                _discard(earlier)  # left by an attempt that died or lost its lease
+                discard(earlier)  # left by an attempt that died or lost its lease
         try:
             with LeaseHeartbeat(self.sessions, claimed, lease, _ceiling(self.config)) as heartbeat:
                 written = self._process(claimed, staging, heartbeat)
+        except JobInterrupted:
+            discard(staging)
+            self._hand_back(claimed)  # no-op when stop() already did
+            return JobState.PENDING
         except LeaseLostError:
+            if self.stopping:  # handed back by stop(): not another worker's doing
+                discard(staging)
+                return JobState.PENDING
             log.warning("job %d: lease lost to another worker; result not recorded",
                         claimed.job_id)
-            _discard(staging)
+            discard(staging)
             return JobState.RUNNING
         except NodeError as exc:
-            _discard(staging)
+            discard(staging)
             return self._record_failure(claimed, str(exc), permanent=exc.permanent)
         except Exception as exc:
             log.exception("job %d: unexpected error", claimed.job_id)
-            _discard(staging)
+            discard(staging)
             return self._record_failure(claimed, f"internal error: {type(exc).__name__}: {exc}")
         try:
             queued = self._record_done(claimed, written, staging)
         except Exception as exc:  # the move or the commit failed; the job is still ours
             log.exception("job %d: results could not be recorded", claimed.job_id)
-            _discard(staging)
+            discard(staging)
             return self._record_failure(
                 claimed, f"results not recorded: {type(exc).__name__}: {exc}")
         if queued is None:
@@ -138,16 +182,16 @@ class JobWorker(QueuePoller):
                 if not finish(session, claimed, utcnow(), caveats(written.result)):
                     log.warning("job %d: lease lost before the result was recorded",
                                 claimed.job_id)
-                    _discard(staging)
+                    discard(staging)
                     return None
                 queued = self._enqueue(session, claimed, written.objects, staging, final)
-                replaced.append(_publish(staging, final))  # last: nothing may fail after it
+                replaced.append(publish(staging, final))  # last: nothing may fail after it
         except Exception:
             if replaced:
-                _unpublish(staging, final, replaced[0])
+                unpublish(staging, final, replaced[0])
             raise
         if replaced[0] is not None:
-            _discard(replaced[0])
+            discard(replaced[0])
         return queued
 
     def _enqueue(self, session: Session, claimed: ClaimedJob,
@@ -176,8 +220,13 @@ class JobWorker(QueuePoller):
         with timings.timed(Stage.LOAD):
             pipeline = self._ensure_pipeline()
 
+        progress = StageLog(log, f"job {claimed.job_id}")
+
         def stop_when_lost(stage: str, done: int, total: int) -> None:
+            if self.stopping:
+                raise JobInterrupted(stage)
             heartbeat.check(stage)  # no use finishing a job another worker now holds
+            progress(stage, done, total)
 
         source = RunSource(job=claimed.job_id, series_instance_uid=claimed.series_uid,
                            study_instance_uid=claimed.study_uid, instances=len(files))
@@ -185,6 +234,7 @@ class JobWorker(QueuePoller):
         heartbeat.check("results")
         written = write_folder(result, volume, out, source, self.config.node.ae_title,
                                self.config.outputs.research_label)
+        log_outcome(log, f"job {claimed.job_id}", written.result)
         found = sum(o.found for o in written.result.organs)
         log.info("job %d: %d of %d organs found", claimed.job_id, found,
                  len(written.result.organs))
@@ -224,34 +274,3 @@ def _ceiling(config: Config) -> dt.timedelta:
     """How long a job's lease is kept alive at most: twice the inference bound plus a lease.
     A worker hung past it loses the job to the lease's expiry, as a dead one does."""
     return dt.timedelta(seconds=2 * config.pipeline.max_inference_s + config.worker.lease_s)
-
-
-def _publish(staging: Path, final: Path) -> Path | None:
-    """Move an attempt's results into the job's folder; the earlier run's folder, moved aside
-    (deleted by the caller once the job is recorded), or None."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}-replaced")
-        _discard(old)
-        final.rename(old)
-    try:
-        staging.rename(final)
-    except OSError:
-        if old is not None:
-            old.rename(final)
-        raise
-    return old
-
-
-def _unpublish(staging: Path, final: Path, old: Path | None) -> None:
-    """Undo :func:`_publish` after the transaction failed (best effort)."""
-    try:
-        final.rename(staging)
-        if old is not None:
-            old.rename(final)
-    except OSError:
-        log.exception("could not move %s back", final.name)
-
-
-def _discard(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)

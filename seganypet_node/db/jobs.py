@@ -139,6 +139,22 @@ def fail(session: Session, claimed: ClaimedJob, reason: str, now: dt.datetime,
     return job.state
 
 
+def hand_back(session: Session, claimed: ClaimedJob, reason: str, now: dt.datetime) -> bool:
+    """Return our running job to the queue at once without spending an attempt (the node is
+    stopping); False when it was no longer ours (finished, failed or taken over).
+
+    The attempt number is kept, so the interrupted claim stays fenced off, and the budget
+    gets one attempt back instead.
+    """
+    result = session.execute(
+        update(Job)
+        .where(*_held_by(claimed))
+        .values(state=JobState.PENDING, max_attempts=Job.max_attempts + 1, last_error=reason,
+                lease_owner=None, lease_expires_at=None, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def series_files(session: Session, series_id: int) -> list[str]:
     """Spool paths (relative to the spool directory) of a series' instances."""
     return list(session.scalars(

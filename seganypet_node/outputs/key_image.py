@@ -1,5 +1,6 @@
-"""Key image: a coronal MIP with organ and lesion outlines, lesion numbers, reference sites and
-L/R markers beside the uptake, reference and lesion tables, grey scale and scan figures.
+"""Key image: a coronal MIP with organ and lesion outlines, organ labels, lesion numbers,
+reference sites and L/R markers beside the uptake, reference and lesion tables, grey scale
+and scan figures.
 
 A Secondary Capture (RGB) that any PACS viewer shows, for sites whose viewers cannot display
 SEG or SR. No patient identifiers are burned in; the header carries them.
@@ -20,6 +21,7 @@ from seganypet_node import __version__
 from seganypet_node.imaging.units import Unit
 from seganypet_node.lesions.results import NOT_ASSESSED, LesionSearch
 from seganypet_node.measure.reference import ReferenceRegion
+from seganypet_node.outputs.key_image_labels import draw_labels, place_labels
 from seganypet_node.outputs.key_image_mip import MipGeometry, annotate, mip_picture, window_top
 from seganypet_node.outputs.key_image_panel import PANEL_WIDTH, KeyImageRow, draw_panel
 from seganypet_node.outputs.seg import (
@@ -73,7 +75,9 @@ def render_key_image(values: np.ndarray, spacing_zyx: Sequence[float],
     outlines = [(row.segment.mask, row.segment.colour) for row in content.organs]
     outlines += [(lesion.mask, lesion_colour(lesion.number)) for lesion in lesions]
     mip = mip_picture(values, geometry, top, outlines)
-    annotate(mip, geometry, lesions, content.references)
+    taken = annotate(mip, geometry, lesions, content.references)
+    draw_labels(mip, place_labels([row.segment for row in content.organs], geometry, taken,
+                                  [lesion.mask for lesion in lesions]))
     width = geometry.size[0]
     canvas = Image.new("RGB", (width + PANEL_WIDTH, height), "white")
     canvas.paste(mip, (0, 0))

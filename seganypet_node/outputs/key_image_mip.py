@@ -1,5 +1,5 @@
-"""The key image's picture: a coronal MIP with outlines, lesion numbers, reference markers and
-L/R markers.
+"""The key image's picture: a coronal MIP with outlines, organ labels, lesion numbers,
+reference markers and L/R markers.
 
 Shown as radiologists read coronal PET: head at the top, patient's right on the viewer's left,
 inverted grey scale (dark = high uptake).
@@ -24,6 +24,7 @@ FILL_ALPHA = 0.30
 MARKER_RADIUS = 6
 REFERENCE_TAGS = {ReferenceKind.LIVER: "liver ref", ReferenceKind.BLOOD_POOL: "blood pool"}
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Box = tuple[float, float, float, float]  # left, top, right, bottom in picture pixels
 
 
 @dataclass(frozen=True)
@@ -87,26 +88,35 @@ def mip_picture(values: np.ndarray, geometry: MipGeometry, top: float,
 
 
 def annotate(image: Image.Image, geometry: MipGeometry, lesions: Sequence[Lesion],
-             references: Sequence[ReferenceRegion]) -> None:
-    """Number each lesion beside it, mark each reference centre, and put L/R in the corners."""
+             references: Sequence[ReferenceRegion]) -> list[Box]:
+    """Number each lesion beside it, mark each reference centre, and put L/R in the corners.
+
+    Returns the boxes drawn on, so the organ labels can keep off them.
+    """
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=16)
     small = ImageFont.load_default(size=13)
+    boxes: list[Box] = []
     for lesion in lesions:
         right, top = lesion_anchor(lesion, geometry)
-        _label(draw, (right + 3, top - 4), str(lesion.number), lesion_colour(lesion.number), font)
+        boxes.append(_label(draw, (right + 3, top - 4), str(lesion.number),
+                            lesion_colour(lesion.number), font))
     for region in references:
         x, y = geometry.point(region.centre_index[0], region.centre_index[2])
         r = MARKER_RADIUS
         draw.ellipse((x - r, y - r, x + r, y + r), outline="black", width=2,
                      fill=REFERENCE_RGB[region.name])
-        _label(draw, (x + r + 3, y - 7), REFERENCE_TAGS[region.name], (255, 255, 255), small)
+        boxes.append((x - r, y - r, x + r, y + r))
+        boxes.append(_label(draw, (x + r + 3, y - 7), REFERENCE_TAGS[region.name],
+                            (255, 255, 255), small))
     width = geometry.size[0]
     # The patient's right is on the viewer's left (see MipGeometry.of).
     for text, x in (("R", 6), ("L", width - 6 - draw.textlength("L", font=font))):
-        draw.rectangle((x - 3, 4, x + draw.textlength(text, font=font) + 3, 24), fill="white",
-                       outline="black")
+        box = (x - 3, 4, x + draw.textlength(text, font=font) + 3, 24)
+        draw.rectangle(box, fill="white", outline="black")
         draw.text((x, 5), text, fill="black", font=font)
+        boxes.append(box)
+    return boxes
 
 
 def lesion_anchor(lesion: Lesion, geometry: MipGeometry) -> tuple[float, float]:
@@ -118,9 +128,10 @@ def lesion_anchor(lesion: Lesion, geometry: MipGeometry) -> tuple[float, float]:
 
 
 def _label(draw: ImageDraw.ImageDraw, at: tuple[float, float], text: str,
-           rgb: tuple[int, int, int], font: Font) -> None:
-    """Text in ``rgb`` with a black rim, readable on light and dark uptake alike."""
+           rgb: tuple[int, int, int], font: Font) -> Box:
+    """Text in ``rgb`` with a black rim, readable on light and dark uptake alike; its box."""
     draw.text(at, text, fill=rgb, font=font, stroke_width=2, stroke_fill="black")
+    return draw.textbbox(at, text, font=font, stroke_width=2)
 
 
 def _overlay(picture: np.ndarray, mask: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:

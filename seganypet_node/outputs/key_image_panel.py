@@ -24,7 +24,13 @@ MAX_LESION_ROWS = 15  # more are listed in the SR and summary.json
 WRAP = 68  # characters per footer line at the footer's font size
 # (title, right edge or left edge for the first/last columns, right-aligned?)
 ORGAN_COLUMNS = (("region", 0, False), ("ml", 230, True), ("mean", 300, True),
-                 ("max", 370, True), ("peak", 440, True))
+                 ("max", 370, True), ("peak", 440, True), ("", 443, False))
+# SUVpeak is PERCIST's: the sphere is centred in the organ but may reach beyond it, so beside
+# hotter tissue (a lung beside the heart) it can exceed the organ's own SUVmax. The figure is
+# kept as defined (the SR and summary.json carry the same), and the table says why.
+PEAK_MARK = "**"
+PEAK_NOTE = (f"{PEAK_MARK} SUVpeak > SUVmax: the 1 ml sphere reaches hotter tissue beside "
+             "the organ")
 LESION_COLUMNS = (("#", 0, False), ("SUVmax", 95, True), ("MTV ml", 175, True),
                   ("Deauville*", 265, True), ("site", 285, False))
 REFERENCE_NAMES = {ReferenceKind.LIVER: "PERCIST liver", ReferenceKind.BLOOD_POOL: "blood pool"}
@@ -41,10 +47,23 @@ class KeyImageRow:
 
 
 def organ_rows(rows: Sequence[KeyImageRow]) -> list[tuple[str, ...]]:
-    """Cells of the organ table: name, ml, mean, max, peak."""
+    """Cells of the organ table: name, ml, mean, max, peak, and PEAK_MARK where the peak
+    shown is above the max shown."""
     return [(display_label(row.segment.label), f"{row.stats.volume_ml:.0f}",
-             f"{row.stats.mean:.2f}", f"{row.stats.maximum:.2f}", f"{row.stats.peak:.2f}")
+             f"{row.stats.mean:.2f}", f"{row.stats.maximum:.2f}", f"{row.stats.peak:.2f}",
+             PEAK_MARK if peak_above_max(row.stats) else "")
             for row in rows]
+
+
+def peak_above_max(stats: UptakeStats) -> bool:
+    """Whether SUVpeak shows above SUVmax, compared as printed (two decimals) so that no
+    mark stands beside figures that read the same."""
+    return float(f"{stats.peak:.2f}") > float(f"{stats.maximum:.2f}")
+
+
+def organ_notes(rows: Sequence[KeyImageRow]) -> list[str]:
+    """Footnotes under the organ table: why a marked SUVpeak exceeds SUVmax."""
+    return [PEAK_NOTE] if any(peak_above_max(row.stats) for row in rows) else []
 
 
 def lesion_rows(lesions: Sequence[Lesion]) -> list[tuple[str, ...]]:
@@ -101,6 +120,10 @@ def draw_panel(rows: Sequence[KeyImageRow], search: LesionSearch,
               fill="black", font=font)
     y = _table(draw, left, 76, ORGAN_COLUMNS, organ_rows(rows),
                [row.segment.colour for row in rows], font)
+    for note in organ_notes(rows):
+        for part in textwrap.wrap(note, WRAP):
+            draw.text((left, y), part, fill=(90, 90, 90), font=font)
+            y += 19
     y += 8
     for line in reference_lines(references, unit):
         for part in textwrap.wrap(line, WRAP):
@@ -134,10 +157,16 @@ def _table(draw: ImageDraw.ImageDraw, left: int, y: int, columns: Sequence[Colum
     _row(draw, left + 22, y, columns, [name for name, _, _ in columns], font)
     y += 22
     for row, colour in zip(cells, colours, strict=True):
-        draw.rectangle((left, y + 3, left + 14, y + 15), fill=colour, outline="black")
+        # a black rim keeps a light swatch (lesion yellow) visible on the white panel
+        draw.rectangle(swatch_box(left, y), fill=colour, outline="black")
         _row(draw, left + 22, y, columns, row, font)
         y += 21
     return y
+
+
+def swatch_box(left: int, y: int) -> tuple[int, int, int, int]:
+    """The colour swatch of the table row whose text starts at ``y``."""
+    return (left, y + 3, left + 14, y + 15)
 
 
 def _row(draw: ImageDraw.ImageDraw, left: int, y: int, columns: Sequence[Column],

@@ -65,9 +65,24 @@ def test_segment_checks_its_output_folder_before_any_work(tmp_path) -> None:
 
 
 def test_a_reader_that_stops_early_is_no_error(phantom_study) -> None:
-    """``suv DIR | head -1``: before, a BrokenPipeError traceback."""
+    """``suv --per-instance DIR | head -1``: before, a BrokenPipeError traceback.
+
+    ``--per-instance`` (three lines per instance of the 300) writes more than a pipe holds;
+    the default summary is too short to meet a closed pipe.
+    """
     pipeline = subprocess.run(
-        f"{sys.executable} -m seganypet_node suv {phantom_study.dicom_dir} | head -1",
+        f"{sys.executable} -m seganypet_node suv --per-instance {phantom_study.dicom_dir} "
+        "| head -1",
         shell=True, capture_output=True, text=True, timeout=120, check=False)
     assert pipeline.stdout.count("\n") == 1
     assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr
+
+
+def test_read_only_commands_print_no_info_lines(tmp_path) -> None:
+    """Before: each opened the database with an INFO line about the schema revision."""
+    data_dir = str(tmp_path / "data")
+    for command in (("jobs",), ("send",), ("check",), ("db", "current")):
+        ran = cli(*command, "--data-dir", data_dir)
+        assert ran.returncode == 0, ran.stderr
+        assert " INFO " not in ran.stderr and "alembic" not in ran.stderr, (command, ran.stderr)
+    assert not (tmp_path / "data" / "logs").exists()  # only serve and worker write the file

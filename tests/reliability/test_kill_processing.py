@@ -4,6 +4,7 @@ namespace; every one stopped by PID."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
@@ -63,6 +64,44 @@ def test_kill_during_segmentation_reruns_the_job_once(
         assert all(n == 1 for n in arrived(archive).values()) and len(arrived(archive)) == 3
         assert node.log().count("job 1: done") == 1
         assert consistent(node)
+    finally:
+        archive.stop()
+
+
+def test_sigterm_during_segmentation_hands_the_job_back_and_a_restart_runs_it_at_once(
+        netns, start_node, make_phantom, tmp_path) -> None:
+    archive = StorescpPeer(tmp_path / "archive", netns.enter()).start()
+    try:
+        # A lease far longer than the test: only the hand-back can free the job this quickly.
+        node = start_node(prefix=netns.enter(), send=archive_config(archive),
+                          worker={"count": 1, "poll_interval_s": 0.2, "lease_s": 600})
+        study = make_phantom(52, slices=300)
+        assert storescu(node.port, study.dicom_dir, prefix=netns.enter()).returncode == 0
+        wait_for(lambda: "job 1: attempt 1" in node.log(), 60, "job started", node.log, 0.05)
+        time.sleep(1.5)
+        started = time.monotonic()
+        assert node.terminate() == 0
+        stopped_in = time.monotonic() - started
+        assert stopped_in < 10, f"SIGTERM took {stopped_in:.1f} s"
+        handed_back = job(node)
+        assert handed_back.state.value == "pending", node.log()
+        assert (handed_back.lease_owner, handed_back.max_attempts) == (None, 4)
+        assert "handed back" in (handed_back.last_error or "")
+        assert "job 1: handed back to the queue" in node.log()
+        assert archive.received() == []
+
+        node.start()
+        wait_for(lambda: job(node).state.value == "done", 120, "job re-run", node.log)
+        assert job(node).attempts == 2 and job(node).max_attempts == 4
+        wait_for(lambda: len(archive.received()) == 3, 60, "results sent", node.log)
+        assert consistent(node)
+        # The operator's log: in the data directory too, a line per organ with its time,
+        # and none of highdicom's per-module chatter (issue 25).
+        operator_log = (node.data_dir / "logs" / "node.log").read_text()
+        assert "job 1: handed back to the queue" in operator_log
+        organ_lines = re.findall(r"job 1: \w+: (?:found|not found).*", operator_log)
+        assert sum("(inference " in line for line in organ_lines) >= 5, organ_lines
+        assert "copy attributes of module" not in node.log()
     finally:
         archive.stop()
 

@@ -49,6 +49,23 @@ def test_bad_file_names_the_key(tmp_path: Path, text: str, named: str) -> None:
         load_config(write(tmp_path, text), environ={})
 
 
+@pytest.mark.parametrize("text, form", [
+    ('[node]\nport = "11113"\n', "an integer from 1 to 65535"),
+    ('[send]\nto_caller = "false"\n', "true or false"),
+    ('[completion]\nquiet_period_s = "30"\n', "a number from"),
+])
+def test_a_quoted_number_or_boolean_in_the_file_is_refused(tmp_path: Path, text: str,
+                                                            form: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(form) + ".*the string .* without quotes"):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_the_environment_gives_numbers_and_booleans_as_text() -> None:
+    config = load_config(environ={"SEGANYPET_NODE_PORT": "11113",
+                                  "SEGANYPET_SEND_TO_CALLER": "false"})
+    assert (config.node.port, config.send.to_caller) == (11113, False)
+
+
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match=r"SEGANYPET_NODE_PORT.*expected an integer"):
         load_config(environ={"SEGANYPET_NODE_PORT": "eleven"})

@@ -36,8 +36,9 @@ def _error_classes() -> list[type[BaseException]]:
 
 
 # Control flow inside one part, never shown as a command's message or recorded on a job:
-# a lost lease, and the C-STORE outcomes the DICOM service answers as statuses.
-INTERNAL = {"LeaseLostError", "ContentConflictError", "InstanceRejected"}
+# a lost lease, a job interrupted by shutdown (handed back, not failed), and the C-STORE
+# outcomes the DICOM service answers as statuses.
+INTERNAL = {"LeaseLostError", "JobInterrupted", "ContentConflictError", "InstanceRejected"}
 
 
 def test_every_expected_failure_of_the_package_is_a_node_error() -> None:

@@ -195,7 +195,7 @@ def test_results_that_cannot_be_moved_in_leave_the_job_retryable(node, sessions,
     def full_disk(staging, final):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(worker_module, "_publish", full_disk)
+    monkeypatch.setattr(worker_module, "publish", full_disk)
     assert worker(config, sessions, "w1", SlowTruth(study, 0)).run_once() is JobState.PENDING
     with sessions() as session:
         job = session.get_one(Job, job_id)
@@ -219,3 +219,53 @@ def test_worker_threads_run_at_the_configured_lower_priority(sessions, tmp_path)
     finally:
         made.stop()
     assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the rest of the process is untouched
+
+
+class Ticking(SlowTruth):
+    """A pipeline that reports progress every 50 ms for ``pause_s`` (stops when told)."""
+
+    def run(self, volume, progress=None, timings=None):
+        self.runs += 1
+        deadline = time.monotonic() + self.pause_s
+        while time.monotonic() < deadline:
+            progress("segmenting liver", 1, 10)
+            time.sleep(0.05)
+        return dataclasses.replace(truth_result(self.study, volume), model=MODEL)
+
+
+def _wait_running(sessions, job_id: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        with sessions() as session:
+            if session.get_one(Job, job_id).state is JobState.RUNNING:
+                return
+        assert time.monotonic() < deadline, "the worker never claimed the job"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("pipeline_kind", [Ticking, SlowTruth], ids=["reports", "silent"])
+def test_stopping_hands_the_job_back_at_once_without_spending_an_attempt(
+        node, sessions, study, pipeline_kind) -> None:
+    config, job_id = node
+    config = dataclasses.replace(config, worker=dataclasses.replace(config.worker, lease_s=600))
+    pipeline = pipeline_kind(study, pause_s=6.0)
+    first = worker(config, sessions, "w1", pipeline)
+    first.start()
+    _wait_running(sessions, job_id)
+    started = time.monotonic()
+    first.stop()
+    assert time.monotonic() - started < 3.5  # the stop never waits for the study
+    with sessions() as session:
+        job = session.get_one(Job, job_id)
+        assert (job.state, job.lease_owner, job.attempts, job.max_attempts) == (
+            JobState.PENDING, None, 1, 4)
+        assert "handed back" in job.last_error
+    first._thread.join(10)  # a silent run ends on its own, fenced off
+    assert outbound_rows(sessions) == [] and not (config.results_dir / f"job-{job_id}").exists()
+
+    again = worker(config, sessions, "w2", SlowTruth(study, 0))
+    assert again.run_once() is JobState.DONE
+    with sessions() as session:
+        job = session.get_one(Job, job_id)
+        assert (job.attempts, job.max_attempts) == (2, 4)
+    assert len(outbound_rows(sessions)) == 3
