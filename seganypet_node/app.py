@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.bootstrap import keep_headers_out_of_logs
 from seganypet_node.config import Config
-from seganypet_node.db.engine import make_engine, make_session_factory
+from seganypet_node.db.connect import connect_and_migrate
+from seganypet_node.db.engine import make_session_factory
 from seganypet_node.db.group_commit import GroupCommitter
-from seganypet_node.db.migrate import upgrade
 from seganypet_node.dicom.completion import QuietPeriodSweeper
 from seganypet_node.dicom.receive import InstanceReceiver
 from seganypet_node.dicom.scp import ListenError, StorageNode
@@ -48,11 +48,12 @@ def open_database(config: Config) -> Database:
     ------
     seganypet_node.paths.UnusableDirectoryError
         The data directory (which holds the SQLite database) cannot be made or written.
+    seganypet_node.db.connect.DatabaseUnavailableError
+        The configured database server does not answer, or its driver is missing.
     """
     if not config.database.url:  # SQLite inside the data directory
         writable_directory(config.node.data_dir, "[node] data_dir (--data-dir)")
-    engine = make_engine(config.database_url)
-    revision = upgrade(engine)
+    engine, revision = connect_and_migrate(config.database_url)
     # DEBUG: read-only commands (jobs, send, check) open the database too.
     log.debug("database %s at schema revision %s", engine.url.get_backend_name(), revision)
     return Database(engine, make_session_factory(engine))

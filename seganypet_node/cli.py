@@ -110,6 +110,8 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
     print(f"seganypet-node worker: {len(workers)} thread(s) polling the queue", flush=True)
     stop.wait()
     for worker in workers:
+        worker.request_stop()  # each hands its job back at once
+    for worker in workers:
         worker.stop()
     return 0
 
@@ -121,7 +123,7 @@ def _segment(config: Config, args: argparse.Namespace) -> int:
         config = config.with_overrides("pipeline", organs=args.organs)
     if args.checkpoint is not None:
         config = config.with_overrides("model", checkpoint=str(args.checkpoint))
-    result = segment_files(config, args.sources, args.out)
+    result = segment_files(config, args.sources, args.out, spacing_mm=args.spacing)
     print(report(result, args.out))
     return 0
 
@@ -177,14 +179,15 @@ def _short(uid: str, width: int = 28) -> str:
 
 
 def _db(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.db.engine import make_engine
-    from seganypet_node.db.migrate import current_revision, head_revision, upgrade
+    from seganypet_node.db.connect import connect, connect_and_migrate
+    from seganypet_node.db.migrate import current_revision, head_revision
 
-    engine = make_engine(config.database_url)
     if args.db_command == "upgrade":
-        print(f"database at revision {upgrade(engine)}")
+        print(f"database at revision {connect_and_migrate(config.database_url)[1]}")
     else:
-        print(f"database at revision {current_revision(engine)}; code head {head_revision(engine)}")
+        engine = connect(config.database_url)
+        current = current_revision(engine) or "none (empty: `db upgrade` or `serve` creates it)"
+        print(f"database at revision {current}; code head {head_revision(engine)}")
     return 0
 
 
@@ -217,6 +220,8 @@ def _parser() -> argparse.ArgumentParser:
     segment.add_argument("--out", type=Path, required=True)
     segment.add_argument("--organs", help="comma-separated catalogue names")
     segment.add_argument("--checkpoint", type=Path)
+    segment.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                         help="voxel size in mm, for a NIfTI file that carries none")
     segment.set_defaults(handler=_segment)
 
     atlas = commands.add_parser("atlas", parents=[common], help="atlas assets")
@@ -284,8 +289,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=model_commands.evaluate)
 
     suv = commands.add_parser("suv", parents=[common],
-                              help="SUVbw and SUL factors of PET instances from their headers")
-    suv.add_argument("files", type=Path, nargs="+", metavar="FILE")
+                              help="SUVbw and SUL factors of PET series from their headers")
+    suv.add_argument("files", type=Path, nargs="+", metavar="FILE_OR_DIR",
+                     help="DICOM files or folders (walked; non-DICOM files are skipped)")
+    suv.add_argument("--per-instance", action="store_true",
+                     help="every instance's factors instead of one summary per series")
     suv.add_argument("--json", action="store_true", help="machine-readable output")
     suv.set_defaults(handler=suv_commands.suv)
 

@@ -41,7 +41,8 @@ class ProgressBar:
 
 
 def segment_files(config: Config, sources: Sequence[Path], out: Path,
-                  stream: TextIO = sys.stderr) -> FolderResult:
+                  stream: TextIO = sys.stderr,
+                  spacing_mm: Sequence[float] | None = None) -> FolderResult:
     """Load ``sources`` (one NIfTI, or DICOM files/folders of one PET series), segment, write.
 
     Raises
@@ -55,7 +56,9 @@ def segment_files(config: Config, sources: Sequence[Path], out: Path,
     """
     writable_directory(out, "--out")  # before minutes of work, not after
     stream.write(f"reading {', '.join(str(s) for s in sources)}\n")
-    volume = load_input(sources)
+    volume = load_input(sources, spacing_mm)
+    if volume.read_note:
+        stream.write(f"{volume.read_note}\n")
     # One study in this process: torch gets every core, whatever [worker] count says.
     pipeline = pipeline_from_config(config.with_overrides("worker", count=1))
     source = RunSource(series_instance_uid=volume.pet.series_uid if volume.pet else None,

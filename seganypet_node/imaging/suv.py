@@ -61,14 +61,14 @@ def suv_scale(first: Dataset, acquisition_times: Sequence[dt.datetime] = ()) -> 
     except SuvUnavailableError as exc:
         return SuvScale(units, bqml, None, None, "none", str(exc))
     lbm = lean_body_mass_kg(first)
-    weight = _float(first, "PatientWeight")
+    weight = header_float(first, "PatientWeight")
     sul = suvbw * lbm / weight if lbm is not None and weight else None
     return SuvScale(units, bqml, suvbw, sul, rule)
 
 
 def lean_body_mass_kg(ds: Dataset) -> float | None:
     """Lean body mass by Janmahasatian et al. (2005), as SUL uses; None without sex/height."""
-    weight, height = _float(ds, "PatientWeight"), _float(ds, "PatientSize")
+    weight, height = header_float(ds, "PatientWeight"), header_float(ds, "PatientSize")
     sex = str(ds.get("PatientSex", "")).upper()
     if not weight or not height or sex not in ("M", "F"):
         return None
@@ -107,7 +107,7 @@ def _suvbw(ds: Dataset, units: str,
 
 
 def _require_corrections(ds: Dataset) -> None:
-    corrected = {str(v).upper() for v in _multi(ds, "CorrectedImage")}
+    corrected = {str(v).upper() for v in header_values(ds, "CorrectedImage")}
     missing = {"ATTN", "DECY"} - corrected
     if missing:
         raise SuvUnavailableError(f"CorrectedImage lacks {', '.join(sorted(missing))}")
@@ -117,16 +117,16 @@ def _require_corrections(ds: Dataset) -> None:
 
 
 def _bqml_factor(ds: Dataset, acquisition_times: Sequence[dt.datetime]) -> tuple[float, str]:
-    weight = _float(ds, "PatientWeight")
+    weight = header_float(ds, "PatientWeight")
     if not weight:
         raise SuvUnavailableError("PatientWeight is missing or zero")
-    item = _radiopharmaceutical(ds)
-    dose = _float(item, "RadionuclideTotalDose")
-    half_life = _float(item, "RadionuclideHalfLife")
+    item = radiopharmaceutical(ds)
+    dose = header_float(item, "RadionuclideTotalDose")
+    half_life = header_float(item, "RadionuclideHalfLife")
     if not dose or not half_life:
         raise SuvUnavailableError("RadionuclideTotalDose or RadionuclideHalfLife is missing")
-    scan, scan_rule = _scan_time(ds, acquisition_times)
-    injection = _injection_time(item, ds, scan)
+    scan, scan_rule = scan_time(ds, acquisition_times)
+    injection = injection_time(item, ds, scan)
     elapsed = (scan - injection).total_seconds()
     if elapsed < 0:
         raise SuvUnavailableError("injection time is after the scan time")
@@ -134,7 +134,7 @@ def _bqml_factor(ds: Dataset, acquisition_times: Sequence[dt.datetime]) -> tuple
     return weight * 1000.0 / decayed, f"BQML: dose decayed to {scan_rule}"
 
 
-def _scan_time(ds: Dataset, acquisition_times: Sequence[dt.datetime]) -> tuple[dt.datetime, str]:
+def scan_time(ds: Dataset, acquisition_times: Sequence[dt.datetime]) -> tuple[dt.datetime, str]:
     series = _datetime(ds.get("SeriesDate"), ds.get("SeriesTime"))
     if series is None:
         raise SuvUnavailableError("SeriesDate/SeriesTime is missing")
@@ -143,16 +143,16 @@ def _scan_time(ds: Dataset, acquisition_times: Sequence[dt.datetime]) -> tuple[d
         return series, "series time"
     ge = _private_text(ds, GE_PRIVATE_CREATOR, 0x0009, 0x0D)
     if ge:
-        parsed = _parse_dt(ge)
+        parsed = parse_datetime(ge)
         if parsed is not None:
             return parsed, "GE private scan time (0009,100D)"
     return earliest, "earliest acquisition time (series time is later)"
 
 
-def _injection_time(item: Dataset, ds: Dataset, scan: dt.datetime) -> dt.datetime:
+def injection_time(item: Dataset, ds: Dataset, scan: dt.datetime) -> dt.datetime:
     full = item.get("RadiopharmaceuticalStartDateTime")
     if full:
-        parsed = _parse_dt(str(full))
+        parsed = parse_datetime(str(full))
         if parsed is not None:
             return parsed
     time = item.get("RadiopharmaceuticalStartTime")
@@ -166,7 +166,7 @@ def _injection_time(item: Dataset, ds: Dataset, scan: dt.datetime) -> dt.datetim
     return injection
 
 
-def _radiopharmaceutical(ds: Dataset) -> Dataset:
+def radiopharmaceutical(ds: Dataset) -> Dataset:
     sequence = ds.get("RadiopharmaceuticalInformationSequence")
     if not sequence:
         raise SuvUnavailableError("RadiopharmaceuticalInformationSequence is missing")
@@ -191,7 +191,7 @@ def _datetime(date: object, time: object) -> dt.datetime | None:
     return dt.datetime.combine(day, clock)
 
 
-def _parse_dt(text: str) -> dt.datetime | None:
+def parse_datetime(text: str) -> dt.datetime | None:
     try:
         value = DT(text.strip())
     except ValueError:
@@ -199,7 +199,7 @@ def _parse_dt(text: str) -> dt.datetime | None:
     return None if value is None else value.replace(tzinfo=None)
 
 
-def _float(ds: Dataset, keyword: str) -> float | None:
+def header_float(ds: Dataset, keyword: str) -> float | None:
     value = ds.get(keyword)
     if value is None or value == "":
         return None
@@ -209,7 +209,7 @@ def _float(ds: Dataset, keyword: str) -> float | None:
         return None
 
 
-def _multi(ds: Dataset, keyword: str) -> list[object]:
+def header_values(ds: Dataset, keyword: str) -> list[object]:
     value = ds.get(keyword)
     if value is None or value == "":
         return []

@@ -1,11 +1,13 @@
 """What the pipeline segments: a volume of rescaled values and its factor to SUVbw.
 
 Made from a stored PET series (DICOM files, the node's and ``segment``'s path) or from a
-NIfTI file (``segment`` on research data, taken as SUVbw already).
+NIfTI file (``segment`` on research data, taken as SUVbw already: see
+:mod:`seganypet_node.imaging.nifti`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.nifti import SUV_ASSUMPTION, read_nifti
 from seganypet_node.imaging.pet import PetVolume, SeriesError, read_pet_series
+from seganypet_node.imaging.series_choice import choose_pet_series
 from seganypet_node.imaging.units import Unit
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -35,6 +39,9 @@ class VolumeInput:
         Why SUV is absent, or which rule gave it.
     pet : PetVolume | None
         The DICOM series it came from (None for NIfTI input).
+    read_note : str | None
+        What was read, where a folder held more than the one PET series (or a NIfTI's unit
+        assumption), for the person running ``segment``.
     """
 
     values: sitk.Image
@@ -42,6 +49,7 @@ class VolumeInput:
     unit: Unit
     suv_note: str | None = None
     pet: PetVolume | None = None
+    read_note: str | None = None
 
     @property
     def measured_unit(self) -> Unit:
@@ -128,24 +136,46 @@ def from_pet_series(pet: PetVolume) -> VolumeInput:
     return VolumeInput(values, suvbw, unit, note, pet)
 
 
-def from_nifti(path: Path) -> VolumeInput:
-    """A NIfTI volume, taken to hold SUVbw (research exports usually do)."""
-    image = sitk.ReadImage(str(path), sitk.sitkFloat32)
-    return VolumeInput(image, 1.0, Unit.SUVBW, "NIfTI input taken as SUVbw")
+def from_nifti(path: Path, spacing_mm: Sequence[float] | None = None) -> VolumeInput:
+    """A NIfTI volume, taken to hold SUVbw (research exports usually do; see
+    :func:`seganypet_node.imaging.nifti.read_nifti` for what is refused)."""
+    image = read_nifti(path, spacing_mm)
+    spacing = " x ".join(f"{v:g}" for v in image.GetSpacing())
+    return VolumeInput(image, 1.0, Unit.SUVBW, SUV_ASSUMPTION, None,
+                       f"{SUV_ASSUMPTION} (no weight or dose travels with NIfTI); voxels "
+                       f"{spacing} mm")
 
 
-def load_input(sources: Sequence[Path]) -> VolumeInput:
-    """One NIfTI file, or DICOM files and folders of one PET series.
+def load_input(sources: Sequence[Path], spacing_mm: Sequence[float] | None = None
+               ) -> VolumeInput:
+    """One NIfTI file, or DICOM files and folders holding one PET series (other series, a
+    study's CT among them, are left and named in :attr:`VolumeInput.read_note`).
+
+    Parameters
+    ----------
+    sources : sequence of pathlib.Path
+        A NIfTI file, or DICOM files and folders (walked).
+    spacing_mm : sequence of float, optional
+        Voxel size (x, y, z) for a NIfTI file that carries none.
 
     Raises
     ------
     SeriesError
-        Nothing readable, or the files do not make one PET volume.
+        A path that does not exist, nothing readable, no PET series or several, or files
+        that do not make one PET volume.
     """
+    missing = [str(s) for s in sources if not s.exists()]
+    if missing:
+        raise SeriesError(f"{', '.join(missing)} does not exist: give a folder or files of "
+                          f"one PET series, or a NIfTI file")
     if len(sources) == 1 and sources[0].name.endswith(NIFTI_SUFFIXES):
-        return from_nifti(sources[0])
+        return from_nifti(sources[0], spacing_mm)
+    if spacing_mm is not None:
+        raise SeriesError("--spacing is for NIfTI input; a DICOM series carries its own")
     files = sorted(f for source in sources
                    for f in (source.rglob("*") if source.is_dir() else [source]) if f.is_file())
     if not files:
         raise SeriesError(f"no files found in {', '.join(str(s) for s in sources)}")
-    return from_pet_series(read_pet_series(files))
+    choice = choose_pet_series(files)
+    volume = from_pet_series(read_pet_series(choice.files))
+    return dataclasses.replace(volume, read_note=choice.note)

@@ -86,3 +86,43 @@ def test_read_only_commands_print_no_info_lines(tmp_path) -> None:
         assert ran.returncode == 0, ran.stderr
         assert " INFO " not in ran.stderr and "alembic" not in ran.stderr, (command, ran.stderr)
     assert not (tmp_path / "data" / "logs").exists()  # only serve and worker write the file
+
+
+@pytest.mark.parametrize("case", ["missing", "2-D NIfTI", "Bq/ml NIfTI"])
+def test_segment_input_that_cannot_be_used_is_one_line_before_any_model_loads(
+        tmp_path, case) -> None:
+    import numpy as np
+    import SimpleITK as sitk
+
+    path = tmp_path / "no-such-study"
+    if case != "missing":
+        path = tmp_path / "pet.nii.gz"
+        values = np.ones((64, 48)) if case == "2-D NIfTI" else np.full((20, 16, 12), 8000.0)
+        sitk.WriteImage(sitk.GetImageFromArray(values.astype(np.float32)), str(path))
+    run = cli("segment", str(path), "--out", str(tmp_path / "out"))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    words = {"missing": "does not exist: give a folder or files of one PET series",
+             "2-D NIfTI": "is a 2-D image (48 x 64 voxels); segment needs one 3-D PET volume",
+             "Bq/ml NIfTI": "cannot be SUVbw; NIfTI input must already be in SUVbw"}[case]
+    assert len(_messages(run.stderr)) == 1 and words in _messages(run.stderr)[0], run.stderr
+    assert "loading" not in run.stderr.lower()
+
+
+def test_a_database_that_does_not_answer_is_one_line_without_its_password(tmp_path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for url, words in ((f"postgresql+psycopg2://node:s3cret@127.0.0.1:{port}/node",
+                        "cannot open the database at postgresql+psycopg2://node:***@"),
+                       ("postgresql+nosuchdriver://node@127.0.0.1/node", "no database driver")):
+        for command in (("jobs",), ("db", "current")):
+            ran = cli(*command, env={"SEGANYPET_DATABASE_URL": url})
+            assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+            assert len(_messages(ran.stderr)) == 1 and words in ran.stderr, ran.stderr
+            assert "s3cret" not in ran.stderr and "[database] url" in ran.stderr
+
+
+def test_an_empty_database_has_no_revision_rather_than_none(tmp_path) -> None:
+    shown = cli("db", "current", "--data-dir", str(tmp_path / "data"))
+    assert shown.returncode == 0 and "None" not in shown.stdout
+    assert shown.stdout.startswith("database at revision none (empty")

@@ -153,10 +153,14 @@ def test_suv_command_prints_factor_rule_and_reasons(shared_data) -> None:
     done = cli("suv", str(folder / "2020-11-16-SalimKanounAnonymization.dcm"),
                str(folder / "Issue94.dcm"), str(folder / "Comunix" / "Ct"))
     assert done.returncode == 0, done.stderr
-    assert "SUVbw factor 0.000446364" in done.stdout and "dose decayed" in done.stdout
-    assert "no SUV: PatientWeight is missing" in done.stdout
-    assert "Modality is CT" in done.stdout
-    machine = json.loads(cli("suv", "--json", str(folder / "ACRIN-FLT-Breast_suyashkumar_1.dcm"))
-                         .stdout)
-    assert machine[0]["units"] == "BQML" and machine[0]["suvbw"] > 0
-    assert machine[0]["rescale_slope"] == pytest.approx(9.12329)
+    assert "SUVbw       0.000446364" in done.stdout and "dose decayed" in done.stdout
+    assert "no SUV      1 instance(s): PatientWeight is missing" in done.stdout
+    assert "2 instance(s): Modality is CT" in done.stdout
+    assert "weight 82 kg" in done.stdout and "(series time)" in done.stdout
+    detail = cli("suv", "--per-instance", str(folder / "2020-11-16-SalimKanounAnonymization.dcm"))
+    assert "SUVbw factor 0.000446364" in detail.stdout
+    machine = json.loads(cli("suv", "--json", "--per-instance",
+                             str(folder / "ACRIN-FLT-Breast_suyashkumar_1.dcm")).stdout)
+    instance = machine["series"][0]["per_instance"][0]
+    assert instance["units"] == "BQML" and instance["suvbw"] > 0
+    assert instance["rescale_slope"] == pytest.approx(9.12329)
