@@ -13,9 +13,9 @@ from typing import Any
 from seganypet_node import __version__
 from seganypet_node.bootstrap import bootstrap, start_log_file
 from seganypet_node.commands import check as consistency
+from seganypet_node.commands import jobs as jobs_commands
 from seganypet_node.commands import model as model_commands
 from seganypet_node.commands import phantom as phantom_commands
-from seganypet_node.commands import print_json
 from seganypet_node.commands import send as send_commands
 from seganypet_node.commands import suv as suv_commands
 from seganypet_node.config import Config, load_config
@@ -146,38 +146,6 @@ def _atlas_build(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _jobs(config: Config, args: argparse.Namespace) -> int:
-    from seganypet_node.app import open_database
-    from seganypet_node.db.engine import utcnow
-    from seganypet_node.db.jobs import retry
-    from seganypet_node.db.listing import list_series
-
-    database = open_database(config)
-    if args.retry is not None:
-        with database.sessions.begin() as session:
-            retry(session, args.retry, utcnow())
-        print(f"job {args.retry} queued again")
-        return 0
-    with database.sessions.begin() as session:
-        rows = list_series(session, args.limit)
-    if args.json:
-        print_json(rows)
-        return 0
-    print(f"{'series':<28} {'mod':<4} {'recv':>9} {'series state':<16} {'job':>5} "
-          f"{'job state':<9} {'try':>3}  note")
-    for r in rows:
-        received = f"{r.received}/{r.expected}" if r.expected else str(r.received)
-        state = r.series_state + (f" ({r.completion_rule})" if r.completion_rule else "")
-        note = r.skip_reason or r.last_error or r.note or ""
-        print(f"{_short(r.series_uid):<28} {r.modality:<4} {received:>9} {state:<16} "
-              f"{r.job_id or '-':>5} {r.job_state or '-':<9} {r.attempts or 0:>3}  {note}")
-    return 0
-
-
-def _short(uid: str, width: int = 28) -> str:
-    return uid if len(uid) <= width else "…" + uid[-(width - 1):]
-
-
 def _db(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.db.connect import connect, connect_and_migrate
     from seganypet_node.db.migrate import current_revision, head_revision
@@ -240,8 +208,13 @@ def _parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", parents=[common], help="list series and their jobs")
     jobs.add_argument("--json", action="store_true", help="machine-readable output")
     jobs.add_argument("--limit", type=int, default=200)
-    jobs.add_argument("--retry", type=int, metavar="JOB_ID", help="queue a failed job again")
-    jobs.set_defaults(handler=_jobs)
+    jobs.add_argument("--wide", action="store_true",
+                      help="full UIDs, caller and result folder, one block per series")
+    again = jobs.add_mutually_exclusive_group()
+    again.add_argument("--retry", type=int, metavar="JOB_ID", help="queue a failed job again")
+    again.add_argument("--rerun", type=int, metavar="JOB_ID",
+                       help="run a done job again (after a model or atlas update)")
+    jobs.set_defaults(handler=jobs_commands.jobs)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db.add_argument("db_command", choices=["upgrade", "current"])

@@ -72,17 +72,22 @@ class Caller:
     networks : tuple of str
         Where the peer may call from: IP addresses, networks (CIDR) or host names. Empty:
         from ``host`` only.
+    return_ae_title : str | None
+        Called AE title of the Storage SCP at ``host:port`` that gets the results back, where
+        it is not the caller's own (a console that pushes, a PACS node that stores); None:
+        ``ae_title``.
     """
 
     ae_title: str
     host: str
     port: int
     networks: tuple[str, ...] = ()
+    return_ae_title: str | None = None
 
     @property
     def storage_scp(self) -> RemoteAE:
         """Where this caller's results go back."""
-        return RemoteAE(self.ae_title, self.host, self.port)
+        return RemoteAE(self.return_ae_title or self.ae_title, self.host, self.port)
 
 
 def integer(low: int, high: int) -> Parser:
@@ -261,8 +266,10 @@ def database_url(raw: Any) -> str:
 
 _CALLER_FORM = (
     'a list of {ae_title = "AE", host = "host", port = N} tables, each optionally with '
-    'networks = ["10.0.0.0/24", "host"] (environment: "AE@host:port,AE2@host:port")'
+    'networks = ["10.0.0.0/24", "host"] and return_ae_title = "AE" (environment: '
+    '"AE@host:port,AE2@host:port")'
 )
+_CALLER_KEYS = {"ae_title", "host", "port", "networks", "return_ae_title"}
 
 
 def callers(raw: Any) -> tuple[Caller, ...]:
@@ -274,12 +281,14 @@ def callers(raw: Any) -> tuple[Caller, ...]:
     parsed = []
     for entry in raw:
         if not isinstance(entry, dict) or not (
-                {"ae_title", "host", "port"} <= set(entry) <= {"ae_title", "host", "port",
-                                                               "networks"}):
-            raise ValueError(_CALLER_FORM)
+                {"ae_title", "host", "port"} <= set(entry) <= _CALLER_KEYS):
+            unknown = sorted(set(entry) - _CALLER_KEYS) if isinstance(entry, dict) else []
+            raise ValueError(_CALLER_FORM + (f"; unknown key {unknown[0]!r}" if unknown else ""))
+        back = entry.get("return_ae_title")
         parsed.append(
             Caller(ae_title(entry["ae_title"]), host(entry["host"]),
-                   integer(1, 65535)(entry["port"]), _networks(entry.get("networks", [])))
+                   integer(1, 65535)(entry["port"]), _networks(entry.get("networks", [])),
+                   None if back is None else ae_title(back))
         )
     titles = [c.ae_title for c in parsed]
     if len(set(titles)) != len(titles):
@@ -290,8 +299,9 @@ def callers(raw: Any) -> tuple[Caller, ...]:
 def destinations(raw: Any) -> tuple[RemoteAE, ...]:
     """Parse fixed result destinations (the callers' form, without ``networks``)."""
     parsed = callers(raw)
-    if any(c.networks for c in parsed):
-        raise ValueError("a destination is called, it does not call: no networks here")
+    if any(c.networks or c.return_ae_title for c in parsed):
+        raise ValueError("a destination is called, it does not call: no networks or "
+                         "return_ae_title here (its ae_title is the one called)")
     return tuple(c.storage_scp for c in parsed)
 
 

@@ -36,7 +36,7 @@ from seganypet_node.db.jobs import (
 from seganypet_node.db.models import Series
 from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState
-from seganypet_node.dicom.scu import result_destinations
+from seganypet_node.dicom.scu import result_destinations, why_not_sent
 from seganypet_node.dicom.spool import Spool
 from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import read_pet_series
@@ -199,8 +199,7 @@ class JobWorker(QueuePoller):
         calling_ae = session.get_one(Series, claimed.series_id).calling_ae
         destinations = result_destinations(self.config, calling_ae)
         if objects and not destinations:
-            log.info("job %d: no destination for results (caller %s has no allow-list entry "
-                     "and no [send] destinations)", claimed.job_id, calling_ae)
+            log.info("job %d: results %s", claimed.job_id, why_not_sent(self.config, calling_ae))
         root = self.config.node.data_dir
         items = [OutboundObject(o.kind, o.sop_class_uid, o.sop_instance_uid,
                                 str((moved_to / o.path.relative_to(written_in))

@@ -164,10 +164,41 @@ def series_files(session: Session, series_id: int) -> list[str]:
 
 
 def retry(session: Session, job_id: int, now: dt.datetime) -> None:
-    """Put a FAILED (or DONE) job back in the queue with a fresh attempt budget."""
+    """Put a FAILED job back in the queue with a fresh attempt budget.
+
+    Raises
+    ------
+    JobNotFoundError
+        No such job, or it is not failed (the message says what to do instead).
+    """
+    _requeue(session, job_id, JobState.FAILED, now)
+
+
+def rerun(session: Session, job_id: int, now: dt.datetime) -> None:
+    """Queue a DONE job again (after a model or atlas update); its results are replaced when
+    the new run is recorded.
+
+    Raises
+    ------
+    JobNotFoundError
+        No such job, or it is not done.
+    """
+    _requeue(session, job_id, JobState.DONE, now)
+
+
+_INSTEAD = {JobState.DONE: "it is done: `jobs --rerun {id}` runs it again",
+            JobState.FAILED: "it failed: `jobs --retry {id}` queues it again",
+            JobState.PENDING: "it is pending: a worker will run it",
+            JobState.RUNNING: "it is running now"}
+
+
+def _requeue(session: Session, job_id: int, expected: JobState, now: dt.datetime) -> None:
     job = session.get(Job, job_id, with_for_update=True)
-    if job is None or job.state not in (JobState.FAILED, JobState.DONE):
-        raise JobNotFoundError(f"job {job_id} does not exist or is not failed or done")
+    if job is None:
+        raise JobNotFoundError(f"job {job_id} does not exist (`jobs` lists them)")
+    if job.state is not expected:
+        raise JobNotFoundError(f"job {job_id} is not {expected.value}: "
+                               + _INSTEAD[job.state].format(id=job_id))
     job.state = JobState.PENDING
     job.max_attempts = job.attempts + DEFAULT_MAX_ATTEMPTS
     job.updated_at = now

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from seganypet_node.db.models import Job, Series, Study
+from seganypet_node.db.jobs import job_results_dir
+from seganypet_node.db.models import Job, Outbound, Series, Study
+from seganypet_node.db.states import JobState, OutboundState
+
+
+@dataclass(frozen=True)
+class TransferCounts:
+    """A job's result transfers (objects x destinations) by state."""
+
+    sent: int = 0
+    pending: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every transfer queued for the job."""
+        return self.sent + self.pending + self.failed
+
+    def text(self) -> str:
+        """``3/3 sent``, ``1/3 sent, 2 failed``; ``-`` when none were queued."""
+        if not self.total:
+            return "-"
+        parts = [f"{self.sent}/{self.total} sent"]
+        parts += [f"{n} {what}" for n, what in ((self.pending, "pending"),
+                                                (self.failed, "failed")) if n]
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -29,10 +55,14 @@ class SeriesRow:
     last_error: str | None
     note: str | None
     last_received_at: dt.datetime
+    calling_ae: str
+    results_dir: str | None
+    transfers: TransferCounts
 
 
-def list_series(session: Session, limit: int = 200) -> list[SeriesRow]:
-    """The most recently active series first, with their jobs."""
+def list_series(session: Session, results_root: Path, limit: int = 200) -> list[SeriesRow]:
+    """The most recently active series first, with their jobs, each done job's result folder
+    (under ``results_root``) and its transfers."""
     rows = session.execute(
         select(Study.study_uid, Series, Job)
         .join(Study, Study.id == Series.study_id)
@@ -40,6 +70,7 @@ def list_series(session: Session, limit: int = 200) -> list[SeriesRow]:
         .order_by(Series.last_received_at.desc())
         .limit(limit)
     ).all()
+    transfers = _transfers(session, [job.id for _, _, job in rows if job is not None])
     return [
         SeriesRow(
             study_uid=study_uid, series_uid=series.series_uid, modality=series.modality,
@@ -51,6 +82,22 @@ def list_series(session: Session, limit: int = 200) -> list[SeriesRow]:
             attempts=job.attempts if job else None, last_error=job.last_error if job else None,
             note=job.note if job else None,
             last_received_at=series.last_received_at,
+            calling_ae=series.calling_ae,
+            results_dir=(str(job_results_dir(results_root, job.id))
+                         if job and job.state is JobState.DONE else None),
+            transfers=transfers.get(job.id, TransferCounts()) if job else TransferCounts(),
         )
         for study_uid, series, job in rows
     ]
+
+
+def _transfers(session: Session, job_ids: list[int]) -> dict[int, TransferCounts]:
+    counted: dict[int, dict[str, int]] = {}
+    for job_id, state, n in session.execute(
+            select(Outbound.job_id, Outbound.state, func.count())
+            .where(Outbound.job_id.in_(job_ids)).group_by(Outbound.job_id, Outbound.state)):
+        key = "sent" if state is OutboundState.SENT else (
+            "failed" if state is OutboundState.FAILED else "pending")
+        by_state = counted.setdefault(job_id, {})
+        by_state[key] = by_state.get(key, 0) + n
+    return {job_id: TransferCounts(**by_state) for job_id, by_state in counted.items()}

@@ -59,6 +59,16 @@ def result_destinations(config: Config, calling_ae: str) -> tuple[RemoteAE, ...]
     return tuple(found)
 
 
+def why_not_sent(config: Config, calling_ae: str) -> str | None:
+    """Why results of a series sent by ``calling_ae`` go nowhere (with what to change), or
+    None when they have a destination."""
+    if result_destinations(config, calling_ae):
+        return None
+    back = ("[send] to_caller is false" if not config.send.to_caller else
+            f"caller {calling_ae} has no [access] allowed_callers entry saying where")
+    return f"not sent: {back} and [send] destinations is empty"
+
+
 def retry_policy(config: Config) -> RetryPolicy:
     """The configured backoff."""
     send = config.send

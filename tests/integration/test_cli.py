@@ -64,7 +64,7 @@ def test_jobs_lists_series_and_job(start_node, phantom_study) -> None:
     assert len(rows) == 1 and rows[0]["job_state"] == "pending"
     assert rows[0]["series_uid"] == phantom_study.identity.series_uid
     refused = cli("jobs", "--config", str(node.config_path), "--retry", str(rows[0]["job_id"]))
-    assert refused.returncode == 1 and "not failed or done" in refused.stderr
+    assert refused.returncode == 1 and "is not failed: it is pending" in refused.stderr
 
 
 @pytest.mark.usefixtures("dcmtk")

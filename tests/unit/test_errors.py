@@ -99,7 +99,7 @@ def test_commands_print_one_line_and_exit_with_the_errors_code(tmp_path) -> None
     assert missing.returncode == EXIT_RUNTIME
     assert "Traceback" not in missing.stderr
     assert _message_lines(missing.stderr) == [
-        "seganypet-node: job 424242 does not exist or is not failed or done"]
+        "seganypet-node: job 424242 does not exist (`jobs` lists them)"]
     usage = cli("phantom", "--seed", "1", "--out", str(tmp_path / "p"), "--findings", "gills")
     assert usage.returncode == EXIT_USAGE
     assert usage.stderr.strip() == ("seganypet-node: unknown --findings gills; known: bowel, "

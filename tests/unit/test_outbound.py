@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy.orm import Session
 
-from seganypet_node.config import load_config
+from seganypet_node.config import ConfigError, load_config
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.models import Job, Series, Study
 from seganypet_node.db.outbound import (
@@ -150,6 +150,28 @@ def test_results_go_to_the_caller_and_fixed_destinations_once(tmp_path) -> None:
     assert result_destinations(only_archive, "PACS") == (PACS, ARCHIVE)
     no_caller = config.with_overrides("send", to_caller=False, destinations=[])
     assert result_destinations(no_caller, "PACS") == ()
+
+
+def test_a_caller_can_have_its_results_go_back_under_another_ae_title(tmp_path) -> None:
+    """A console that pushes for a PACS that stores (issue 25): before, results went back
+    only to the caller's own AE title."""
+    config = load_config(None).with_overrides("access", allowed_callers=[
+        {"ae_title": "CONSOLE", "host": "127.0.0.1", "port": 11112,
+         "return_ae_title": "PACS_STORE"},
+        {"ae_title": "PACS", "host": "127.0.0.1", "port": 104}])
+    assert result_destinations(config, "CONSOLE") == (RemoteAE("PACS_STORE", "127.0.0.1",
+                                                               11112),)
+    assert result_destinations(config, "PACS") == (PACS,)
+    with pytest.raises(ConfigError, match="return_ae_title"):
+        config.with_overrides("access", allowed_callers=[
+            {"ae_title": "CONSOLE", "host": "h", "port": 1,
+             "return_ae_title": "A_TITLE_TOO_LONG_X"}])
+    with pytest.raises(ConfigError, match="unknown key 'return_ae'"):
+        config.with_overrides("access", allowed_callers=[
+            {"ae_title": "CONSOLE", "host": "h", "port": 1, "return_ae": "PACS"}])
+    with pytest.raises(ConfigError, match="no networks or return_ae_title here"):
+        config.with_overrides("send", destinations=[
+            {"ae_title": "ARCHIVE", "host": "h", "port": 1, "return_ae_title": "X"}])
 
 
 def test_send_command_lists_retries_and_runs(tmp_path) -> None:
