@@ -23,7 +23,7 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 # Pinned: the CPU build of torch; an unpinned torch pulls gigabytes of CUDA wheels.
-python -m pip install -q "torch==2.13.0"
+python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
 python -m pip install -q -e ".[test]"
 
 ruff check .
