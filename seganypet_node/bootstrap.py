@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pydicom
 
 from seganypet_node.config import Config
@@ -14,12 +16,24 @@ def bootstrap(config: Config) -> None:
     keep_headers_out_of_logs()
 
 
-def start_log_file(config: Config) -> None:
-    """For the long-running commands: also log to ``[logging] file`` when it is set."""
+def start_log_file(config: Config, process: str = "") -> None:
+    """For the long-running commands: also log to ``[logging] file`` when it is set.
+
+    Parameters
+    ----------
+    config : Config
+        The node's settings.
+    process : str, optional
+        Set for a ``worker`` process (``"worker"``): it writes ``node-worker-<host>.log``
+        beside the node's file, since a rotating file must have one writer.
+    """
     path = config.log_file
-    if path is not None:
-        settings = config.logging
-        log_to_file(path, settings.max_mb * 2**20, settings.backups)
+    if path is None:
+        return
+    if process:
+        path = path.with_name(f"{path.stem}-{process}-{socket.gethostname()}{path.suffix}")
+    settings = config.logging
+    log_to_file(path, settings.max_mb * 2**20, settings.backups)
 
 
 def keep_headers_out_of_logs() -> None:

@@ -101,7 +101,7 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
     from seganypet_node.app import open_database
     from seganypet_node.worker import job_workers
 
-    start_log_file(config)
+    start_log_file(config, "worker")
     stop = _stop_on_signals()
     database = open_database(config)
     workers = job_workers(config, database.sessions)

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from seganypet_node import settings_callers
 from seganypet_node import settings_values as v
 from seganypet_node.errors import EXIT_USAGE, NodeError
-from seganypet_node.settings_values import Architecture, Autocast, Caller, LogLevel, RemoteAE
+from seganypet_node.settings_callers import Caller
+from seganypet_node.settings_values import Architecture, Autocast, LogLevel, RemoteAE
 
 ENV_PREFIX = "SEGANYPET_"
 
@@ -96,7 +98,7 @@ class OutputSettings:
 @dataclass(frozen=True)
 class SendSettings:
     to_caller: bool = _key(v.boolean)
-    destinations: tuple[RemoteAE, ...] = _key(v.destinations)
+    destinations: tuple[RemoteAE, ...] = _key(settings_callers.destinations)
     max_attempts: int = _key(v.integer(1, 1000))
     retry_initial_s: float = _key(v.number(0.1, 86400))
     retry_max_s: float = _key(v.number(0.1, 7 * 86400))
@@ -117,7 +119,7 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class AccessSettings:
-    allowed_callers: tuple[Caller, ...] = _key(v.callers)
+    allowed_callers: tuple[Caller, ...] = _key(settings_callers.callers)
 
 
 @dataclass(frozen=True)

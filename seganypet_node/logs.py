@@ -7,7 +7,7 @@ import logging.handlers
 import sys
 from pathlib import Path
 
-from seganypet_node.paths import writable_directory
+from seganypet_node.paths import UnusableDirectoryError, writable_directory
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LIBRARIES = ("pynetdicom", "alembic", "pydicom", "highdicom")
@@ -29,10 +29,16 @@ def log_to_file(path: Path, max_bytes: int, backups: int) -> None:
     Raises
     ------
     seganypet_node.paths.UnusableDirectoryError
-        The file's folder cannot be made or written.
+        The file's folder cannot be made or written, or the file cannot be opened (another
+        user's, from a run under another account).
     """
     writable_directory(path.parent, "[logging] file")
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
-                                                   backupCount=backups, encoding="utf-8")
+    try:
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
+                                                       backupCount=backups, encoding="utf-8")
+    except OSError as exc:
+        raise UnusableDirectoryError(
+            f"[logging] file {path} cannot be opened for writing ({exc.strerror}): give the "
+            f"node's user the file, or set another [logging] file (\"\" for none)") from None
     handler.setFormatter(logging.Formatter(FORMAT))
     logging.getLogger().addHandler(handler)

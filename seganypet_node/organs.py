@@ -31,17 +31,19 @@ class Organ:
     rgb: tuple[int, int, int]
 
 
-# Colours are far apart (pairs too: CIE76 dE >= 45 between any two organs, and from the lesion
+# Colours are far apart (pairs too: CIE76 dE >= 40 between any two organs, and from the lesion
 # and reference colours in outputs/seg.py) so a reader tells each outline and legend row from
 # its neighbours in the key image and in SEG viewers. All sit in a mid-luminance band (WCAG
 # contrast >= 3 against white and against black) so each reads on the white legend and on a
-# MIP that runs from white to black; yellow and magenta are kept for lesions.
-# tests/unit/test_key_image_outputs.py checks both rules.
+# MIP that runs from white to black, and each is saturated (CIE chroma >= 30) so that a
+# viewer's translucent fill visibly tints grey PET (a greyish spleen did not, in OHIF);
+# yellow and magenta are kept for lesions.
+# tests/unit/test_key_image_legibility.py checks these rules.
 ORGANS: tuple[Organ, ...] = (
     Organ("brain", 1, "12738006", "Brain", None, (185, 15, 95)),
     Organ("heart", 2, "80891009", "Heart", None, (255, 35, 50)),
     Organ("liver", 3, "10200004", "Liver", None, (135, 80, 50)),
-    Organ("spleen", 4, "78961009", "Spleen", None, (115, 100, 140)),
+    Organ("spleen", 4, "78961009", "Spleen", None, (140, 50, 155)),
     Organ("kidney_left", 5, "64033007", "Kidney", "left", (10, 130, 60)),
     Organ("kidney_right", 6, "64033007", "Kidney", "right", (135, 130, 0)),
     Organ("urinary_bladder", 7, "89837001", "Urinary bladder", None, (5, 155, 165)),

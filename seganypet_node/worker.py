@@ -180,8 +180,8 @@ class JobWorker(QueuePoller):
         try:
             with self.sessions.begin() as session:
                 if not finish(session, claimed, utcnow(), caveats(written.result)):
-                    log.warning("job %d: lease lost before the result was recorded",
-                                claimed.job_id)
+                    log.warning("job %d: %s before the result was recorded", claimed.job_id,
+                                self._why_not_held())
                     discard(staging)
                     return None
                 queued = self._enqueue(session, claimed, written.objects, staging, final)
@@ -244,14 +244,19 @@ class JobWorker(QueuePoller):
             self._pipeline = pipeline_from_config(self.config)
         return self._pipeline
 
+    def _why_not_held(self) -> str:
+        """Why a job this worker ran is no longer its own."""
+        return ("handed back (the node is stopping)" if self.stopping
+                else "lease lost to another worker")
+
     def _record_failure(self, claimed: ClaimedJob, reason: str,
                         permanent: bool = False) -> JobState:
         try:
             with self.sessions.begin() as session:
                 state = fail(session, claimed, reason, utcnow(), permanent)
         except JobNotFoundError:
-            log.warning("job %d: lease lost before the failure was recorded (%s)",
-                        claimed.job_id, reason)
+            log.warning("job %d: %s before the failure was recorded (%s)",
+                        claimed.job_id, self._why_not_held(), reason)
             return JobState.RUNNING
         log.warning("job %d: attempt %d failed (%s): %s", claimed.job_id, claimed.attempt,
                     state.value, reason)

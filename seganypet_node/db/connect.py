@@ -3,9 +3,6 @@ line why not (a server that does not answer, a driver that is not installed)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from sqlalchemy import URL, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
@@ -15,7 +12,6 @@ from seganypet_node.db.migrate import upgrade
 from seganypet_node.errors import NodeError
 
 SETTING = "[database] url (SEGANYPET_DATABASE_URL)"
-T = TypeVar("T")
 
 
 class DatabaseUnavailableError(NodeError):
@@ -30,10 +26,18 @@ def connect_and_migrate(url: str) -> tuple[Engine, str]:
     Raises
     ------
     DatabaseUnavailableError
-        No driver for the URL, or the server refuses or does not answer.
+        No driver for the URL, the server refuses or does not answer, or the schema cannot
+        be migrated there.
     """
     engine = connect(url)
-    return engine, _answered(engine, lambda: upgrade(engine))
+    try:
+        return engine, upgrade(engine)
+    except (OperationalError, DBAPIError) as exc:
+        engine.dispose()
+        raise DatabaseUnavailableError(
+            f"the database at {_shown(engine.url)} answered but its schema could not be "
+            f"brought to the code's revision ({_first_line(exc)}): the database user needs "
+            f"to create tables there (`seganypet-node db upgrade` as its owner)") from None
 
 
 def connect(url: str) -> Engine:
@@ -46,22 +50,18 @@ def connect(url: str) -> Engine:
     """
     try:
         engine = make_engine(url)
-    except (ModuleNotFoundError, NoSuchModuleError) as exc:
+    except (ImportError, NoSuchModuleError) as exc:  # a driver, or the library it loads
         raise DatabaseUnavailableError(
             f"no database driver for {_shown(url)} ({exc}): install it, or change {SETTING}"
         ) from None
-    _answered(engine, lambda: engine.connect().close())
-    return engine
-
-
-def _answered(engine: Engine, call: Callable[[], T]) -> T:
     try:
-        return call()
+        engine.connect().close()
     except (OperationalError, DBAPIError) as exc:
         engine.dispose()
         raise DatabaseUnavailableError(
             f"cannot open the database at {_shown(engine.url)} ({_first_line(exc)}): start "
             f"the server or check {SETTING}, its user and password") from None
+    return engine
 
 
 def _shown(url: str | URL) -> str:

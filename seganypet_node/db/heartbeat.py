@@ -93,6 +93,6 @@ class LeaseHeartbeat:
                             "renewed", self._claimed.job_id, self._ceiling_s)
                 return
             if not self.renew():
-                log.warning("job %d: lease taken over by another worker",
-                            self._claimed.job_id)
+                log.warning("job %d: lease no longer held (another worker took it over, or "
+                            "the job was handed back as the node stops)", self._claimed.job_id)
                 return

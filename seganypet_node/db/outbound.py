@@ -131,6 +131,23 @@ def mark_failed(session: Session, row_id: int, owner: str, reason: str, now: dt.
     return row.state
 
 
+def release(session: Session, row_ids: Sequence[int], owner: str, now: dt.datetime) -> int:
+    """Hand rows ``owner`` claimed but did not send back to the queue, due now and without
+    counting the attempt (the node is stopping); the number handed back."""
+    released = 0
+    for row_id in row_ids:
+        row = _held(session, row_id, owner)
+        if row is None:
+            continue
+        row.state = OutboundState.PENDING
+        row.attempts = max(0, row.attempts - 1)
+        row.next_attempt_at = now
+        row.lease_owner = row.lease_expires_at = None
+        row.updated_at = now
+        released += 1
+    return released
+
+
 def retry_failed(session: Session, now: dt.datetime, row_ids: Sequence[int] = ()) -> int:
     """Put FAILED rows (all, or those given) back in the queue with fresh attempts."""
     query = select(Outbound).where(Outbound.state == OutboundState.FAILED)

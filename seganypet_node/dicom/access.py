@@ -14,7 +14,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from seganypet_node.settings_values import Caller
+from seganypet_node.settings_callers import Caller
 
 log = logging.getLogger(__name__)
 

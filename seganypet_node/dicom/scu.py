@@ -29,6 +29,7 @@ from seganypet_node.db.outbound import (
     claim_batch,
     mark_failed,
     mark_sent,
+    release,
 )
 from seganypet_node.polling import QueuePoller
 from seganypet_node.settings_values import RemoteAE
@@ -129,7 +130,7 @@ class ResultSender(QueuePoller):
             except (OSError, InvalidDicomError) as exc:
                 results.append(Delivery(item.row_id, False, f"cannot read the object: {exc}"))
         self._record(results)
-        if not ready:
+        if not ready or self._released_if_stopping([item for item, _ in ready]):
             return results
         assoc = self._associate(destination, {str(ds.SOPClassUID) for _, ds in ready})
         if assoc is None or not assoc.is_established:
@@ -139,7 +140,9 @@ class ResultSender(QueuePoller):
             self._record(refused)
             return results + refused
         try:
-            for item, dataset in ready:
+            for k, (item, dataset) in enumerate(ready):
+                if self._released_if_stopping([later for later, _ in ready[k:]]):
+                    break
                 delivery = self._store(assoc, item, dataset)
                 self._record([delivery])
                 results.append(delivery)
@@ -147,6 +150,15 @@ class ResultSender(QueuePoller):
             if assoc.is_established:
                 assoc.release()
         return results
+
+    def _released_if_stopping(self, items: Sequence[OutboundItem]) -> bool:
+        """When the node is stopping, hand ``items`` back unsent (no attempt spent): True."""
+        if not self.stopping:
+            return False
+        with self.sessions.begin() as session:
+            count = release(session, [item.row_id for item in items], self.owner, utcnow())
+        log.info("sender: %d object(s) handed back to the queue (the node is stopping)", count)
+        return True
 
     def _store(self, assoc: Association, item: OutboundItem,
                dataset: pydicom.Dataset) -> Delivery:

@@ -49,6 +49,9 @@ def read_nifti(path: Path, spacing_mm: Sequence[float] | None = None) -> sitk.Im
                               f"({str(exc).strip().splitlines()[-1]})") from None
     image = _three_d(image, path)
     if spacing_mm is not None:
+        if len(spacing_mm) != 3 or not all(0.1 <= float(s) <= 50.0 for s in spacing_mm):
+            raise NiftiInputError(f"--spacing {' '.join(str(s) for s in spacing_mm)}: give "
+                                  f"three voxel sizes from 0.1 to 50 mm (x y z)")
         image.SetSpacing(tuple(float(s) for s in spacing_mm))
     elif _spacing_missing(image, path):
         raise NiftiInputError(

@@ -15,6 +15,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from seganypet_node.imaging.pet import SeriesError
+from seganypet_node.imaging.suv import header_values
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def survey(files: Sequence[Path]) -> tuple[list[FoundSeries], int]:
     found = []
     for uid, members in grouped.items():
         first = members[0][1]
-        corrected = "ATTN" in [str(v) for v in first.get("CorrectedImage", []) or []]
+        corrected = "ATTN" in {str(v).upper() for v in header_values(first, "CorrectedImage")}
         found.append(FoundSeries(uid, str(first.get("Modality", "") or "?"),
                                  str(first.get("SeriesDescription", "") or ""), corrected,
                                  tuple(path for path, _ in members)))

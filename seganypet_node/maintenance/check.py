@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.ingest import record_instance
-from seganypet_node.db.jobs import job_results_dir, retry, unfinished_results_dirs
+from seganypet_node.db.jobs import job_results_dir, rerun, unfinished_results_dirs
 from seganypet_node.db.models import Instance, Job, Outbound, Series
 from seganypet_node.db.states import JobState, OutboundState
 from seganypet_node.dicom.completion import skip_reason
@@ -175,14 +175,14 @@ class ConsistencyCheck:
                     continue
                 if repair:
                     row.state = OutboundState.FAILED
-                    row.last_error = "result file missing; re-run the job (jobs --retry)"
+                    row.last_error = "result file missing; run the job again (jobs --rerun)"
                 findings.append(Finding(FindingKind.MISSING_RESULT, f"transfer {row.id}",
                                         "marked failed" if repair else None))
             for job_id in session.scalars(select(Job.id).where(Job.state == JobState.DONE)):
                 if job_results_dir(self._results_dir, job_id).is_dir():
                     continue
                 if repair:
-                    retry(session, job_id, utcnow())
+                    rerun(session, job_id, utcnow())
                 findings.append(Finding(FindingKind.MISSING_RESULTS_DIR, f"job {job_id}",
                                         "queued again" if repair else None))
             findings += self._unfinished(session, repair)

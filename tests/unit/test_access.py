@@ -3,7 +3,7 @@
 import pytest
 
 from seganypet_node.dicom.access import CallerAccess
-from seganypet_node.settings_values import Caller, callers
+from seganypet_node.settings_callers import Caller, callers
 
 
 def test_callers_match_their_host_networks_and_names() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from seganypet_node.config import ConfigError, load_config
-from seganypet_node.settings_values import Caller
+from seganypet_node.settings_callers import Caller
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -134,7 +134,7 @@ def test_fixed_destinations_are_storage_scps_and_a_caller_sent_to_once() -> None
     # The archive both sends and receives: its results go to it once (before: twice, since
     # its allow-list entry, with networks, differed from the same SCP as a destination).
     assert result_destinations(config, "ARCHIVE") == (RemoteAE("ARCHIVE", "10.0.0.7", 104),)
-    with pytest.raises(ConfigError, match="no networks here"):
+    with pytest.raises(ConfigError, match="no networks or return_ae_title here"):
         load_config(None).with_overrides("send", destinations=[
             {"ae_title": "X", "host": "h", "port": 1, "networks": ["10.0.0.0/8"]}])
 
@@ -150,3 +150,14 @@ def test_choices_are_enum_members_read_case_insensitively() -> None:
     assert config.logging.level is LogLevel.DEBUG
     with pytest.raises(ConfigError, match=r"\[model\] autocast.*one of NONE, FP16, BF16"):
         load_config(environ={"SEGANYPET_MODEL_AUTOCAST": "fp64"})
+
+
+def test_a_quoted_port_inside_a_caller_table_is_refused_like_any_other(tmp_path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[access]\nallowed_callers = [{ ae_title = "PACS", host = "10.0.0.5", '
+                    'port = "104" }]\n')
+    with pytest.raises(ConfigError, match=r"port: expected an integer from 1 to 65535, got the "
+                                          r"string '104' \(write it without quotes\)"):
+        load_config(site)
+    from_environment = load_config(None, {"SEGANYPET_ACCESS_ALLOWED_CALLERS": "PACS@h:104"})
+    assert from_environment.caller("PACS").port == 104

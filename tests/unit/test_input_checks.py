@@ -4,7 +4,6 @@ SUVbw with a voxel size, and a path that does not exist is named."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,9 @@ from seganypet_node.imaging.nifti import NiftiInputError, read_nifti
 from seganypet_node.imaging.pet import SeriesError
 from seganypet_node.imaging.series_choice import choose_pet_series
 from seganypet_node.imaging.volume import load_input
+from tests.support import SHARED_DATA
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real_pet_slices"
+REAL = SHARED_DATA / "real_pet_slices"
 COMUNIX = REAL / "Comunix"  # the PET and the CT of one real PET/CT study
 
 
@@ -36,7 +36,9 @@ def test_a_real_study_folder_with_its_ct_gives_the_pet_series_and_says_which() -
 def test_the_attenuation_corrected_series_is_taken_before_the_uncorrected(tmp_path) -> None:
     nac_uid = generate_uid()
     for path in sorted((COMUNIX / "Pet").iterdir()):
-        shutil.copy(path, tmp_path / f"ac-{path.name}")
+        ac = pydicom.dcmread(path)
+        ac.CorrectedImage = "ATTN"  # one value: pydicom gives a str, not a list
+        ac.save_as(tmp_path / f"ac-{path.name}")
         ds = pydicom.dcmread(path)
         ds.SeriesInstanceUID, ds.SOPInstanceUID = nac_uid, generate_uid()
         ds.CorrectedImage = [v for v in ds.CorrectedImage if v != "ATTN"]
@@ -129,6 +131,8 @@ def test_a_nifti_without_voxel_size_needs_spacing(tmp_path) -> None:
     path.write_bytes(bytes(header))
     with pytest.raises(NiftiInputError, match=r"carries no voxel size .* --spacing X Y Z"):
         load_input([path])
+    with pytest.raises(NiftiInputError, match=r"--spacing 0 0 0: give three voxel sizes"):
+        load_input([path], spacing_mm=(0, 0, 0))
     given = load_input([path], spacing_mm=(2.0, 2.0, 3.0))
     assert given.values.GetSpacing() == (2.0, 2.0, 3.0)
     with pytest.raises(SeriesError, match="--spacing is for NIfTI input"):

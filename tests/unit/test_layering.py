@@ -10,7 +10,8 @@ import seganypet_node
 PACKAGE = Path(seganypet_node.__file__).parent
 
 LAYERS = {
-    0: {"errors", "hashing", "organs", "settings_values", "logs", "polling", "paths", "__init__"},
+    0: {"errors", "hashing", "organs", "settings_values", "settings_callers", "logs", "polling",
+        "paths", "__init__"},
     1: {"config", "bootstrap"},
     2: {"imaging"},
     3: {"model"},

@@ -96,7 +96,29 @@ def test_an_unwritable_log_folder_is_named(tmp_path: Path) -> None:
         log_to_file(blocker / "node.log", 1000, 1)
 
 
+def test_a_log_file_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "node.log"
+    path.mkdir(parents=True)  # a directory where the file should be: open() fails as for
+    with pytest.raises(UnusableDirectoryError,  # a file owned by another user
+                       match=r"\[logging\] file .*node.log cannot be opened for writing"):
+        log_to_file(path, 1000, 1)
+
+
 def test_the_log_file_lives_in_the_data_directory_by_default(tmp_path: Path) -> None:
     config = load_config(None, {}).with_overrides("node", data_dir=str(tmp_path))
     assert config.log_file == tmp_path / "logs" / "node.log"
     assert config.with_overrides("logging", file="").log_file is None
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_worker_process_writes_its_own_file_beside_the_nodes(tmp_path: Path) -> None:
+    import socket
+
+    from seganypet_node.bootstrap import start_log_file
+
+    config = load_config(None, {}).with_overrides("node", data_dir=str(tmp_path))
+    start_log_file(config, "worker")
+    logging.getLogger("seganypet_node.test").warning("from the worker")
+    worker_log = tmp_path / "logs" / f"node-worker-{socket.gethostname()}.log"
+    assert "from the worker" in worker_log.read_text()
+    assert not (tmp_path / "logs" / "node.log").exists()

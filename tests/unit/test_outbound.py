@@ -140,6 +140,32 @@ def test_unreachable_destination_is_recorded_with_the_reason(sessions, job_id, t
     assert "cannot read" in rows["sr"].last_error  # its file is missing: said, not crashed
 
 
+def test_a_stopping_sender_hands_its_batch_back_without_spending_attempts(
+        sessions, job_id, tmp_path) -> None:
+    """Before: the rows stayed ``sending`` until their lease ran out (300 s) and the
+    interrupted try counted as one of the attempts."""
+    config = load_config(None, environ={}).with_overrides(
+        "node", data_dir=str(tmp_path), acse_timeout=2, network_timeout=2)
+    (tmp_path / "results/job-1/dicom").mkdir(parents=True)
+    from pydicom.dataset import Dataset, FileMetaDataset
+    for item in OBJECTS:
+        ds = Dataset()
+        ds.SOPClassUID, ds.SOPInstanceUID = item.sop_class_uid, item.sop_instance_uid
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+        ds.save_as(tmp_path / item.relative_path, enforce_file_format=True)
+    now = utcnow()
+    with sessions.begin() as s:
+        enqueue(s, job_id, OBJECTS, [RemoteAE("NOBODY", "127.0.0.1", free_port())], now)
+    sender = ResultSender(config, sessions)
+    sender.request_stop()  # SIGTERM arrived as the batch was claimed
+    assert sender.run_once() == 0
+    with sessions.begin() as s:
+        rows = list_outbound(s)
+        assert [(r.state, r.attempts, r.last_error) for r in rows] == [("pending", 0, None)] * 3
+        assert len(claim_batch(s, "next-node", LEASE, utcnow(), limit=10)) == 3  # due at once
+
+
 def test_results_go_to_the_caller_and_fixed_destinations_once(tmp_path) -> None:
     environ = {"SEGANYPET_ACCESS_ALLOWED_CALLERS": "PACS@127.0.0.1:104",
                "SEGANYPET_SEND_DESTINATIONS": "PACS@127.0.0.1:104,ARCHIVE@127.0.0.1:105"}
