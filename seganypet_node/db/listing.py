@@ -91,13 +91,15 @@ def list_series(session: Session, results_root: Path, limit: int = 200) -> list[
     ]
 
 
+_COUNTED_AS = {OutboundState.SENT: "sent", OutboundState.FAILED: "failed"}
+
+
 def _transfers(session: Session, job_ids: list[int]) -> dict[int, TransferCounts]:
     counted: dict[int, dict[str, int]] = {}
     for job_id, state, n in session.execute(
             select(Outbound.job_id, Outbound.state, func.count())
             .where(Outbound.job_id.in_(job_ids)).group_by(Outbound.job_id, Outbound.state)):
-        key = "sent" if state is OutboundState.SENT else (
-            "failed" if state is OutboundState.FAILED else "pending")
+        key = _COUNTED_AS.get(state, "pending")  # sending counts as pending
         by_state = counted.setdefault(job_id, {})
         by_state[key] = by_state.get(key, 0) + n
     return {job_id: TransferCounts(**by_state) for job_id, by_state in counted.items()}

@@ -41,16 +41,22 @@ def consistent(node) -> bool:
     return cli("--config", str(node.config_path), "check").stdout.strip().endswith("consistent")
 
 
+def _node_mid_job(netns, start_node, make_phantom, archive, seed: int, lease_s: float):
+    """A node with one worker, 1.5 s into segmenting a 300-slice study it was just sent."""
+    node = start_node(prefix=netns.enter(), send=archive_config(archive),
+                      worker={"count": 1, "poll_interval_s": 0.2, "lease_s": lease_s})
+    study = make_phantom(seed, slices=300)
+    assert storescu(node.port, study.dicom_dir, prefix=netns.enter()).returncode == 0
+    wait_for(lambda: "job 1: attempt 1" in node.log(), 60, "job started", node.log, 0.05)
+    time.sleep(1.5)
+    return node
+
+
 def test_kill_during_segmentation_reruns_the_job_once(
         netns, start_node, make_phantom, tmp_path) -> None:
     archive = StorescpPeer(tmp_path / "archive", netns.enter()).start()
     try:
-        node = start_node(prefix=netns.enter(), send=archive_config(archive),
-                          worker={"count": 1, "poll_interval_s": 0.2, "lease_s": 10})
-        study = make_phantom(51, slices=300)
-        assert storescu(node.port, study.dicom_dir, prefix=netns.enter()).returncode == 0
-        wait_for(lambda: "job 1: attempt 1" in node.log(), 60, "job started", node.log, 0.05)
-        time.sleep(1.5)
+        node = _node_mid_job(netns, start_node, make_phantom, archive, seed=51, lease_s=10)
         node.kill()
         interrupted = job(node)
         assert interrupted.state.value == "running", "the kill did not land mid-job"
@@ -73,12 +79,7 @@ def test_sigterm_during_segmentation_hands_the_job_back_and_a_restart_runs_it_at
     archive = StorescpPeer(tmp_path / "archive", netns.enter()).start()
     try:
         # A lease far longer than the test: only the hand-back can free the job this quickly.
-        node = start_node(prefix=netns.enter(), send=archive_config(archive),
-                          worker={"count": 1, "poll_interval_s": 0.2, "lease_s": 600})
-        study = make_phantom(52, slices=300)
-        assert storescu(node.port, study.dicom_dir, prefix=netns.enter()).returncode == 0
-        wait_for(lambda: "job 1: attempt 1" in node.log(), 60, "job started", node.log, 0.05)
-        time.sleep(1.5)
+        node = _node_mid_job(netns, start_node, make_phantom, archive, seed=52, lease_s=600)
         started = time.monotonic()
         assert node.terminate() == 0
         stopped_in = time.monotonic() - started
