@@ -161,9 +161,10 @@ def _score(case: str, labels: np.ndarray, automatic: PipelineResult,
         note = "" if auto.found else f"not found: {auto.reason}"
         scores.append(CaseScore(
             case, auto.organ,
-            dice(auto.mask if auto.mask is not None else empty, truth),
-            dice(best.mask if best.mask is not None else empty, truth), note,
-            None if auto.withheld is None else dice(auto.withheld, truth), seconds, auto.found))
+            dice(auto.mask.full() if auto.mask is not None else empty, truth),
+            dice(best.mask.full() if best.mask is not None else empty, truth), note,
+            None if auto.withheld is None else dice(auto.withheld.full(), truth), seconds,
+            auto.found))
     return scores
 
 

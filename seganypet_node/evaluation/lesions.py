@@ -96,7 +96,7 @@ def evaluate_lesions(pipeline: OrganPipeline, specs: Sequence[tuple[str, Phantom
 def score_case(name: str, labels: np.ndarray, suv: np.ndarray, result: PipelineResult,
                voxel_ml: float, seconds: float) -> LesionCaseScore:
     """Lesion-wise and voxel-wise figures of one run against the phantom's labels."""
-    lesions = [lesion.mask for lesion in result.lesions.lesions]
+    lesions = [lesion.mask.full() for lesion in result.lesions.lesions]
     liver_mean = float(suv[labels == BY_NAME["liver"].label].mean())
     truth_labels = [int(v) for v in np.unique(labels) if v > LESION_LABEL_BASE]
     eligible = found = 0

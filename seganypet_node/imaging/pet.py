@@ -1,4 +1,5 @@
-"""A stored PET series as one 3D volume: geometry checked, rescaled per slice, SUV scale.
+"""A stored PET series as one 3D volume: geometry checked, rescaled per slice, in SUVbw
+where the header allows it.
 
 Classic PET (one slice per instance) and Enhanced PET (multi-frame) are both read. Slices are
 sorted along the slice normal; a series whose slices do not form one regular grid (mixed
@@ -22,6 +23,7 @@ from pydicom.dataset import Dataset
 from seganypet_node.errors import NodeError
 from seganypet_node.imaging.slice_grid import SliceGrid, SliceGridError, slice_grid
 from seganypet_node.imaging.suv import SuvScale, acquisition_datetime, suv_scale
+from seganypet_node.imaging.units import Unit
 
 
 class SeriesError(NodeError, ValueError):
@@ -35,7 +37,8 @@ class PetSlice:
     position: tuple[float, float, float]
     slope: float
     intercept: float
-    pixels: np.ndarray  # (rows, columns), stored values
+    path: Path  # the file whose pixels hold the plane
+    matrix: tuple[int, int]  # Rows, Columns
     source: Dataset  # header without pixel data (for outputs that reference it)
     frame: int  # 1-based frame number in a multi-frame instance, 0 for classic
 
@@ -47,16 +50,20 @@ class PetVolume:
     Parameters
     ----------
     image : SimpleITK.Image
-        float32 rescaled values (Bq/ml for BQML), LPS geometry, slice order = ``sources``.
+        float32 values in ``unit``, LPS geometry, slice order = ``sources``.
     scale : SuvScale
         Conversion to Bq/ml and SUV, or why SUV is absent.
     sources : tuple of pydicom.Dataset
         Header of each slice (no pixel data), in volume order (index 0 = first array slice).
+    unit : Unit
+        What ``image`` holds: SUVbw where the header allows SUV, else Bq/ml where the units
+        allow it, else the rescaled values in the series' own units.
     """
 
     image: sitk.Image
     scale: SuvScale
     sources: tuple[Dataset, ...]
+    unit: Unit
 
     @property
     def series_uid(self) -> str:
@@ -65,6 +72,9 @@ class PetVolume:
 
 def read_pet_series(paths: Sequence[Path]) -> PetVolume:
     """Read the files of one PET series into a checked volume.
+
+    Headers are read and checked first; pixels are then decoded one file at a time straight
+    into the volume, so a study is held once (float32), never as a list of slices as well.
 
     Raises
     ------
@@ -84,33 +94,67 @@ def read_pet_series(paths: Sequence[Path]) -> PetVolume:
         grid = slice_grid(np.array([s.position for s in slices]), normal)
     except SliceGridError as exc:
         raise SeriesError(str(exc)) from None
-    image = _stack(slices, orientation, grid)
     times = [t for t in (acquisition_datetime(s.source) for s in slices) if t is not None]
-    return PetVolume(image, suv_scale(slices[0].source, times), tuple(s.source for s in slices))
+    scale = suv_scale(slices[0].source, times)
+    factor, unit = _value_factor(scale)
+    image = _geometry(slices, orientation, grid)
+    _fill(image, slices, factor)
+    return PetVolume(image, scale, tuple(s.source for s in slices), unit)
+
+
+def _value_factor(scale: SuvScale) -> tuple[float, Unit]:
+    """Per rescaled value: SUVbw where the header allows it, else Bq/ml, else the series'
+    own units (the volume is scaled once, as it is filled)."""
+    if scale.suvbw is not None:
+        return scale.suvbw, Unit.SUVBW
+    if scale.bqml is not None:
+        return scale.bqml, Unit.BQML
+    return 1.0, Unit.of_series(scale.units)
 
 
 def _slices_of(path: Path) -> list[PetSlice]:
     try:
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array
-    except Exception as exc:  # pydicom and its decoders raise many types
-        raise SeriesError(f"{path.name}: pixel data does not decode ({exc})") from None
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:  # pydicom raises many types for a damaged file
+        raise SeriesError(f"{path.name}: cannot be read as DICOM ({exc})") from None
     if str(ds.get("Modality", "")) != "PT":
         raise SeriesError(f"{path.name}: modality {ds.get('Modality')} is not PT")
-    header = ds.copy()
-    del header.PixelData
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    matrix = (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
     if "PerFrameFunctionalGroupsSequence" not in ds:
-        return [PetSlice(_position(ds), *_rescale(ds), pixels, header, 0)]
-    pixels = pixels.reshape(frames, *pixels.shape[-2:])
+        return [PetSlice(_position(ds), *_rescale(ds), path, matrix, ds, 0)]
     shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
     out = []
     for number, group in enumerate(ds.PerFrameFunctionalGroupsSequence, start=1):
         plane = _functional(group, shared, "PlanePositionSequence")
         transform = _functional(group, shared, "PixelValueTransformationSequence")
-        out.append(PetSlice(_position(plane), *_rescale(transform), pixels[number - 1], header,
-                            number))
+        out.append(PetSlice(_position(plane), *_rescale(transform), path, matrix, ds, number))
     return out
+
+
+def _fill(image: sitk.Image, slices: list[PetSlice], factor: float) -> None:
+    """Decode each file once and paste its planes, rescaled and scaled, in place."""
+    planes: dict[Path, list[tuple[int, PetSlice]]] = {}
+    for index, piece in enumerate(slices):
+        planes.setdefault(piece.path, []).append((index, piece))
+    for path, placed in planes.items():
+        pixels = _planes_of(path, placed[0][1].matrix)
+        for index, piece in placed:
+            values = pixels[max(piece.frame, 1) - 1].astype(np.float32)
+            values *= np.float32(piece.slope * factor)
+            values += np.float32(piece.intercept * factor)
+            image[:, :, index] = sitk.GetImageFromArray(values)
+
+
+def _planes_of(path: Path, matrix: tuple[int, int]) -> np.ndarray:
+    """The stored values of a file as (frames, rows, columns)."""
+    try:
+        pixels = pydicom.dcmread(path).pixel_array
+    except Exception as exc:  # pydicom and its decoders raise many types
+        raise SeriesError(f"{path.name}: pixel data does not decode ({exc})") from None
+    if tuple(pixels.shape[-2:]) != matrix:
+        raise SeriesError(f"{path.name}: pixel data of shape {pixels.shape} does not match "
+                          f"Rows x Columns {matrix[0]} x {matrix[1]}")
+    return pixels.reshape(-1, *matrix)
 
 
 def _functional(group: Dataset, shared: Dataset, keyword: str) -> Dataset:
@@ -157,7 +201,7 @@ def _check_one_series(slices: list[PetSlice]) -> None:
     if len(series) > 1:
         raise SeriesError(f"instances of {len(series)} series given, expected one")
     _check_constant("matrix (rows x columns)", slices,
-                    lambda s: "x".join(str(n) for n in s.pixels.shape))
+                    lambda s: "x".join(str(n) for n in s.matrix))
     _check_constant("PixelSpacing (mm)", slices,
                     lambda s: "/".join(f"{v:g}" for v in _pixel_spacing_of(s.source)))
 
@@ -177,15 +221,11 @@ def _orientation(slices: list[PetSlice]) -> np.ndarray:
     return first
 
 
-def _stack(slices: list[PetSlice], orientation: np.ndarray, grid: SliceGrid) -> sitk.Image:
-    # One float32 volume filled slice by slice (a list of slices, then their stack, held it
-    # twice; 470 MB each at 2 mm).
-    values = np.empty((len(slices), *slices[0].pixels.shape), dtype=np.float32)
-    for index, piece in enumerate(slices):
-        np.multiply(piece.pixels, np.float32(piece.slope), out=values[index], casting="unsafe")
-        values[index] += np.float32(piece.intercept)
-    image = sitk.GetImageFromArray(values)
-    del values
+def _geometry(slices: list[PetSlice], orientation: np.ndarray, grid: SliceGrid) -> sitk.Image:
+    """An empty float32 volume on the series' grid (filled in place: a second full copy of a
+    2 mm study costs 470 MB)."""
+    rows, columns = slices[0].matrix
+    image = sitk.Image([columns, rows, len(slices)], sitk.sitkFloat32)
     row_spacing, column_spacing = _pixel_spacing_of(slices[0].source)
     image.SetSpacing((column_spacing, row_spacing, grid.spacing_mm))
     normal = np.cross(orientation[:3], orientation[3:])

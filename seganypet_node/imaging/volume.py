@@ -30,9 +30,10 @@ class VolumeInput:
     Parameters
     ----------
     values : SimpleITK.Image
-        Rescaled values (Bq/ml for BQML series), LPS geometry.
+        SUVbw where the header allows it (DICOM and NIfTI alike), else Bq/ml or the series'
+        own units; LPS geometry.
     suvbw : float | None
-        SUVbw per value; None when the header does not allow SUV.
+        SUVbw per value (1.0 for every input today); None when the header does not allow SUV.
     unit : Unit
         Unit of ``values`` (Bq/ml, SUVbw, or the series' Units).
     suv_note : str | None
@@ -61,8 +62,8 @@ class VolumeInput:
         else the volume's own values. The one place values become SUV."""
         values = (self.values if self.values.GetPixelID() == sitk.sitkFloat32
                   else sitk.Cast(self.values, sitk.sitkFloat32))
-        if self.suvbw is None:
-            return values
+        if self.suvbw is None or self.suvbw == 1.0:
+            return values  # the image itself, not a copy: callers do not write to it
         return values * float(self.suvbw)  # float32 stays float32: no second full copy
 
     @property
@@ -125,15 +126,12 @@ def points_of_voxels(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:
 
 
 def from_pet_series(pet: PetVolume) -> VolumeInput:
-    """A read PET series as pipeline input (Bq/ml where the units allow it)."""
+    """A read PET series as pipeline input: in SUVbw where the header allows it (the reader
+    scaled it as it filled the volume, so there is one SUV image per study), else Bq/ml."""
     scale = pet.scale
-    values, unit, suvbw = pet.image, Unit.of_series(scale.units), scale.suvbw
-    if scale.bqml is not None:
-        values = sitk.Cast(pet.image * scale.bqml, sitk.sitkFloat32)
-        unit = Unit.BQML
-        suvbw = None if scale.suvbw is None else scale.suvbw / scale.bqml
+    suvbw = 1.0 if pet.unit is Unit.SUVBW else None
     note = scale.reason if scale.suvbw is None else f"SUVbw by rule {scale.rule}"
-    return VolumeInput(values, suvbw, unit, note, pet)
+    return VolumeInput(pet.image, suvbw, pet.unit, note, pet)
 
 
 def from_nifti(path: Path, spacing_mm: Sequence[float] | None = None) -> VolumeInput:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from seganypet_node.imaging.boxes import Box, mask_box, widened
+from seganypet_node.imaging.boxes import Box, BoxMask
 from seganypet_node.lesions.results import DetectionThreshold, ThresholdRule
 from seganypet_node.measure.reference import ReferenceRegion
 
@@ -59,7 +59,7 @@ def detection_threshold(liver: ReferenceRegion | None, fallback: float,
                               f"lesion threshold fixed at {fallback:g}: {why}")
 
 
-def physiological_zone(organs: Mapping[str, np.ndarray], spacing_zyx: Sequence[float],
+def physiological_zone(organs: Mapping[str, BoxMask], spacing_zyx: Sequence[float],
                        margin_mm: float = SPILL_MM) -> np.ndarray:
     """Voxels within ``margin_mm`` of a found physiological-uptake organ (boolean)."""
     shape = next(iter(organs.values())).shape if organs else (0, 0, 0)
@@ -70,19 +70,18 @@ def physiological_zone(organs: Mapping[str, np.ndarray], spacing_zyx: Sequence[f
     return zone
 
 
-def _widen_into(zone: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float],
+def _widen_into(zone: np.ndarray, mask: BoxMask, spacing_zyx: Sequence[float],
                 margin_mm: float) -> None:
     """Set the voxels within ``margin_mm`` of ``mask`` in ``zone``, working in its box."""
-    found = mask_box(mask)
-    if found is None:
+    if not mask.any():
         return
-    box = widened(found, mask.shape, spacing_zyx, margin_mm, extra_voxels=1)
-    distance = ndimage.distance_transform_edt(~mask[box], sampling=spacing_zyx)
+    box = mask.around(spacing_zyx, margin_mm, extra_voxels=1)
+    distance = ndimage.distance_transform_edt(~mask.within(box), sampling=spacing_zyx)
     zone[box] |= distance <= margin_mm
 
 
 def find_candidates(values: np.ndarray, threshold: DetectionThreshold,
-                    organs: Mapping[str, np.ndarray], spacing_zyx: Sequence[float],
+                    organs: Mapping[str, BoxMask], spacing_zyx: Sequence[float],
                     zone: np.ndarray | None = None) -> list[Candidate]:
     """Foci above the threshold outside the physiological-uptake organs, hottest first.
 

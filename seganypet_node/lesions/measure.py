@@ -11,13 +11,14 @@ import SimpleITK as sitk
 from pydicom.uid import generate_uid
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import point_of_voxel, points_of_voxels
 from seganypet_node.lesions.delineate import LesionMask
 from seganypet_node.lesions.regions import body_region
 from seganypet_node.lesions.results import Lesion, TumourBurden
 from seganypet_node.measure.reference import ReferenceKind, ReferenceRegion
-from seganypet_node.measure.uptake import uptake_stats
+from seganypet_node.measure.uptake import uptake_in_box
 
 OUTSIDE_ORGANS = "outside the segmented organs"
 SURROUNDED = 0.5  # share of a lesion's rim in one organ that makes it that organ's lesion
@@ -26,20 +27,19 @@ MARKEDLY_ABOVE_LIVER = 2.0  # Deauville 5: uptake markedly (here: twice) above t
 
 def measured_lesions(masks: Sequence[LesionMask], values: np.ndarray, image: sitk.Image,
                      unit: Unit, sul_per_value: float | None,
-                     organs: Mapping[str, np.ndarray],
+                     organs: Mapping[str, BoxMask],
                      references: Sequence[ReferenceRegion]) -> tuple[Lesion, ...]:
     """The lesions with their figures, numbered by decreasing SUVmax."""
     spacing = image.GetSpacing()[::-1]
     means = {r.name: r.mean for r in references}
     lesions = []
     for lesion in masks:
-        whole = lesion.full(values.shape)
-        stats = uptake_stats(values, whole, spacing, unit, lesion=True)
-        offset = np.array([b.start for b in lesion.box])
-        centroid = points_of_voxels(image, np.argwhere(lesion.mask) + offset).mean(axis=0)
+        held = BoxMask.of(lesion.mask, lesion.box, values.shape)
+        stats = uptake_in_box(values, held, spacing, unit, lesion=True)
+        centroid = points_of_voxels(image, held.indices()).mean(axis=0)
         centre = (float(centroid[0]), float(centroid[1]), float(centroid[2]))
         lesions.append(Lesion(
-            0, whole, stats, None if sul_per_value is None else stats.peak * sul_per_value,
+            0, held, stats, None if sul_per_value is None else stats.peak * sul_per_value,
             _site(lesion, organs, centre, image), centre,
             point_of_voxel(image, lesion.click_index), lesion.delineation,
             deauville_aid(stats.maximum, means.get(ReferenceKind.BLOOD_POOL),
@@ -53,17 +53,18 @@ def _numbered(lesion: Lesion, number: int) -> Lesion:
     return dataclasses.replace(lesion, number=number)
 
 
-def _site(lesion: LesionMask, organs: Mapping[str, np.ndarray],
+def _site(lesion: LesionMask, organs: Mapping[str, BoxMask],
           centre: tuple[float, float, float], image: sitk.Image) -> str:
     """The organ holding most of the lesion's voxels, or, for a lesion the organ's mask left
     out (a hot lesion is not the organ's usual tissue), the organ surrounding most of it;
     else the body region (``outside the segmented organs: thorax``)."""
-    inside = {name: int((organ[lesion.box] & lesion.mask).sum()) for name, organ in organs.items()}
+    inside = {name: int((organ.within(lesion.box) & lesion.mask).sum())
+              for name, organ in organs.items()}
     best = max(inside, key=lambda name: inside[name], default=None)
     if best is not None and inside[best] > 0:
         return best
     ring = ndimage.binary_dilation(lesion.mask, iterations=2) & ~lesion.mask
-    around = {name: int((organ[lesion.box] & ring).sum()) for name, organ in organs.items()}
+    around = {name: int((organ.within(lesion.box) & ring).sum()) for name, organ in organs.items()}
     best = max(around, key=lambda name: around[name], default=None)
     if best is not None and around[best] > SURROUNDED * ring.sum():
         return best

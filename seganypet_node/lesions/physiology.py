@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.volume import points_of_voxels
 from seganypet_node.lesions.candidates import PHYSIOLOGICAL, SPILL_MM, TOUCH_MM
 from seganypet_node.lesions.delineate import Focus
@@ -36,7 +37,7 @@ def noise_reason(focus: Focus) -> str | None:
     return None
 
 
-def organ_spill_reason(focus: Focus, organs: Mapping[str, np.ndarray],
+def organ_spill_reason(focus: Focus, organs: Mapping[str, BoxMask],
                        organ_max: Mapping[str, float],
                        spacing_zyx: Sequence[float]) -> str | None:
     """Why the focus is a hot organ's own uptake past its mask: it peaks at the organ's edge
@@ -48,8 +49,9 @@ def organ_spill_reason(focus: Focus, organs: Mapping[str, np.ndarray],
         if name not in organs:
             continue
         organ = organs[name]
-        window = tuple(slice(max(0, p - d), p + d + 1) for p, d in zip(peak, pad, strict=True))
-        near = np.argwhere(organ[window])
+        window = tuple(slice(max(0, p - d), min(n, p + d + 1))
+                       for p, d, n in zip(peak, pad, organ.shape, strict=True))
+        near = np.argwhere(organ.within(window))
         if not len(near):
             continue
         offset = np.array([w.start for w in window])

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.volume import points_of_voxels
 
 ARM_MARGIN_MM = 30.0
 THIGH_BELOW_BLADDER_MM = 40.0
 
 
-def body_region(centroid_lps: tuple[float, float, float], organs: Mapping[str, np.ndarray],
+def body_region(centroid_lps: tuple[float, float, float], organs: Mapping[str, BoxMask],
                 image: sitk.Image) -> str | None:
     """"head and neck", "thorax", "abdomen", "pelvis", "leg" or "arm"; None when the organs
     found do not say."""
@@ -47,11 +48,9 @@ def body_region(centroid_lps: tuple[float, float, float], organs: Mapping[str, n
     return "abdomen" if diaphragm is not None and bladder is not None else None
 
 
-def _extent(mask: np.ndarray, image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _extent(mask: BoxMask, image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The x and z (patient mm) of the mask's corners of its bounding box, per axis."""
-    found = [np.nonzero(mask.any(axis=axes))[0] for axes in ((1, 2), (0, 2), (0, 1))]
-    corners = np.array([[z, y, x] for z in (found[0][0], found[0][-1])
-                        for y in (found[1][0], found[1][-1])
-                        for x in (found[2][0], found[2][-1])])
+    z, y, x = ((b.start, b.stop - 1) for b in mask.box)  # the box is the mask's own, tight
+    corners = np.array([[k, j, i] for k in z for j in y for i in x])
     points = points_of_voxels(image, corners)
     return points[:, 0], points[:, 1], points[:, 2]

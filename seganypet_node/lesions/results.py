@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import numpy as np
-
+from seganypet_node.imaging.boxes import BoxMask, require_box_mask
 from seganypet_node.measure.uptake import UptakeStats
 
 
@@ -41,8 +40,8 @@ class Lesion:
     ----------
     number : int
         1 for the hottest lesion, then by decreasing SUVmax (``label`` is ``lesion_<number>``).
-    mask : numpy.ndarray
-        Boolean (z, y, x) on the input grid.
+    mask : BoxMask
+        On the input grid, held on the lesion's box.
     stats : UptakeStats
         SUVmax/peak/mean, MTV (``volume_ml``) and TLG.
     sul_peak : float or None
@@ -62,7 +61,7 @@ class Lesion:
     """
 
     number: int
-    mask: np.ndarray
+    mask: BoxMask
     stats: UptakeStats
     sul_peak: float | None
     site: str
@@ -72,6 +71,9 @@ class Lesion:
     deauville: int | None
     tracking_uid: str
     note: str | None = None
+
+    def __post_init__(self) -> None:
+        require_box_mask(self.mask, f"lesion {self.number} mask")
 
     @property
     def label(self) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.lesions.candidates import (
     PHYSIOLOGICAL,
     find_candidates,
@@ -59,7 +60,7 @@ class Delineated:
 
 
 def search_lesions(values: np.ndarray, threshold: DetectionThreshold,
-                   organs: Mapping[str, np.ndarray], spacing_zyx: Sequence[float],
+                   organs: Mapping[str, BoxMask], spacing_zyx: Sequence[float],
                    predictor: SegAnyPETPredictor | None, image: sitk.Image,
                    options: LesionOptions) -> Delineated:
     """Every lesion's mask, hottest first (``organs``: the found organs' masks)."""
@@ -83,12 +84,12 @@ def search_lesions(values: np.ndarray, threshold: DetectionThreshold,
     return Delineated(kept, len(masks) - len(kept), capped, tuple(physiological))
 
 
-def _foci(values: np.ndarray, threshold: DetectionThreshold, organs: Mapping[str, np.ndarray],
+def _foci(values: np.ndarray, threshold: DetectionThreshold, organs: Mapping[str, BoxMask],
           spacing_zyx: Sequence[float], image: sitk.Image
           ) -> tuple[list[Focus], list[PhysiologicalFocus]]:
     """The candidates' A50 regions, split into possible lesions and physiological foci."""
     zone = physiological_zone(organs, spacing_zyx) if organs else None
-    organ_max = {name: float(values[organs[name]].max()) for name in PHYSIOLOGICAL
+    organ_max = {name: float(organs[name].values_in(values).max()) for name in PHYSIOLOGICAL
                  if name in organs}
     covered = np.zeros(values.shape, bool)
     foci: list[Focus] = []

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from seganypet_node.imaging.boxes import box_around
+from seganypet_node.imaging.boxes import BoxMask, box_around, require_box_mask
 
 LIVER_SPHERE_RADIUS_MM = 15.0
 CYLINDER_RADIUS_MM = 5.0
@@ -54,8 +54,8 @@ class ReferenceRegion:
         Set when the region could not be placed as the rule wants, or the tissue is not normal.
     site : str
         Where it was placed, in words (e.g. "descending thoracic aorta").
-    mask : numpy.ndarray | None
-        The voxels measured (boolean, input grid), written as a SEG segment.
+    mask : BoxMask | None
+        The voxels measured (on the input grid), written as a SEG segment.
     sul_per_value : float | None
         SUL per measured value (lean body mass / weight for SUVbw), None when unknown.
     """
@@ -67,8 +67,11 @@ class ReferenceRegion:
     centre_index: tuple[int, int, int]
     note: str | None = None
     site: str = ""
-    mask: np.ndarray | None = None
+    mask: BoxMask | None = None
     sul_per_value: float | None = None
+
+    def __post_init__(self) -> None:
+        require_box_mask(self.mask, f"{self.name} reference mask")
 
     @property
     def sul_mean(self) -> float | None:
@@ -95,7 +98,7 @@ class Orientation:
         return cls(direction[0] > 0, direction[4] > 0, direction[8] > 0)
 
 
-def liver_reference(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence[float],
+def liver_reference(values: np.ndarray, liver: BoxMask, spacing_zyx: Sequence[float],
                     right_is_low_x: bool = True, lesions: np.ndarray | None = None
                     ) -> ReferenceRegion:
     """PERCIST liver reference: 3 cm sphere in the right lobe, away from lesions.
@@ -104,9 +107,10 @@ def liver_reference(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence
     (True for LPS images whose direction has a positive x column). ``lesions`` (boolean, same
     shape) are left out of the sphere and kept away from its centre.
     """
-    box = box_around(liver, spacing_zyx, 0.0, extra_voxels=1)  # EDT sees background all round
+    box = liver.around(spacing_zyx, 0.0, extra_voxels=1)  # EDT sees background all round
     local_lesions = None if lesions is None else lesions[box]
-    region = _liver_in_box(values[box], liver[box], spacing_zyx, right_is_low_x, local_lesions)
+    region = _liver_in_box(values[box], liver.within(box), spacing_zyx, right_is_low_x,
+                           local_lesions)
     return _uncropped(region, box, liver.shape)
 
 
@@ -149,7 +153,7 @@ def _liver_in_box(values: np.ndarray, liver: np.ndarray, spacing_zyx: Sequence[f
                    centre, "; ".join(notes) or None, "right lobe of the liver")
 
 
-def blood_pool_reference(values: np.ndarray, aorta: np.ndarray, spacing_zyx: Sequence[float],
+def blood_pool_reference(values: np.ndarray, aorta: BoxMask, spacing_zyx: Sequence[float],
                          orientation: Orientation | None = None,
                          liver_top_z: int | None = None, heart_centre_z: int | None = None,
                          lesions: np.ndarray | None = None) -> ReferenceRegion:
@@ -162,7 +166,20 @@ def blood_pool_reference(values: np.ndarray, aorta: np.ndarray, spacing_zyx: Seq
         (where the cylinder is placed); without them the thoracic aorta is the part above the
         aorta's lowest 60 %, and the cylinder sits in its middle.
     """
-    orientation = orientation or Orientation()
+    box = aorta.around(spacing_zyx, 0.0, extra_voxels=1)
+    first = box[0].start
+    region = _blood_pool_in_box(
+        values[box], aorta.within(box), spacing_zyx, orientation or Orientation(),
+        None if liver_top_z is None else liver_top_z - first,
+        None if heart_centre_z is None else heart_centre_z - first,
+        None if lesions is None else lesions[box])
+    return _uncropped(region, box, aorta.shape)
+
+
+def _blood_pool_in_box(values: np.ndarray, aorta: np.ndarray, spacing_zyx: Sequence[float],
+                       orientation: Orientation, liver_top_z: int | None,
+                       heart_centre_z: int | None, lesions: np.ndarray | None
+                       ) -> ReferenceRegion:
     usable = aorta if lesions is None else aorta & ~lesions
     if not usable.any():
         usable = aorta
@@ -258,10 +275,7 @@ def _uncropped(region: ReferenceRegion, box: tuple[slice, ...],
                shape: tuple[int, ...]) -> ReferenceRegion:
     """A region found in a crop, with its centre and mask in the whole image's indices."""
     centre = _index(tuple(c + s.start for c, s in zip(region.centre_index, box, strict=True)))
-    mask = None
-    if region.mask is not None:
-        mask = np.zeros(shape, bool)
-        mask[box] = region.mask
+    mask = None if region.mask is None else region.mask.placed(box, shape)
     return ReferenceRegion(region.name, region.mean, region.sd, region.volume_ml, centre,
                            region.note, region.site, mask, region.sul_per_value)
 
@@ -285,4 +299,5 @@ def _region(name: ReferenceKind, values: np.ndarray, region: np.ndarray,
         raise ValueError(f"the {name} reference region is empty")
     sd = float(inside.std(ddof=1)) if inside.size > 1 else 0.0
     volume = float(inside.size * np.prod(spacing_zyx) / 1000.0)
-    return ReferenceRegion(name, float(inside.mean()), sd, volume, centre, note, site, region)
+    return ReferenceRegion(name, float(inside.mean()), sd, volume, centre, note, site,
+                           BoxMask.of(region))

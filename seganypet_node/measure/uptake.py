@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from seganypet_node.imaging.boxes import box_around
+from seganypet_node.imaging.boxes import BoxMask, box_around
 from seganypet_node.imaging.units import Unit
 
 PEAK_SPHERE_ML = 1.0
@@ -75,15 +75,23 @@ def uptake_stats(values: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[flo
                        volume * mean if lesion else None)
 
 
-def uptake_without(values: np.ndarray, mask: np.ndarray, excluded: np.ndarray,
+def uptake_in_box(values: np.ndarray, mask: BoxMask, spacing_zyx: Sequence[float],
+                  unit: Unit, lesion: bool = False) -> UptakeStats:
+    """:func:`uptake_stats` of a mask held on its box, worked out in that box widened by the
+    peak sphere's radius (the sphere still sees the voxels beyond the region's edge)."""
+    box = mask.around(spacing_zyx, sphere_radius_mm(PEAK_SPHERE_ML))
+    return uptake_stats(values[box], mask.within(box), spacing_zyx, unit, lesion)
+
+
+def uptake_without(values: np.ndarray, mask: BoxMask, excluded: np.ndarray,
                    spacing_zyx: Sequence[float], unit: Unit,
                    halo_mm: float = LESION_HALO_MM) -> UptakeStats:
     """An organ's uptake without the ``excluded`` voxels (its lesions) and the halo the
     scanner's blur spreads round them; the SUVpeak sphere is kept off them too. The volume is
     the whole organ's."""
     # a peak sphere near the organ's edge still sees the voxels beyond it
-    box = box_around(mask, spacing_zyx, sphere_radius_mm(PEAK_SPHERE_ML) + 1.0)
-    organ, other = mask[box], excluded[box]
+    box = mask.around(spacing_zyx, sphere_radius_mm(PEAK_SPHERE_ML) + 1.0)
+    organ, other = mask.within(box), excluded[box]
     distance = ndimage.distance_transform_edt(~other, sampling=spacing_zyx)
     clean = organ & (distance > halo_mm)
     if not clean.any():

@@ -83,12 +83,13 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return result
 
 
-def prompted_pieces(mask: np.ndarray, prompts: Sequence[Prompt],
-                    image: sitk.Image) -> np.ndarray:
+def prompted_pieces(mask: np.ndarray, prompts: Sequence[Prompt], image: sitk.Image,
+                    offset: Sequence[int] = (0, 0, 0)) -> np.ndarray:
     """The 26-connected pieces of ``mask`` that hold a positive prompt, else its largest piece.
 
     Every catalogue organ is one piece, but pieces the crops or the network left apart that
-    each hold a checked landmark are organ all the same; a stray piece holds none.
+    each hold a checked landmark are organ all the same; a stray piece holds none. ``mask``
+    may be a box of ``image``'s grid whose first voxel is ``offset`` ([z, y, x]).
     """
     labelled = _labelled(mask)
     if labelled is None:
@@ -97,7 +98,7 @@ def prompted_pieces(mask: np.ndarray, prompts: Sequence[Prompt],
     held = set()
     for prompt in (p for p in prompts if p.positive):
         index = image.TransformPhysicalPointToIndex(prompt.point)[::-1]
-        local = tuple(i - s.start for i, s in zip(index, box, strict=True))
+        local = tuple(i - o - s.start for i, o, s in zip(index, offset, box, strict=True))
         if all(0 <= i < n for i, n in zip(local, parts.shape, strict=True)):
             held.add(int(parts[local]))
     held.discard(0)  # a prompt on background

@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from seganypet_node.imaging.boxes import Box
+from seganypet_node.imaging.boxes import Box, overlap
 from seganypet_node.imaging.volume import array_on_grid
 from seganypet_node.model.crop import CropGrid
 
@@ -74,13 +74,10 @@ class Prediction:
     def mask_in(self, box: Box) -> np.ndarray:
         """bool mask in any ``box`` of the input grid (False where no crop looked)."""
         out = np.zeros([b.stop - b.start for b in box], dtype=bool)
-        shared = [slice(max(a.start, b.start), min(a.stop, b.stop))
-                  for a, b in zip(box, self.box, strict=True)]
-        if all(s.stop > s.start for s in shared):
-            out[tuple(slice(s.start - a.start, s.stop - a.start)
-                      for s, a in zip(shared, box, strict=True))] = self.local_logits[tuple(
-                          slice(s.start - b.start, s.stop - b.start)
-                          for s, b in zip(shared, self.box, strict=True))] > 0
+        met = overlap(box, self.box)
+        if met is not None:
+            here, there = met
+            out[here] = self.local_logits[there] > 0
         return out
 
     def local_logits_image(self) -> sitk.Image:

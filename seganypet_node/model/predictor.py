@@ -64,7 +64,9 @@ class SegAnyPETPredictor:
         """The volume to segment: any spacing and orientation, SUV or Bq/ml."""
         if image.GetDimension() != 3:
             raise ValueError("the predictor needs a 3D image")
-        self._image = sitk.Cast(image, sitk.sitkFloat32)
+        # Cast copies even to the same type (470 MB at 2 mm): only cast what needs it.
+        self._image = (image if image.GetPixelID() == sitk.sitkFloat32
+                       else sitk.Cast(image, sitk.sitkFloat32))
         clear = getattr(self.engine, "clear_cache", None)
         if clear is not None:
             clear()

@@ -124,7 +124,7 @@ def _classic_pet(volume: VolumeInput) -> PetVolume:
 
 def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImageRow],
              checkpoint: str, research_label: str) -> np.ndarray:
-    values = sitk.GetArrayFromImage(volume.measured_image())
+    values = sitk.GetArrayViewFromImage(volume.measured_image())
     missing = [o.organ for o in result.organs if not o.found]
     pet = _classic_pet(volume)
     footer = [scan_facts(pet.sources[0]).line(),

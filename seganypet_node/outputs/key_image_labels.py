@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.organs import display_label
 from seganypet_node.outputs.key_image_mip import Box, Font, MipGeometry
 from seganypet_node.outputs.seg import SegmentMask
@@ -66,14 +67,14 @@ def short_label(segment: SegmentMask) -> str:
     return f"{organ.laterality[0].upper()} {name.lower()}" if organ.laterality else name
 
 
-def projection(mask: np.ndarray, geometry: MipGeometry) -> np.ndarray:
-    """Boolean (height, width): where a (z, y, x) mask's coronal projection is drawn."""
-    shown = Image.fromarray(geometry.orient(np.asarray(mask.any(axis=1))))
+def projection(mask: BoxMask, geometry: MipGeometry) -> np.ndarray:
+    """Boolean (height, width): where a mask's coronal projection is drawn."""
+    shown = Image.fromarray(geometry.orient(mask.any_along(1)))
     return np.asarray(shown.resize(geometry.size, Image.Resampling.NEAREST), dtype=bool)
 
 
 def place_labels(segments: Sequence[SegmentMask], geometry: MipGeometry,
-                 taken: Sequence[Box], lesion_masks: Sequence[np.ndarray] = ()
+                 taken: Sequence[Box], lesion_masks: Sequence[BoxMask] = ()
                  ) -> list[OrganLabel]:
     """A label for each segment with voxels, beside its outline where there is room, else
     nudged up or down (with a leader line) or on it, so that no label covers another, a

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.units import Unit
 from seganypet_node.lesions.results import Lesion
 from seganypet_node.measure.reference import ReferenceKind, ReferenceRegion
@@ -77,13 +78,13 @@ def window_top(mip: np.ndarray, unit: Unit) -> float:
 
 
 def mip_picture(values: np.ndarray, geometry: MipGeometry, top: float,
-                outlines: Sequence[tuple[np.ndarray, tuple[int, int, int]]]) -> Image.Image:
+                outlines: Sequence[tuple[BoxMask, tuple[int, int, int]]]) -> Image.Image:
     """The MIP in grey with each (mask, colour) outline, resized to ``geometry.size``."""
     mip = geometry.orient(values.max(axis=1))
     level = np.clip(mip / top, 0.0, 1.0)
     picture = np.repeat((255.0 * (1.0 - level)).astype(np.uint8)[..., None], 3, axis=-1)
     for mask, rgb in outlines:
-        picture = _overlay(picture, geometry.orient(np.asarray(mask.any(axis=1))), rgb)
+        picture = _overlay(picture, geometry.orient(mask.any_along(1)), rgb)
     return Image.fromarray(picture).resize(geometry.size, Image.Resampling.BILINEAR)
 
 
@@ -121,7 +122,7 @@ def annotate(image: Image.Image, geometry: MipGeometry, lesions: Sequence[Lesion
 
 def lesion_anchor(lesion: Lesion, geometry: MipGeometry) -> tuple[float, float]:
     """Picture (column, row) of the lesion's projected box's top-right corner."""
-    z, _, x = np.nonzero(lesion.mask)
+    z, _, x = lesion.mask.indices().T
     corners = [geometry.point(zz, xx) for zz in (z.min(), z.max()) for xx in (x.min(), x.max())]
     half = 0.5 * geometry.size[0] / geometry.shape[1]
     return max(c[0] for c in corners) + half, min(c[1] for c in corners) - half

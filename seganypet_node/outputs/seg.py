@@ -20,6 +20,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from seganypet_node import __version__
+from seganypet_node.imaging.boxes import BoxMask, require_box_mask
 from seganypet_node.lesions.results import Lesion
 from seganypet_node.measure.reference import ReferenceKind, ReferenceRegion
 from seganypet_node.organs import BY_NAME, Organ, display_label
@@ -64,8 +65,8 @@ class SegmentMask:
         Organ name, ``lesion_N`` or the reference's name: the segment's tracking identifier.
     organ : Organ | None
         The catalogue organ (codes, laterality, colour); set exactly for organ segments.
-    mask : numpy.ndarray
-        Boolean (slices, rows, columns) on the source grid.
+    mask : BoxMask
+        On the source grid (slices, rows, columns), held on its box.
     kind : SegmentKind
         Organ, lesion or reference region.
     tracking_uid : str | None
@@ -82,7 +83,7 @@ class SegmentMask:
 
     label: str
     organ: Organ | None
-    mask: np.ndarray
+    mask: BoxMask
     kind: SegmentKind = SegmentKind.ORGAN
     tracking_uid: str | None = None
     rgb: tuple[int, int, int] | None = None
@@ -91,6 +92,7 @@ class SegmentMask:
     anatomy_laterality: hd.sr.CodedConcept | None = None
 
     def __post_init__(self) -> None:
+        require_box_mask(self.mask, f"{self.label} segment mask")
         if (self.kind is SegmentKind.ORGAN) != (self.organ is not None):
             raise ValueError(f"{self.label}: organ segments, and only they, need an organ")
 
@@ -112,7 +114,7 @@ def organ_code(organ: Organ) -> hd.sr.CodedConcept:
     return hd.sr.CodedConcept(organ.snomed_code, "SCT", organ.snomed_meaning)
 
 
-def organ_segment(organ: Organ, mask: np.ndarray) -> SegmentMask:
+def organ_segment(organ: Organ, mask: BoxMask) -> SegmentMask:
     """The segment of a catalogue organ."""
     return SegmentMask(organ.name, organ, mask)
 
@@ -247,7 +249,7 @@ def build_segmentation(
     # segments of a 900 x 360^2 study).
     stack = np.zeros((*shape, len(present)), dtype=np.uint8)
     for index, segment in enumerate(present):
-        stack[..., index] = segment.mask
+        stack[..., index][segment.mask.box] = segment.mask.local  # a view: fills the stack
     descriptions = [segment_description(i, segment, algorithm)
                     for i, segment in enumerate(present, start=1)]
     seg = hd.seg.Segmentation(

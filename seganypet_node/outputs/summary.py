@@ -80,7 +80,7 @@ def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
     named += [(reference_label(r).replace(" ", "_"), r.mask) for r in result.references
               if r.mask is not None]
     for name, mask in named:
-        image = array_on_grid(mask.astype(np.uint8), grid)
+        image = array_on_grid(mask.full().astype(np.uint8), grid)  # one mask at a time
         sitk.WriteImage(image, str(out / mask_path(name)), useCompression=True)
     path = out / SUMMARY_FILE
     temp = path.with_suffix(".tmp")

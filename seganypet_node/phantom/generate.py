@@ -15,6 +15,7 @@ import SimpleITK as sitk
 from pydicom.uid import generate_uid
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.organs import BY_NAME, LESION_LABEL_BASE, ORGANS
 from seganypet_node.phantom import template
 from seganypet_node.phantom.anatomy import (
@@ -167,7 +168,7 @@ def _write_reference_seg(files: Sequence[Path], labels: np.ndarray, path: Path) 
     # The series is written head first; the label array runs feet first.
     source = [pydicom.dcmread(f) for f in reversed(files)]
     truth = Algorithm("seganypet-node phantom ground truth", "0.1.0", family="Image Processing")
-    segments = [SegmentMask(o.name, o, labels == o.label) for o in ORGANS]
+    segments = [SegmentMask(o.name, o, BoxMask.of(labels == o.label)) for o in ORGANS]
     build_segmentation(source, segments, truth, series_number=990,
                        series_description="Phantom ground truth").save_as(path)
 

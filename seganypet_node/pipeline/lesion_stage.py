@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import SimpleITK as sitk
 
-from seganypet_node.imaging.boxes import box_around
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.lesions.candidates import PHYSIOLOGICAL, detection_threshold
 from seganypet_node.lesions.measure import measured_lesions, tumour_burden
@@ -63,7 +63,7 @@ def lesion_stage(volume: VolumeInput, suv: sitk.Image, organs: Sequence[OrganRes
     return organs, references, search
 
 
-def _first_liver(values: np.ndarray, masks: dict[str, np.ndarray],
+def _first_liver(values: np.ndarray, masks: dict[str, BoxMask],
                  image: sitk.Image) -> ReferenceRegion | None:
     """The liver reference before lesions are known (hot voxels already left out)."""
     if "liver" not in masks:
@@ -80,7 +80,7 @@ def _without_lesions(organ: OrganResult, lesions: np.ndarray, measured: np.ndarr
     return replace(organ, stats=stats)
 
 
-def _near(mask: np.ndarray, lesions: np.ndarray, spacing: Sequence[float]) -> bool:
+def _near(mask: BoxMask, lesions: np.ndarray, spacing: Sequence[float]) -> bool:
     """Whether any lesion voxel lies within the organ's box widened by the halo."""
-    return bool(lesions[box_around(mask, spacing, LESION_HALO_MM, extra_voxels=1)].any())
+    return bool(lesions[mask.around(spacing, LESION_HALO_MM, extra_voxels=1)].any())
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.measure.reference import (
     Orientation,
@@ -42,7 +43,7 @@ def reference_regions(volume: VolumeInput, suv: sitk.Image, organs: Sequence[Org
     return tuple(dataclasses.replace(r, sul_per_value=sul) for r in regions)
 
 
-def liver_region(values: np.ndarray, liver: np.ndarray, image: sitk.Image,
+def liver_region(values: np.ndarray, liver: BoxMask, image: sitk.Image,
                  lesions: np.ndarray | None = None) -> ReferenceRegion:
     """PERCIST's liver sphere in ``values`` on ``image``'s grid, its side from the image's
     direction, away from ``lesions``."""
@@ -50,7 +51,7 @@ def liver_region(values: np.ndarray, liver: np.ndarray, image: sitk.Image,
     return liver_reference(values, liver, image.GetSpacing()[::-1], right_is_low_x, lesions)
 
 
-def _aorta_for_reference(organs: Sequence[OrganResult]) -> tuple[np.ndarray | None, str | None]:
+def _aorta_for_reference(organs: Sequence[OrganResult]) -> tuple[BoxMask | None, str | None]:
     """The aorta mask the blood pool is placed in: the reported one, else the one a
     plausibility rule withheld (its thoracic part is usually right when its ends are not),
     with a note saying so."""
@@ -65,19 +66,18 @@ def _aorta_for_reference(organs: Sequence[OrganResult]) -> tuple[np.ndarray | No
     return None, None
 
 
-def _top_slice(mask: np.ndarray | None, orientation: Orientation) -> int | None:
+def _top_slice(mask: BoxMask | None, orientation: Orientation) -> int | None:
     """The organ's most superior slice index."""
     if mask is None:
         return None
-    levels = np.nonzero(mask.any(axis=(1, 2)))[0]
+    levels = mask.levels()
     return int(levels.max() if orientation.superior_is_high_z else levels.min())
 
 
-def _centre_slice(mask: np.ndarray | None) -> int | None:
+def _centre_slice(mask: BoxMask | None) -> int | None:
     if mask is None:
         return None
-    levels = np.nonzero(mask.any(axis=(1, 2)))[0]
-    return round(float(np.median(levels)))
+    return round(float(np.median(mask.levels())))
 
 
 def measured_values(volume: VolumeInput, suv: sitk.Image) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from seganypet_node.atlas.register import Registration
+from seganypet_node.imaging.boxes import Box, BoxMask, require_box_mask
 from seganypet_node.imaging.units import Unit
 from seganypet_node.lesions.results import NOT_ASSESSED, LesionSearch
 from seganypet_node.lesions.search import LesionOptions
@@ -90,16 +91,20 @@ class OrganResult:
     """One organ: its mask on the input grid and measurements, or why it was not found."""
 
     organ: str
-    mask: np.ndarray | None  # bool [z, y, x]
+    mask: BoxMask | None  # on the input grid, held on the organ's box
     stats: UptakeStats | None
     prompts: tuple[Prompt, ...]
     reason: str | None = None  # why not found
     rejected: tuple[str, ...] = ()  # landmarks dropped by the checks
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()  # bounds the organ reached, kept with the result
-    withheld: np.ndarray | None = None  # the mask a plausibility rule kept from the report
+    withheld: BoxMask | None = None  # the mask a plausibility rule kept from the report
     # Lesions inside the organ (labels); ``stats`` then leave their voxels out.
     lesions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        require_box_mask(self.mask, f"{self.organ} mask")
+        require_box_mask(self.withheld, f"{self.organ} withheld mask")
 
     @property
     def found(self) -> bool:
@@ -109,9 +114,11 @@ class OrganResult:
 @dataclass(frozen=True, eq=False)
 class Segmented:
     """The network's answers for a study: the organ owning each voxel (index in the organ
-    list + 1, 0 for none), seconds per organ, bounds reached, organs skipped with why."""
+    list + 1, 0 for none), the box each organ's answer covers, seconds per organ, bounds
+    reached, organs skipped with why."""
 
     owner: np.ndarray
+    boxes: dict[str, Box]
     seconds: dict[str, float]
     warnings: dict[str, tuple[str, ...]]
     skipped: dict[str, str]

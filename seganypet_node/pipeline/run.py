@@ -25,10 +25,11 @@ from seganypet_node.atlas.register import (
 )
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
+from seganypet_node.imaging.boxes import Box, BoxMask, overlap
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.lesions.results import NOT_ASSESSED
 from seganypet_node.lesions.search import LesionOptions
-from seganypet_node.measure.uptake import uptake_stats
+from seganypet_node.measure.uptake import uptake_in_box
 from seganypet_node.model.checkpoint import LoadedModel, ModelIdentity
 from seganypet_node.model.configured import (
     load_configured_model,
@@ -37,6 +38,7 @@ from seganypet_node.model.configured import (
 )
 from seganypet_node.model.engine import SamEngine
 from seganypet_node.model.pieces import prompted_pieces
+from seganypet_node.model.prediction import Prompt
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.pipeline.lesion_stage import lesion_stage
 from seganypet_node.pipeline.references import measured_values, reference_regions
@@ -144,7 +146,8 @@ class OrganPipeline:
         """Every organ's network answer, merged into one owner label per voxel."""
         shape = self.predictor.image.GetSize()[::-1]
         owner = np.zeros(shape, np.uint8)
-        best = np.full(shape, -np.inf, np.float32)
+        answered: list[tuple[Box, np.ndarray]] = []  # each organ's logits on its own box
+        boxes: dict[str, Box] = {}
         seconds: dict[str, float] = {}
         warnings: dict[str, tuple[str, ...]] = {}
         skipped: dict[str, str] = {}
@@ -167,13 +170,14 @@ class OrganPipeline:
                 warnings[name] = (f"used all {self.predictor.max_windows} windows allowed per "
                                   f"organ ({len(prediction.crops)} crops): the mask may be cut",)
             logits, box = prediction.local_logits, prediction.box
-            claim = (logits > 0) & (logits > best[box])
+            claim = (logits > 0) & (logits > best_logits(answered, box))
             owner[box][claim] = number
-            best[box][claim] = logits[claim]
+            answered.append((box, logits))
+            boxes[name] = box
             seconds[name] = time.perf_counter() - start
         if progress is not None:
             progress("segmented", len(names), len(names))
-        return Segmented(owner, seconds, warnings, skipped)
+        return Segmented(owner, boxes, seconds, warnings, skipped)
 
     def _results(self, volume: VolumeInput, suv: sitk.Image, prompts: dict[str, OrganPrompts],
                  segmented: Segmented) -> list[OrganResult]:
@@ -188,17 +192,43 @@ class OrganPipeline:
             if reason is not None:
                 results.append(OrganResult(name, None, None, (), reason, organ_prompts.rejected))
                 continue
-            mask = prompted_pieces(segmented.owner == number, organ_prompts.prompts, suv)
-            if not mask.any():
+            mask = _organ_mask(segmented, name, number, organ_prompts.prompts, suv)
+            if mask is None:
                 results.append(OrganResult(
                     name, None, None, organ_prompts.prompts,
                     "SegAnyPET found nothing at the prompts", organ_prompts.rejected,
                     seconds.get(name, 0.0)))
                 continue
-            results.append(OrganResult(name, mask, uptake_stats(measured, mask, spacing, unit),
+            results.append(OrganResult(name, mask, uptake_in_box(measured, mask, spacing, unit),
                                        organ_prompts.prompts, None, organ_prompts.rejected,
                                        seconds.get(name, 0.0)))
         return results
+
+
+def _organ_mask(segmented: Segmented, name: str, number: int, prompts: tuple[Prompt, ...],
+                suv: sitk.Image) -> BoxMask | None:
+    """The voxels the organ won, in the pieces its prompts hold, on its own box."""
+    box = segmented.boxes.get(name)
+    if box is None:
+        return None
+    won = segmented.owner[box] == number
+    kept = prompted_pieces(won, prompts, suv, offset=[b.start for b in box])
+    mask = BoxMask.of(kept, box, segmented.owner.shape)
+    return mask if mask.any() else None
+
+
+def best_logits(answered: list[tuple[Box, np.ndarray]], box: Box) -> np.ndarray:
+    """The highest logit any earlier organ gave each voxel of ``box`` (-inf where none looked).
+
+    Kept per organ on its box, not as one full-volume float array (0.5 GB at 2 mm).
+    """
+    best = np.full([b.stop - b.start for b in box], -np.inf, np.float32)
+    for earlier, logits in answered:
+        met = overlap(box, earlier)
+        if met is not None:
+            here, there = met
+            np.maximum(best[here], logits[there], out=best[here])
+    return best
 
 
 def checked_results(results: list[OrganResult], volume: VolumeInput, suv: sitk.Image,

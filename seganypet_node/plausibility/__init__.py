@@ -11,21 +11,22 @@ from collections.abc import Mapping
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.plausibility.facts import BodyFacts, OrganFacts, body_facts, organ_facts
 from seganypet_node.plausibility.rules import Verdict, judge
 
 __all__ = ["BodyFacts", "OrganFacts", "Verdict", "judge", "judge_masks"]
 
 
-def judge_masks(masks: Mapping[str, np.ndarray], values: np.ndarray, suv: sitk.Image,
+def judge_masks(masks: Mapping[str, BoxMask], values: np.ndarray, suv: sitk.Image,
                 weight_kg: float | None, height_m: float | None,
                 uptake_in_suv: bool) -> dict[str, Verdict]:
     """Verdicts for non-empty masks ([z, y, x] on ``suv``'s grid) of catalogue organs.
 
     Parameters
     ----------
-    masks : mapping of str to numpy.ndarray
-        Boolean mask per organ name.
+    masks : mapping of str to BoxMask
+        Mask per organ name, on ``suv``'s grid.
     values : numpy.ndarray
         The measured values on the same grid (SUVbw when ``uptake_in_suv``).
     suv : SimpleITK.Image

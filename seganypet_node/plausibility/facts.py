@@ -13,6 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from seganypet_node.atlas.register import tissue_level
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.volume import points_of_voxels
 
 STANDARD_WEIGHT_KG = 70.0
@@ -110,12 +111,12 @@ class BodyFacts:
         return low * f / self.length_slack, high * f * self.length_slack
 
 
-def organ_facts(mask: np.ndarray, values: np.ndarray, image: sitk.Image) -> OrganFacts:
-    """Measure one mask ([z, y, x] on ``image``'s grid) of values ``values``."""
-    index = np.argwhere(mask)
+def organ_facts(mask: BoxMask, values: np.ndarray, image: sitk.Image) -> OrganFacts:
+    """Measure one non-empty mask on ``image``'s grid of values ``values``."""
+    index = mask.indices()
     points = points_of_voxels(image, index)
     spacing = image.GetSpacing()
-    labelled, pieces = ndimage.label(_cropped(mask))
+    labelled, pieces = ndimage.label(mask.local)
     sizes = np.bincount(labelled.ravel())[1:]
     slices = mask.shape[0]
     z_first, z_last = int(index[:, 0].min()), int(index[:, 0].max())
@@ -125,7 +126,7 @@ def organ_facts(mask: np.ndarray, values: np.ndarray, image: sitk.Image) -> Orga
                 float(points[:, 2].mean())),
         top_mm=float(points[:, 2].max()), bottom_mm=float(points[:, 2].min()),
         largest_share=float(sizes.max() / sizes.sum()), pieces=int(pieces),
-        median_suv=float(np.median(values[mask])),
+        median_suv=float(np.median(mask.values_in(values))),
         cut_by_field=z_first < EDGE_SLICES or z_last >= slices - EDGE_SLICES,
     )
 
@@ -148,8 +149,3 @@ def body_facts(suv: sitk.Image, weight_kg: float | None, height_m: float | None)
     note = ", ".join(notes) if notes else "no weight or height in the header: an adult"
     return BodyFacts(midline, volume_factor, length_factor, note, volume_slack, length_slack,
                      outline)
-
-
-def _cropped(mask: np.ndarray) -> np.ndarray:
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    return mask[box]

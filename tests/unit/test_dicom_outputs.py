@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from pydicom.uid import generate_uid
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.volume import VolumeInput, load_input, points_of_voxels
 from seganypet_node.lesions.results import (
     NOT_ASSESSED,
@@ -86,14 +87,14 @@ def truth_lesions(labels: np.ndarray, values: np.ndarray, volume: VolumeInput,
         hottest = points_of_voxels(volume.values, np.argwhere(mask & (values == values[
             mask].max())))[0]
         lesions.append(Lesion(
-            int(v - LESION_LABEL_BASE), mask, stats,
+            int(v - LESION_LABEL_BASE), BoxMask.of(mask), stats,
             None if sul is None or not unit.is_suv else stats.peak * sul, site,
             tuple(float(c) for c in points.mean(axis=0)), tuple(float(c) for c in hottest),
             Delineation.SEGANYPET, 4, generate_uid()))
     return tuple(lesions)
 
 
-def truth_references(volume: VolumeInput, values: np.ndarray, masks: dict[str, np.ndarray]
+def truth_references(volume: VolumeInput, values: np.ndarray, masks: dict[str, BoxMask]
                      ) -> tuple[ReferenceRegion, ...]:
     spacing = volume.values.GetSpacing()[::-1]
     direction = volume.values.GetDirection()
@@ -117,7 +118,8 @@ def truth_result(study, volume: VolumeInput) -> PipelineResult:
     for organ in BY_NAME.values():
         mask = labels == organ.label
         inside = tuple(lesion.label for lesion in lesions if lesion.site == organ.name)
-        organs.append(OrganResult(organ.name, mask, uptake_stats(values, mask, spacing, unit),
+        organs.append(OrganResult(organ.name, BoxMask.of(mask),
+                                  uptake_stats(values, mask, spacing, unit),
                                   (), lesions=inside)
                       if mask.any() else OrganResult(organ.name, None, None, (), "not in view"))
     masks = {o.organ: o.mask for o in organs if o.mask is not None}
@@ -159,9 +161,10 @@ def dciodvfy_errors(path: Path) -> list[str]:
 
 def segment_masks(result: PipelineResult) -> dict[str, np.ndarray]:
     """Every mask the SEG should hold, by tracking identifier."""
-    masks = {o.organ: o.mask for o in result.organs if o.mask is not None}
-    masks |= {lesion.label: lesion.mask for lesion in result.lesions.lesions}
-    return masks | {reference_label(r): r.mask for r in result.references}
+    masks = {o.organ: o.mask.full() for o in result.organs if o.mask is not None}
+    masks |= {lesion.label: lesion.mask.full() for lesion in result.lesions.lesions}
+    return masks | {reference_label(r): r.mask.full() for r in result.references
+                    if r.mask is not None}
 
 
 @pytest.mark.parametrize("kind", list(ObjectKind))

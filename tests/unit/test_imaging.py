@@ -20,8 +20,8 @@ def test_series_reads_onto_the_label_grid_with_suv_from_the_header(phantom_study
     assert volume.values.GetSize() == labels.GetSize()
     assert np.allclose(volume.values.GetOrigin(), labels.GetOrigin(), atol=1e-3)
     assert np.allclose(volume.values.GetDirection(), labels.GetDirection())
-    assert volume.unit == "Bq/ml" and volume.suvbw is not None
-    suv = sitk.GetArrayFromImage(volume.values) * volume.suvbw
+    assert volume.unit == "SUVbw" and volume.suvbw == 1.0  # scaled once, as it was read
+    suv = sitk.GetArrayFromImage(volume.values)
     liver = np.median(suv[sitk.GetArrayFromImage(labels) == BY_NAME["liver"].label])
     assert 1.3 < liver < 3.2
     assert volume.pet is not None and len(volume.pet.sources) == 300
@@ -67,11 +67,39 @@ def test_series_without_suv_is_measured_in_its_units(phantom_study, tmp_path) ->
     assert np.array_equal(measured, sitk.GetArrayFromImage(volume.values).astype(np.float32))
 
 
-def test_the_measured_image_is_in_suvbw_when_the_header_allows_it(phantom_study) -> None:
+def test_the_measured_image_is_the_stored_values_in_suvbw_held_once(phantom_study) -> None:
+    from seganypet_node.imaging.suv import suv_scale
+
     volume = load_input([phantom_study.dicom_dir])
-    expected = sitk.GetArrayFromImage(volume.values) * volume.suvbw
-    measured = sitk.GetArrayFromImage(volume.measured_image())
-    assert measured.dtype == np.float32 and np.allclose(measured, expected, rtol=1e-6)
+    assert volume.measured_image() is volume.values  # one SUV image per study, no copy
+    first = pydicom.dcmread(phantom_study.files[0])
+    factor = suv_scale(first).suvbw
+    assert factor is not None
+    values = sitk.GetArrayViewFromImage(volume.values)
+    assert volume.pet is not None
+    for path in phantom_study.files[::97]:
+        ds = pydicom.dcmread(path)
+        k = [str(s.SOPInstanceUID) for s in volume.pet.sources].index(str(ds.SOPInstanceUID))
+        expected = (ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)) * factor
+        assert values.dtype == np.float32 and np.allclose(values[k], expected, rtol=1e-5)
+
+
+def test_reading_a_series_never_holds_its_pixels_twice(phantom_study) -> None:
+    """The volume is filled file by file: the reader's own arrays stay about one slice, not
+    a list of every slice plus a stack of them (2 x 470 MB at 2 mm)."""
+    import tracemalloc
+
+    files = phantom_study.files[:120]
+    plane = pydicom.dcmread(files[0]).pixel_array.size * 4
+    tracemalloc.start()
+    try:
+        volume = read_pet_series(files)
+        kept, peak = tracemalloc.get_traced_memory()  # kept: the headers the volume holds
+    finally:
+        tracemalloc.stop()
+    assert volume.image.GetSize()[2] == len(files)
+    transient = peak - kept
+    assert transient < 10 * plane, f"{transient} bytes held at once for {plane}-byte planes"
 
 
 def test_nifti_input_is_taken_as_suv(tmp_path, phantom_study) -> None:

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.organs import ORGANS, organ
 from seganypet_node.outputs.key_image import PANEL_WIDTH, render_key_image
 from seganypet_node.outputs.key_image_labels import place_labels, short_label
@@ -70,7 +71,8 @@ def test_every_organ_colour_tints_grey_pet_where_a_viewer_fills_it() -> None:
 
 
 def test_short_labels_name_the_side_as_the_corner_marks_do() -> None:
-    names = {o.name: short_label(organ_segment(o, np.zeros((1, 1, 1), bool))) for o in ORGANS}
+    empty = BoxMask.of(np.zeros((1, 1, 1), bool))
+    names = {o.name: short_label(organ_segment(o, empty)) for o in ORGANS}
     assert names["lung_left"] == "L lung" and names["lung_right"] == "R lung"
     assert names["kidney_left"] == "L kidney" and names["urinary_bladder"] == "Bladder"
     assert len(set(names.values())) == len(ORGANS)

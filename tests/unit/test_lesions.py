@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 
 from seganypet_node.config import ConfigError, load_config
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import as_image
 from seganypet_node.lesions.candidates import detection_threshold, find_candidates
@@ -112,7 +113,7 @@ def body_with_kidney_and_tumours():
     lesion = ball(shape, (48, 15, 45), 10.0, spacing)
     values[lesion] = 8.0
     smooth = blurred(values, spacing, 7.0)
-    organs = {"kidney_left": ball(shape, (30, 30, 20), 18.0, spacing)}  # the rim left out
+    organs = {"kidney_left": BoxMask.of(ball(shape, (30, 30, 20), 18.0, spacing))}  # rim left out
     return smooth, spacing, organs, {"tumour": tumour, "tube": tube, "lesion": lesion}
 
 
@@ -166,7 +167,7 @@ def test_organ_figures_leave_a_lesion_inside_out() -> None:
                      noise=0.05)
     normal = uptake_stats(plain, liver, spacing, Unit.SUVBW)
     with_lesion = uptake_stats(values, liver, spacing, Unit.SUVBW)
-    without = uptake_without(values, liver, lesion, spacing, Unit.SUVBW)
+    without = uptake_without(values, BoxMask.of(liver), lesion, spacing, Unit.SUVBW)
     assert with_lesion.maximum > 6.0  # what the node used to report as the liver's
     assert without.maximum == pytest.approx(normal.maximum, rel=0.1)
     assert without.peak == pytest.approx(normal.peak, rel=0.05)
@@ -178,15 +179,15 @@ def test_the_liver_reference_is_unchanged_by_a_hot_lesion_at_its_centre() -> Non
     shape = (50, 50, 60)
     liver = ball(shape, (25, 25, 22), 60.0, spacing)
     plain = blurred(np.where(liver, 2.0, 0.5), spacing, 6.0, noise=0.05)
-    first = liver_reference(plain, liver, spacing)
+    first = liver_reference(plain, BoxMask.of(liver), spacing)
     lesion = ball(shape, first.centre_index, 10.0, spacing)  # 4 ml at the sphere's centre
     values = blurred(np.where(lesion, 10.0, np.where(liver, 2.0, 0.5)), spacing, 6.0,
                      noise=0.05)
-    moved = liver_reference(values, liver, spacing, lesions=lesion)
+    moved = liver_reference(values, BoxMask.of(liver), spacing, lesions=lesion)
     assert moved.mean == pytest.approx(first.mean, rel=0.03)
     assert moved.sd < 2 * first.sd + 0.05
     assert "1 lesion(s)" in (moved.note or "")
-    assert not (moved.mask & lesion).any()
+    assert moved.mask is not None and not (moved.mask.full() & lesion).any()
 
 
 def aorta_with_arch(shape=(100, 40, 40)):
@@ -208,7 +209,7 @@ def test_the_blood_pool_is_a_cylinder_in_the_descending_thoracic_aorta() -> None
     aorta, spacing = aorta_with_arch()
     values = np.where(aorta, 1.8, 0.5)
     values[:40][aorta[:40]] = 2.5  # the abdominal aorta is not the reference
-    region = blood_pool_reference(values, aorta, spacing, Orientation(),
+    region = blood_pool_reference(values, BoxMask.of(aorta), spacing, Orientation(),
                                   liver_top_z=42, heart_centre_z=70)
     assert region.name is ReferenceKind.BLOOD_POOL
     assert region.site == "descending thoracic aorta"
@@ -223,7 +224,7 @@ def test_a_stray_piece_behind_the_aorta_does_not_draw_the_blood_pool() -> None:
     aorta[64:78, 36:39, 4:7] = True  # a bit of the mask leaked onto the spine, behind it
     values = np.where(aorta, 1.8, 0.5)
     values[64:78, 36:39, 4:7] = 4.0
-    region = blood_pool_reference(values, aorta, spacing, Orientation(),
+    region = blood_pool_reference(values, BoxMask.of(aorta), spacing, Orientation(),
                                   liver_top_z=42, heart_centre_z=70)
     assert 26 <= region.centre_index[1] <= 30 and region.mean == pytest.approx(1.8)
 
@@ -232,14 +233,14 @@ def test_without_a_thoracic_aorta_the_blood_pool_says_so() -> None:
     aorta, spacing = aorta_with_arch()
     abdominal = aorta.copy()
     abdominal[40:] = False
-    region = blood_pool_reference(np.where(abdominal, 1.8, 0.5), abdominal, spacing,
+    region = blood_pool_reference(np.where(abdominal, 1.8, 0.5), BoxMask.of(abdominal), spacing,
                                   Orientation(), liver_top_z=42)
     assert "no descending thoracic aorta" in (region.note or "")
 
 
 def test_percist_threshold_and_its_fallback() -> None:
     liver = liver_reference(np.full((30, 30, 30), 2.0) + np.indices((30, 30, 30))[0] * 0.01,
-                            ball((30, 30, 30), (15, 15, 15), 50.0, (4.0, 4.0, 4.0)),
+                            BoxMask.of(ball((30, 30, 30), (15, 15, 15), 50.0, (4.0, 4.0, 4.0))),
                             (4.0, 4.0, 4.0))
     percist = detection_threshold(liver, 4.0)
     assert percist.rule is ThresholdRule.PERCIST
@@ -351,6 +352,7 @@ def test_a_lesion_outside_the_organs_is_placed_in_its_body_region() -> None:
     organs["lung_left"][60:85, 10:30, 34:48] = True  # x 16..72 mm
     organs["liver"][45:65, 10:30, 10:30] = True  # dome at z 256 mm
     organs["urinary_bladder"][15:22, 15:25, 25:35] = True  # z 60..84 mm
+    organs = {name: BoxMask.of(mask) for name, mask in organs.items()}
     assert body_region((0.0, 0.0, 360.0), organs, image) == "head and neck"
     assert body_region((0.0, 0.0, 300.0), organs, image) == "thorax"
     assert body_region((0.0, 0.0, 150.0), organs, image) == "abdomen"
@@ -367,9 +369,9 @@ def test_references_survive_an_organ_that_is_all_lesion() -> None:
     spacing = (4.0, 4.0, 4.0)
     liver = ball((30, 30, 30), (15, 15, 15), 40.0, spacing)
     values = np.where(liver, 2.0, 0.5)
-    region = liver_reference(values, liver, spacing, lesions=liver.copy())
+    region = liver_reference(values, BoxMask.of(liver), spacing, lesions=liver.copy())
     assert region.mean == pytest.approx(2.0)
     aorta, spacing = aorta_with_arch()
-    pool = blood_pool_reference(np.where(aorta, 1.8, 0.5), aorta, spacing, Orientation(),
-                                liver_top_z=42, lesions=aorta.copy())
+    pool = blood_pool_reference(np.where(aorta, 1.8, 0.5), BoxMask.of(aorta), spacing,
+                                Orientation(), liver_top_z=42, lesions=aorta.copy())
     assert pool.mean == pytest.approx(1.8)

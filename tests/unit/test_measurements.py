@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.units import Unit
 from seganypet_node.measure.reference import blood_pool_reference, liver_reference
 from seganypet_node.measure.uptake import (
@@ -76,7 +77,7 @@ def test_percist_liver_sphere_is_3cm_inside_the_right_lobe() -> None:
     left_lobe = ball(shape, (20, 20, 40), 44.0, spacing)  # bigger, but the wrong lobe
     liver = right_lobe | left_lobe
     values = np.where(right_lobe, 2.0, 3.0)
-    reference = liver_reference(values, liver, spacing, right_is_low_x=True)
+    reference = liver_reference(values, BoxMask.of(liver), spacing, right_is_low_x=True)
     assert reference.centre_index[2] < 30
     assert reference.mean == pytest.approx(2.0)
     assert reference.volume_ml == pytest.approx(4 / 3 * np.pi * 1.5**3, rel=0.2)
@@ -86,7 +87,7 @@ def test_percist_liver_sphere_is_3cm_inside_the_right_lobe() -> None:
 def test_small_liver_is_reported_not_silently_used() -> None:
     spacing = (4.0, 4.0, 4.0)
     liver = ball((20, 20, 20), (10, 10, 10), 10.0, spacing)
-    reference = liver_reference(np.ones(liver.shape), liver, spacing)
+    reference = liver_reference(np.ones(liver.shape), BoxMask.of(liver), spacing)
     assert "does not fit" in (reference.note or "")
 
 
@@ -98,6 +99,6 @@ def test_blood_pool_is_the_aorta_core() -> None:
     values = np.where(aorta, 1.8, 0.5)
     wall = aorta & ~np.pad(aorta[:, 1:-1, 1:-1], ((0, 0), (1, 1), (1, 1)))
     values[wall] = 1.0  # partial volume at the wall must not pull the reference down
-    reference = blood_pool_reference(values, aorta, spacing)
+    reference = blood_pool_reference(values, BoxMask.of(aorta), spacing)
     assert reference.mean == pytest.approx(1.8)
     assert reference.volume_ml < aorta[:6].sum() * 0.064  # a 2 cm slab, not the whole tube

@@ -35,10 +35,11 @@ def test_every_organ_is_found_disjoint_and_close_to_the_truth(compact_pipeline,
     owner = np.zeros(body_volume.labels.shape, np.int16)
     scores = {}
     for organ in result.organs:
-        assert organ.found, f"{organ.organ}: {organ.reason}"
-        assert not (owner[organ.mask] > 0).any(), f"{organ.organ} overlaps another organ"
-        owner[organ.mask] = BY_NAME[organ.organ].label
-        scores[organ.organ] = dice(organ.mask, body_volume.labels == BY_NAME[organ.organ].label)
+        assert organ.found and organ.mask is not None, f"{organ.organ}: {organ.reason}"
+        mask = organ.mask.full()
+        assert not (owner[mask] > 0).any(), f"{organ.organ} overlaps another organ"
+        owner[mask] = BY_NAME[organ.organ].label
+        scores[organ.organ] = dice(mask, body_volume.labels == BY_NAME[organ.organ].label)
         assert organ.stats is not None and organ.stats.unit == "SUVbw"
     for name in ("brain", "heart", "liver", "kidney_left", "kidney_right", "urinary_bladder"):
         assert scores[name] > 0.8, (name, scores)
@@ -79,8 +80,8 @@ def test_results_folder_holds_masks_on_the_input_grid_and_a_summary(
         mask = sitk.ReadImage(str(tmp_path / entry["mask"]))
         assert mask.GetSize() == volume.values.GetSize()
         assert mask.GetOrigin() == volume.values.GetOrigin()
-        assert np.array_equal(sitk.GetArrayFromImage(mask) > 0, organ.mask)
-        assert entry["volume_ml"] == pytest.approx(organ.mask.sum() * 0.064, rel=1e-3)
+        assert np.array_equal(sitk.GetArrayFromImage(mask) > 0, organ.mask.full())
+        assert entry["volume_ml"] == pytest.approx(organ.mask.voxels * 0.064, rel=1e-3)
         assert any(p["positive"] for p in entry["prompts"])
     assert result.timings[-1][0] == "writing masks and summary"
     assert "writing seg" not in summary["timings_s"]  # NIfTI input: no DICOM objects
@@ -99,16 +100,16 @@ def test_lesions_are_found_and_left_out_of_their_organ_and_the_references(
     assert search.assessed and search.threshold is not None
     assert search.threshold.rule.name == "PERCIST"
     truth_liver_lesion = phantom.labels == LESION_LABEL_BASE + 1  # placed in the liver
-    [liver_lesion] = [x for x in search.lesions if (x.mask & truth_liver_lesion).any()]
+    [liver_lesion] = [x for x in search.lesions if (x.mask.full() & truth_liver_lesion).any()]
     assert liver_lesion.site == "liver"
-    assert dice(liver_lesion.mask, truth_liver_lesion) > 0.7
+    assert dice(liver_lesion.mask.full(), truth_liver_lesion) > 0.7
     liver = next(o for o in result.organs if o.organ == "liver")
     assert liver_lesion.label in liver.lesions
     normal_liver = phantom.suv[phantom.labels == BY_NAME["liver"].label]
     assert liver.stats.maximum < liver_lesion.stats.maximum
     assert liver.stats.maximum < np.percentile(normal_liver, 99.99) * 1.2  # normal tissue
     truths = phantom.labels > LESION_LABEL_BASE
-    assert sum(not (x.mask & truths).any() for x in search.lesions) <= 1  # false positives
+    assert sum(not (x.mask.full() & truths).any() for x in search.lesions) <= 1  # false +
     pool = next(r for r in result.references if r.name == "blood pool")
     heart_rows = np.nonzero((phantom.labels == BY_NAME["heart"].label).any(axis=(1, 2)))[0]
     assert pool.site == "descending thoracic aorta"
@@ -151,3 +152,28 @@ def test_timings_accumulate_named_stages_in_order() -> None:
     names = [name for name, _ in timings.entries]
     assert names == ["read series", "inference liver", "writing masks and summary"]
     assert timings.entries[1][1] >= 0.01 and all(type(n) is str for n in names)
+
+
+def test_box_held_merge_gives_each_voxel_to_the_highest_logit_as_a_full_volume_would() -> None:
+    """Each organ's logits are kept on its own box; the owner of every voxel is the one a
+    full-volume running maximum (the merge before) gives."""
+    from seganypet_node.pipeline.run import best_logits
+
+    rng = np.random.default_rng(5)
+    shape = (30, 24, 26)
+    owner = np.zeros(shape, np.uint8)
+    full_best = np.full(shape, -np.inf, np.float32)
+    expected = np.zeros(shape, np.uint8)
+    answered = []
+    for number in range(1, 7):
+        low = rng.integers(0, 12, 3)
+        box = tuple(slice(int(lo), int(lo) + int(n)) for lo, n in zip(low, rng.integers(4, 14, 3),
+                                                                         strict=True))
+        logits = rng.normal(0, 3, [b.stop - b.start for b in box]).astype(np.float32)
+        claim = (logits > 0) & (logits > best_logits(answered, box))
+        owner[box][claim] = number
+        answered.append((box, logits))
+        old = (logits > 0) & (logits > full_best[box])
+        expected[box][old] = number
+        full_best[box][old] = logits[old]
+    assert np.array_equal(owner, expected) and len(np.unique(owner)) == 7

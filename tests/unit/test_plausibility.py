@@ -15,6 +15,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.units import Unit
 from seganypet_node.imaging.volume import load_input
 from seganypet_node.organs import BY_NAME
@@ -37,7 +38,8 @@ def truth(study) -> tuple[dict[str, np.ndarray], np.ndarray, sitk.Image, float, 
 
 
 def verdicts(masks, values, suv, weight=None, height=None):
-    found = judge_masks(masks, values, suv, weight, height, uptake_in_suv=True)
+    held = {name: BoxMask.of(mask) for name, mask in masks.items()}
+    found = judge_masks(held, values, suv, weight, height, uptake_in_suv=True)
     return {name: v.failure for name, v in found.items()}
 
 
@@ -154,7 +156,8 @@ def test_a_refused_organ_is_not_found_and_kept_out_of_seg_and_summary(studies, t
     masks["urinary_bladder"] = ball(values.shape, (z - 37 * superior_step(suv), y, x + 22),
                                     12) & (values > 0.3)
     spacing = suv.GetSpacing()[::-1]
-    results = [OrganResult(name, mask, uptake_stats(values, mask, spacing, Unit.SUVBW), ())
+    results = [OrganResult(name, BoxMask.of(mask), uptake_stats(values, mask, spacing, Unit.SUVBW),
+                           ())
                for name, mask in masks.items() if mask.any()]
     bound = ("used all 8 windows allowed per organ (8 crops): the mask may be cut",)
     checked = checked_results(results, volume, suv, {"aorta": bound})

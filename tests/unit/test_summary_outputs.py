@@ -8,6 +8,7 @@ import json
 import numpy as np
 import SimpleITK as sitk
 
+from seganypet_node.imaging.boxes import BoxMask
 from seganypet_node.imaging.units import Unit
 from seganypet_node.lesions.results import (
     NOT_ASSESSED,
@@ -43,23 +44,28 @@ def synthetic_result(search_lesions: bool = True) -> tuple[PipelineResult, np.nd
     first, second = ball((15, 16, 6), 2) & liver, ball((30, 12, 24), 2)
     values[first], values[second] = 9.0, 6.0
     lesions = (
-        Lesion(1, first, uptake_stats(values, first, SPACING, Unit.SUVBW, lesion=True), 6.1,
+        Lesion(1, BoxMask.of(first),
+               uptake_stats(values, first, SPACING, Unit.SUVBW, lesion=True), 6.1,
                "liver", (-40.0, 10.0, 60.0), (-42.0, 10.0, 60.0), Delineation.SEGANYPET, 4,
                "1.2.3.4.1"),
-        Lesion(2, second, uptake_stats(values, second, SPACING, Unit.SUVBW, lesion=True), None,
+        Lesion(2, BoxMask.of(second),
+               uptake_stats(values, second, SPACING, Unit.SUVBW, lesion=True), None,
                "outside the segmented organs", (30.0, -20.0, 120.0), (30.0, -20.0, 121.0),
                Delineation.THRESHOLD, None, "1.2.3.4.2", note="SegAnyPET's mask leaked"),
     )
     normal = liver & ~first
-    organs = (OrganResult("liver", liver, uptake_stats(values, normal, SPACING, Unit.SUVBW),
-                          (), lesions=("lesion_1",)),
-              OrganResult("aorta", aorta, uptake_stats(values, aorta, SPACING, Unit.SUVBW), ()),
+    organs = (OrganResult("liver", BoxMask.of(liver),
+                          uptake_stats(values, normal, SPACING, Unit.SUVBW), (),
+                          lesions=("lesion_1",)),
+              OrganResult("aorta", BoxMask.of(aorta),
+                          uptake_stats(values, aorta, SPACING, Unit.SUVBW), ()),
               OrganResult("brain", None, None, (), "not in view"))
     references = (
         ReferenceRegion(ReferenceKind.LIVER, 2.0, 0.2, 14.1, (15, 16, 10), None,
-                        "right lobe of the liver", ball((15, 16, 10), 2) & normal, 0.75),
+                        "right lobe of the liver", BoxMask.of(ball((15, 16, 10), 2) & normal),
+                        0.75),
         ReferenceRegion(ReferenceKind.BLOOD_POOL, 1.6, 0.1, 1.5, (28, 20, 16),
-                        "narrow lumen", "descending thoracic aorta", aorta, 0.75))
+                        "narrow lumen", "descending thoracic aorta", BoxMask.of(aorta), 0.75))
     search = LesionSearch(
         True, lesions, DetectionThreshold(3.4, ThresholdRule.PERCIST),
         ("brain", "heart"), ("kidney_left",), dropped_small=2, capped=1,
@@ -104,7 +110,7 @@ def test_lesion_masks_and_the_lesion_section_are_written(tmp_path) -> None:
     assert section["tumour_burden"]["dmax_mm"] == 123.5
     for k, entry in enumerate(section["lesions"]):
         mask = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / entry["mask"]))) > 0
-        assert np.array_equal(mask, result.lesions.lesions[k].mask)
+        assert np.array_equal(mask, result.lesions.lesions[k].mask.full())
     assert written["organs"]["liver"]["lesions"] == ["lesion_1"]
     assert "lesion_1" in written["organs"]["liver"]["uptake_note"]
     assert written["organs"]["aorta"]["lesions"] == []
