@@ -80,6 +80,15 @@ def _widen_into(zone: np.ndarray, mask: BoxMask, spacing_zyx: Sequence[float],
     zone[box] |= distance <= margin_mm
 
 
+def _labelled(hot: np.ndarray) -> np.ndarray:
+    """Connected foci, numbered in int16 where they fit (half the memory of scipy's int32:
+    230 MB at 2 mm), else in int32."""
+    try:
+        return np.asarray(ndimage.label(hot, structure=CONNECTIVITY, output=np.int16)[0])
+    except RuntimeError:  # more foci than int16 numbers
+        return np.asarray(ndimage.label(hot, structure=CONNECTIVITY)[0])
+
+
 def find_candidates(values: np.ndarray, threshold: DetectionThreshold,
                     organs: Mapping[str, BoxMask], spacing_zyx: Sequence[float],
                     zone: np.ndarray | None = None) -> list[Candidate]:
@@ -92,7 +101,7 @@ def find_candidates(values: np.ndarray, threshold: DetectionThreshold,
         zone = physiological_zone(organs, spacing_zyx)
     if zone is not None:
         hot &= ~zone
-    labels, _ = ndimage.label(hot, structure=CONNECTIVITY)
+    labels = _labelled(hot)
     del hot
     candidates = []
     for number, box in enumerate(ndimage.find_objects(labels), start=1):

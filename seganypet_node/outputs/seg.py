@@ -24,6 +24,7 @@ from seganypet_node.imaging.boxes import BoxMask, require_box_mask
 from seganypet_node.lesions.results import Lesion
 from seganypet_node.measure.reference import ReferenceKind, ReferenceRegion
 from seganypet_node.organs import BY_NAME, Organ, display_label
+from seganypet_node.outputs.seg_stack import PlaneCheckedSegmentation
 
 LATERALITY = {"left": hd.sr.CodedConcept("7771000", "SCT", "Left"),
               "right": hd.sr.CodedConcept("24028007", "SCT", "Right")}
@@ -252,7 +253,7 @@ def build_segmentation(
         stack[..., index][segment.mask.box] = segment.mask.local  # a view: fills the stack
     descriptions = [segment_description(i, segment, algorithm)
                     for i, segment in enumerate(present, start=1)]
-    seg = hd.seg.Segmentation(
+    seg = PlaneCheckedSegmentation(
         source_images=list(source), pixel_array=stack,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(),

@@ -125,6 +125,7 @@ class OrganPipeline:
         with timings.timed(Stage.MEASUREMENTS):
             results = checked_results(self._results(volume, suv, prompts, segmented), volume,
                                       suv, segmented.warnings)
+        del segmented  # the owner volume (1 byte a voxel) is not needed past the masks
         search = NOT_ASSESSED
         if self.options.lesions.enabled:
             if progress is not None:

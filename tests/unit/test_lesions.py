@@ -375,3 +375,16 @@ def test_references_survive_an_organ_that_is_all_lesion() -> None:
     pool = blood_pool_reference(np.where(aorta, 1.8, 0.5), BoxMask.of(aorta), spacing,
                                 Orientation(), liver_top_z=42, lesions=aorta.copy())
     assert pool.mean == pytest.approx(1.8)
+
+
+def test_foci_are_numbered_in_int16_and_past_its_range_in_int32() -> None:
+    from seganypet_node.lesions.candidates import _labelled
+
+    few = np.zeros((4, 20, 20), bool)
+    few[1, 2:5, 2:5] = few[2, 10:14, 10:14] = True
+    labels = _labelled(few)
+    assert labels.dtype == np.int16 and labels.max() == 2
+    many = np.zeros((2, 400, 400), bool)
+    many[0, ::2, ::2] = True  # 40 000 separate voxels
+    labels = _labelled(many)
+    assert labels.dtype == np.int32 and labels.max() == 40_000

@@ -1,0 +1,33 @@
+"""The SEG's overlap check, done plane by plane, says what highdicom's whole-stack sum says."""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+import pytest
+
+from seganypet_node.outputs.seg_stack import PlaneCheckedSegmentation
+
+BINARY = hd.seg.SegmentationTypeValues.BINARY
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_overlap_per_plane_agrees_with_highdicom(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    stack = np.zeros((9, 12, 10, 4), np.uint8)
+    for segment in range(4):
+        z, y, x = rng.integers(0, 6, 3)
+        stack[z:z + 3, y:y + 5, x:x + 4, segment] = 1
+    numbers = np.arange(1, 5)
+    ours = PlaneCheckedSegmentation._check_and_cast_pixel_array(stack, numbers, BINARY, np.uint8)
+    theirs = hd.seg.Segmentation._check_and_cast_pixel_array(stack, numbers, BINARY, np.uint8)
+    assert ours[1] == theirs[1]
+    assert ours[0] is stack  # no copy of the stack either
+
+
+def test_a_stack_that_is_not_binary_is_refused() -> None:
+    stack = np.zeros((2, 3, 3, 2), np.uint8)
+    stack[0, 0, 0, 1] = 2
+    with pytest.raises(ValueError, match="binary"):
+        PlaneCheckedSegmentation._check_and_cast_pixel_array(stack, np.arange(1, 3), BINARY,
+                                                             np.uint8)
