@@ -6,7 +6,8 @@ organ clean-up, plausibility, lesions, SEG, SR, saving, masks and summary; anyth
 "other"). One study of ``pipeline_bench.py --child``, default configuration, compact model.
 
 Usage:  python benchmarks/stage_memory.py [--slices 900 --matrix 360 --voxel-mm 2]
-Writes benchmarks/results/stage_memory.json and prints a Markdown table.
+Writes benchmarks/results/stage_memory.json (``stage_memory_<slices>x<matrix>.json`` for
+another size) and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def main() -> None:
     args = parser.parse_args()
     dicom = cached_phantom(f"scaling-{args.slices}-{args.matrix}-{args.voxel_mm:g}", PhantomSpec(
         seed=9400, slices=args.slices, matrix=args.matrix, voxel_mm=args.voxel_mm))
+    # The phantom may just have been written by this process: its peak is not the study's.
+    Path("/proc/self/clear_refs").write_text("5\n")  # resets VmHWM (Linux)
     memory = StageMemory()
     for where, name, tag in STAGES:
         module, _, cls = where.partition(":")
@@ -92,7 +95,9 @@ def main() -> None:
               "study_total_s": run["study_total"], "peak_rss_mb": run["peak_rss_mb"],
               "stages_peak_rss_mb": {t: memory.peaks[t] for t in order if t in memory.peaks}}
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "stage_memory.json").write_text(json.dumps(record, indent=2) + "\n")
+    default = (args.slices, args.matrix, args.voxel_mm) == (900, 360, 2.0)
+    name = "stage_memory.json" if default else f"stage_memory_{args.slices}x{args.matrix}.json"
+    (HERE / "results" / name).write_text(json.dumps(record, indent=2) + "\n")
     print(f"| stage ({record['study']}) | peak RSS MB |\n|---|---|")
     for tag, peak in record["stages_peak_rss_mb"].items():
         print(f"| {tag} | {peak:.0f} |")

@@ -1,13 +1,14 @@
 """How much memory one study needs, so that a worker refuses one that cannot fit before it
 starts, rather than being killed by the system half-way.
 
-The line is fitted to two measurements only, both on the project's phantoms with the compact
-network (``benchmarks/scaling.py``, 2026-12-02): 1.18 GB at 380 x 160^2 (9.7 M voxels) and
-5.7 GB at 900 x 360^2 (117 M voxels); the other points of that run lie within 0.1 GB of it.
-SEG writing, which holds every segment of the study as one array, sets the slope, so a study
-with many more lesions needs more. The official network adds its weights and activations
-(1.47 GB measured at 4 mm against 1.14 GB for the compact one), about 0.35 GB the estimate
-does not add: set the budget with that margin. Real patients have not been measured.
+The line is fitted to three measurements on the project's phantoms with the compact network
+(``benchmarks/pipeline_bench.py`` and ``benchmarks/stage_memory.py``, 2026-12-03): 0.88 GB at
+380 x 160^2 (9.7 M voxels), 2.03 GB at 900 x 360^2 (117 M) and 3.0 GB at 1000 x 440^2
+(194 M). The volume is held once (4 bytes a voxel) and masks on their boxes; the SEG, which
+highdicom builds from one array of every segment, sets most of the slope, so a study with
+many more lesions needs more. The official network adds its weights and activations (1.14 GB
+measured at 4 mm against 0.88 GB for the compact one), about 0.3 GB the estimate does not
+add: set the budget with that margin. Real patients have not been measured.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import SeriesError
 
 BASE_MB = 770.0
-BYTES_PER_VOXEL = 42.0
+BYTES_PER_VOXEL = 12.0  # 11.6 fitted, rounded up
 
 
 class MemoryBudgetError(NodeError, MemoryError):
