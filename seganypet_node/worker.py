@@ -206,13 +206,19 @@ class JobWorker(QueuePoller):
                                     .relative_to(root))) for o in objects]
         return enqueue(session, claimed.job_id, items, destinations, utcnow())
 
+    def _most_segments(self) -> int:
+        """The most segments a SEG can hold: every organ, both references, the lesion cap."""
+        lesions = self.config.lesions
+        return len(self.config.pipeline.organs) + 2 + (lesions.max_count if lesions.enabled
+                                                        else 0)
+
     def _process(self, claimed: ClaimedJob, out: Path,
                  heartbeat: LeaseHeartbeat) -> FolderResult:
         with self.sessions.begin() as session:
             files = [self.spool.absolute(p) for p in series_files(session, claimed.series_id)]
         budget = self.config.worker.memory_budget_mb
         if budget:
-            check_budget(study_voxels(files), budget)
+            check_budget(study_voxels(files), budget, self._most_segments())
         timings = Timings()
         with timings.timed(Stage.READ_SERIES):
             volume = from_pet_series(read_pet_series(files))

@@ -92,7 +92,8 @@ class BoxMask:
     shape : tuple of int
         The grid's [z, y, x] shape.
     box : Box
-        The mask's bounding box on that grid (empty slices for an empty mask).
+        The mask's bounding box on that grid, tight (empty slices for an empty mask):
+        build one with :meth:`of`, which trims it.
     local : numpy.ndarray
         bool, the mask within ``box``.
     """
@@ -118,6 +119,8 @@ class BoxMask:
             box, shape = tuple(slice(0, n) for n in mask.shape), mask.shape
         if shape is None:
             raise ValueError("a mask held on a box needs the grid's shape")
+        if mask.shape != tuple(b.stop - b.start for b in box):
+            raise ValueError(f"mask of shape {mask.shape} does not fill box {box}")
         tight = mask_box(mask)
         if tight is None:
             return cls(tuple(shape), tuple(slice(0, 0) for _ in shape),

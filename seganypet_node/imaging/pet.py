@@ -137,7 +137,7 @@ def _fill(image: sitk.Image, slices: list[PetSlice], factor: float) -> None:
     for index, piece in enumerate(slices):
         planes.setdefault(piece.path, []).append((index, piece))
     for path, placed in planes.items():
-        pixels = _planes_of(path, placed[0][1].matrix)
+        pixels = _planes_of(path, placed[0][1].matrix, len(placed))
         for index, piece in placed:
             values = pixels[max(piece.frame, 1) - 1].astype(np.float32)
             values *= np.float32(piece.slope * factor)
@@ -145,8 +145,9 @@ def _fill(image: sitk.Image, slices: list[PetSlice], factor: float) -> None:
             image[:, :, index] = sitk.GetImageFromArray(values)
 
 
-def _planes_of(path: Path, matrix: tuple[int, int]) -> np.ndarray:
-    """The stored values of a file as (frames, rows, columns)."""
+def _planes_of(path: Path, matrix: tuple[int, int], planes: int) -> np.ndarray:
+    """The stored values of a file as (frames, rows, columns), one frame per plane its
+    header places."""
     try:
         pixels = pydicom.dcmread(path).pixel_array
     except Exception as exc:  # pydicom and its decoders raise many types
@@ -154,7 +155,11 @@ def _planes_of(path: Path, matrix: tuple[int, int]) -> np.ndarray:
     if tuple(pixels.shape[-2:]) != matrix:
         raise SeriesError(f"{path.name}: pixel data of shape {pixels.shape} does not match "
                           f"Rows x Columns {matrix[0]} x {matrix[1]}")
-    return pixels.reshape(-1, *matrix)
+    frames = pixels.reshape(-1, *matrix)
+    if len(frames) != planes:
+        raise SeriesError(f"{path.name}: {len(frames)} frame(s) of pixel data for {planes} "
+                          f"plane(s) its header places")
+    return frames
 
 
 def _functional(group: Dataset, shared: Dataset, keyword: str) -> Dataset:

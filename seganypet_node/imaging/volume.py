@@ -59,7 +59,8 @@ class VolumeInput:
 
     def measured_image(self) -> sitk.Image:
         """The values measurements are taken on (float32): SUVbw when the header allows it,
-        else the volume's own values. The one place values become SUV."""
+        else the volume's own values (the reader has already scaled a DICOM series to SUVbw,
+        so this is the volume itself)."""
         values = (self.values if self.values.GetPixelID() == sitk.sitkFloat32
                   else sitk.Cast(self.values, sitk.sitkFloat32))
         if self.suvbw is None or self.suvbw == 1.0:

@@ -7,7 +7,6 @@ whole: outbound rows point at them and the sender may read them after a restart.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from seganypet_node.imaging.pet import PetVolume
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.model.checkpoint import ModelIdentity
 from seganypet_node.organs import organ
+from seganypet_node.outputs.dicom_file import write_durably
 from seganypet_node.outputs.key_image import KeyImageContent, build_key_image, render_key_image
 from seganypet_node.outputs.key_image_facts import scan_facts
 from seganypet_node.outputs.key_image_panel import KeyImageRow
@@ -85,6 +85,9 @@ def write_dicom_results(result: PipelineResult, volume: VolumeInput, out: Path,
     start = time.perf_counter()
     seg = build_segmentation(pet.sources, segments, algorithm, series_label=research_label)
     written = [_save(ObjectKind.SEG, seg, folder, start)]
+    # Written: the SR needs the SEG's segments and frame references, not its pixels (0.2 GB
+    # at 2 mm, held until the key image is done otherwise).
+    del seg.PixelData
     start = time.perf_counter()
     content = ReportContent([RegionReport(row.segment.organ, row.stats) for row in rows
                              if row.segment.organ is not None],
@@ -124,7 +127,8 @@ def _classic_pet(volume: VolumeInput) -> PetVolume:
 
 def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImageRow],
              checkpoint: str, research_label: str) -> np.ndarray:
-    values = sitk.GetArrayViewFromImage(volume.measured_image())
+    measured = volume.measured_image()  # held here: the view below is into its buffer
+    values = sitk.GetArrayViewFromImage(measured)
     missing = [o.organ for o in result.organs if not o.found]
     pet = _classic_pet(volume)
     footer = [scan_facts(pet.sources[0]).line(),
@@ -140,10 +144,6 @@ def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImag
 
 def _save(kind: ObjectKind, dataset: Dataset, folder: Path, started: float) -> ResultObject:
     path = folder / f"{kind.value}.dcm"
-    temp = path.with_suffix(".tmp")
-    dataset.save_as(temp, enforce_file_format=True)
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    write_durably(dataset, path)
     return ResultObject(kind, path, str(dataset.SOPClassUID), str(dataset.SOPInstanceUID),
                         time.perf_counter() - started)

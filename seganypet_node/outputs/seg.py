@@ -246,11 +246,13 @@ def build_segmentation(
         if segment.mask.shape != shape:
             raise ValueError(f"{segment.label} mask has shape {segment.mask.shape}, "
                              f"source grid is {shape}")
-    # Filled in place: np.stack(...).astype() held the segments twice (2 x 1.7 GB for 15
-    # segments of a 900 x 360^2 study).
-    stack = np.zeros((*shape, len(present)), dtype=np.uint8)
+    # highdicom takes (frames, rows, columns, segments). Stored segment by segment and seen
+    # through a transposed view, each segment's zero pages stay untouched outside its box:
+    # the stack costs the segments' boxes, not segments x field of view (1.6 GB at 2 mm).
+    by_segment = np.zeros((len(present), *shape), dtype=np.uint8)
     for index, segment in enumerate(present):
-        stack[..., index][segment.mask.box] = segment.mask.local  # a view: fills the stack
+        by_segment[index][segment.mask.box] = segment.mask.local
+    stack = by_segment.transpose(1, 2, 3, 0)
     descriptions = [segment_description(i, segment, algorithm)
                     for i, segment in enumerate(present, start=1)]
     seg = PlaneCheckedSegmentation(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from seganypet_node.imaging.volume import array_on_grid, points_of_voxels
+from seganypet_node.imaging.volume import points_of_voxels
 from seganypet_node.measure.reference import ReferenceRegion
 from seganypet_node.outputs.seg import reference_label
 from seganypet_node.outputs.summary_lesions import MASKS_DIR, lesions_summary, mask_path
@@ -79,9 +79,17 @@ def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
     named += [(lesion.label, lesion.mask) for lesion in result.lesions.lesions]
     named += [(reference_label(r).replace(" ", "_"), r.mask) for r in result.references
               if r.mask is not None]
+    # One uint8 image on the input grid for every mask: each is pasted into it in place
+    # (its box only), written, and cleared again.
+    image = sitk.Image(grid.GetSize(), sitk.sitkUInt8)
+    image.CopyInformation(grid)
     for name, mask in named:
-        image = array_on_grid(mask.full().astype(np.uint8), grid)  # one mask at a time
+        region = tuple(slice(b.start, b.stop) for b in mask.box[::-1])  # SimpleITK: x, y, z
+        if mask.local.size:
+            image[region] = sitk.GetImageFromArray(mask.local.astype(np.uint8))
         sitk.WriteImage(image, str(out / mask_path(name)), useCompression=True)
+        if mask.local.size:
+            image[region] = 0
     path = out / SUMMARY_FILE
     temp = path.with_suffix(".tmp")
     temp.write_text(json.dumps(summary(result, record, grid), indent=2) + "\n")

@@ -2,13 +2,14 @@
 starts, rather than being killed by the system half-way.
 
 The line is fitted to three measurements on the project's phantoms with the compact network
-(``benchmarks/pipeline_bench.py`` and ``benchmarks/stage_memory.py``, 2026-12-03): 0.88 GB at
-380 x 160^2 (9.7 M voxels), 2.03 GB at 900 x 360^2 (117 M) and 3.0 GB at 1000 x 440^2
-(194 M). The volume is held once (4 bytes a voxel) and masks on their boxes; the SEG, which
-highdicom builds from one array of every segment, sets most of the slope, so a study with
-many more lesions needs more. The official network adds its weights and activations (1.14 GB
-measured at 4 mm against 0.88 GB for the compact one), about 0.3 GB the estimate does not
-add: set the budget with that margin. Real patients have not been measured.
+(``benchmarks/pipeline_bench.py`` and ``benchmarks/stage_memory.py``, 2026-12-03): 0.83 GB at
+380 x 160^2 (9.7 M voxels), 1.61 GB at 900 x 360^2 (117 M) and 2.24 GB at 1000 x 440^2
+(194 M). What grows with the input is the one SUV volume (4 bytes a voxel), the lesion
+search's whole-grid masks while it runs, and the SEG's frames (1 bit per voxel and segment,
+held twice while the SEG is built): a study whose SEG may hold more segments than the fitted
+ones (the lesion cap) is given more. The official network adds its weights and activations
+(about 0.3 GB at 4 mm), which the estimate does not add: set the budget with that margin.
+Real patients have not been measured.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import SeriesError
 
 BASE_MB = 770.0
-BYTES_PER_VOXEL = 12.0  # 11.6 fitted, rounded up
+BYTES_PER_VOXEL = 8.2  # 8.0 fitted (MB of 2^20 bytes), with a margin
+MEASURED_SEGMENTS = 12  # 10 organs and 2 references; each lesion of the fitted studies is margin
+# Each segment beyond those: its frames' packed bits, held twice while the SEG is built.
+BYTES_PER_VOXEL_PER_SEGMENT = 0.25
 
 
 class MemoryBudgetError(NodeError, MemoryError):
@@ -49,23 +53,26 @@ def study_voxels(files: list[Path]) -> int:
         raise SeriesError(f"{files[0].name}: no image header ({exc})") from None
 
 
-def estimated_peak_mb(voxels: int) -> float:
-    """Expected peak RSS in MB of one study of ``voxels`` input voxels."""
-    return BASE_MB + BYTES_PER_VOXEL * voxels / 2**20
+def estimated_peak_mb(voxels: int, segments: int = MEASURED_SEGMENTS) -> float:
+    """Expected peak RSS in MB of one study of ``voxels`` input voxels whose SEG holds (at
+    most) ``segments`` segments."""
+    extra = max(0, segments - MEASURED_SEGMENTS) * BYTES_PER_VOXEL_PER_SEGMENT
+    return BASE_MB + (BYTES_PER_VOXEL + extra) * voxels / 2**20
 
 
-def check_budget(voxels: int, budget_mb: float) -> None:
-    """Raise :class:`MemoryBudgetError` when a study of ``voxels`` will not fit ``budget_mb``
-    (0: no budget).
+def check_budget(voxels: int, budget_mb: float, segments: int = MEASURED_SEGMENTS) -> None:
+    """Raise :class:`MemoryBudgetError` when a study of ``voxels`` whose SEG may hold
+    ``segments`` segments will not fit ``budget_mb`` (0: no budget).
 
     Raises
     ------
     MemoryBudgetError
         With the study's size, the estimate and the budget.
     """
-    needed = estimated_peak_mb(voxels)
+    needed = estimated_peak_mb(voxels, segments)
     if budget_mb and needed > budget_mb:
         raise MemoryBudgetError(
-            f"the study ({voxels / 1e6:.0f} M voxels) needs about {needed:.0f} MB, more than "
+            f"the study ({voxels / 1e6:.0f} M voxels, up to {segments} segments) needs about "
+            f"{needed:.0f} MB, more than "
             f"[worker] memory_budget_mb = {budget_mb:g}; raise it (or run fewer workers) and "
             f"retry the job")

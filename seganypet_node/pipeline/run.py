@@ -25,7 +25,7 @@ from seganypet_node.atlas.register import (
 )
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
-from seganypet_node.imaging.boxes import Box, BoxMask, overlap
+from seganypet_node.imaging.boxes import Box, BoxMask, mask_box, overlap
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.lesions.results import NOT_ASSESSED
 from seganypet_node.lesions.search import LesionOptions
@@ -173,8 +173,10 @@ class OrganPipeline:
             logits, box = prediction.local_logits, prediction.box
             claim = (logits > 0) & (logits > best_logits(answered, box))
             owner[box][claim] = number
-            answered.append((box, logits))
-            boxes[name] = box
+            kept = _positive_part(box, logits)  # logits <= 0 never win a voxel
+            if kept is not None:
+                answered.append(kept)
+                boxes[name] = kept[0]
             seconds[name] = time.perf_counter() - start
         if progress is not None:
             progress("segmented", len(names), len(names))
@@ -218,6 +220,16 @@ def _organ_mask(segmented: Segmented, name: str, number: int, prompts: tuple[Pro
     return mask if mask.any() else None
 
 
+def _positive_part(box: Box, logits: np.ndarray) -> tuple[Box, np.ndarray] | None:
+    """The logits on the tight box of their positive voxels (None when none is positive)."""
+    tight = mask_box(logits > 0)
+    if tight is None:
+        return None
+    return (tuple(slice(b.start + t.start, b.start + t.stop) for b, t in zip(box, tight,
+                                                                            strict=True)),
+            logits[tight].copy())
+
+
 def best_logits(answered: list[tuple[Box, np.ndarray]], box: Box) -> np.ndarray:
     """The highest logit any earlier organ gave each voxel of ``box`` (-inf where none looked).
 
@@ -256,7 +268,7 @@ def suv_like(volume: VolumeInput) -> sitk.Image:
     if volume.suvbw is not None:
         return values
     level = tissue_level(sitk.GetArrayViewFromImage(values))
-    return sitk.Cast(values * (TYPICAL_TISSUE_SUV / level), sitk.sitkFloat32)
+    return values * (TYPICAL_TISSUE_SUV / level)  # float32 times a number stays float32
 
 
 def predictor_from_config(config: Config) -> tuple[SegAnyPETPredictor, LoadedModel]:

@@ -197,3 +197,65 @@ def test_units_of_a_series_are_typed_and_show_as_their_value() -> None:
     assert Unit.of_series("SUVbw") is Unit.UNKNOWN  # not a DICOM Units term
     assert Unit.SUVBW.is_suv and not Unit.BQML.is_suv
     assert json.dumps({"unit": Unit.SUVBW}) == '{"unit": "SUVbw"}' and f"{Unit.BQML}" == "Bq/ml"
+
+
+def enhanced_from(files, path, shuffle_seed: int = 3, drop_frames: int = 0):
+    """One Enhanced (multi-frame) PET file from classic slices: positions and rescale per
+    frame, orientation and pixel spacing shared, frames in shuffled order."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    slices = [pydicom.dcmread(p) for p in files]
+    order = np.random.default_rng(shuffle_seed).permutation(len(slices))
+    ds = slices[0]
+    shared = Dataset()
+    orientation, measures = Dataset(), Dataset()
+    orientation.ImageOrientationPatient = ds.ImageOrientationPatient
+    measures.PixelSpacing = ds.PixelSpacing
+    measures.SliceThickness = ds.get("SliceThickness", 4.0)
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    shared.PixelMeasuresSequence = Sequence([measures])
+    groups = []
+    for k in order:
+        group, plane, transform = Dataset(), Dataset(), Dataset()
+        plane.ImagePositionPatient = slices[k].ImagePositionPatient
+        transform.RescaleSlope = slices[k].RescaleSlope
+        transform.RescaleIntercept = slices[k].get("RescaleIntercept", 0)
+        group.PlanePositionSequence = Sequence([plane])
+        group.PixelValueTransformationSequence = Sequence([transform])
+        groups.append(group)
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = Sequence(groups)
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+                    "NumberOfSlices"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    kept = order[:len(order) - drop_frames]
+    ds.NumberOfFrames = len(kept)
+    ds.PixelData = b"".join(slices[k].PixelData for k in kept)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_enhanced_pet_reads_as_its_classic_slices_do(phantom_study, tmp_path) -> None:
+    files = phantom_study.files[100:112]
+    classic = read_pet_series(files)
+    enhanced = read_pet_series([enhanced_from(files, tmp_path / "enhanced.dcm")])
+    assert enhanced.image.GetSize() == classic.image.GetSize()
+    assert np.allclose(enhanced.image.GetOrigin(), classic.image.GetOrigin())
+    assert np.allclose(sitk.GetArrayViewFromImage(enhanced.image),
+                       sitk.GetArrayViewFromImage(classic.image), rtol=1e-6)
+
+
+def test_pixels_that_do_not_match_the_header_are_refused_by_file(phantom_study,
+                                                                 tmp_path) -> None:
+    # 12 per-frame groups place 12 planes; NumberOfFrames and the pixels hold 10
+    short = enhanced_from(phantom_study.files[100:112], tmp_path / "short.dcm", drop_frames=2)
+    with pytest.raises(SeriesError, match=r"short\.dcm: 10 frame\(s\) of pixel data for 12"):
+        read_pet_series([short])
+    broken = tmp_path / "broken.dcm"
+    ds = pydicom.dcmread(phantom_study.files[3])
+    ds.PixelData = ds.PixelData[: len(ds.PixelData) // 3]
+    ds.save_as(broken, enforce_file_format=True)
+    with pytest.raises(SeriesError, match=r"broken\.dcm: pixel data does not decode"):
+        read_pet_series([*phantom_study.files[:3], broken, *phantom_study.files[4:8]])

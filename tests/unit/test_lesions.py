@@ -219,6 +219,24 @@ def test_the_blood_pool_is_a_cylinder_in_the_descending_thoracic_aorta() -> None
     assert region.note is None
 
 
+def test_the_blood_pool_is_placed_the_same_wherever_the_aorta_lies_in_the_grid() -> None:
+    """The cylinder is found in the aorta's box: the dome and heart levels, given on the
+    whole grid, must be moved into it, and the centre back out."""
+    aorta, spacing = aorta_with_arch()
+    values = np.where(aorta, 1.8, 0.5)
+    here = blood_pool_reference(values, BoxMask.of(aorta), spacing, Orientation(),
+                                liver_top_z=42, heart_centre_z=70)
+    shift = (10, 6, 4)
+    padded = np.pad(aorta, [(s, 3) for s in shift])
+    there = blood_pool_reference(np.where(padded, 1.8, 0.5), BoxMask.of(padded), spacing,
+                                 Orientation(), liver_top_z=52, heart_centre_z=80)
+    assert there.centre_index == tuple(c + s for c, s in zip(here.centre_index, shift,
+                                                             strict=True))
+    assert there.mean == pytest.approx(here.mean) and there.volume_ml == here.volume_ml
+    assert here.mask is not None and there.mask is not None
+    assert np.array_equal(there.mask.full()[10:-3, 6:-3, 4:-3], here.mask.full())
+
+
 def test_a_stray_piece_behind_the_aorta_does_not_draw_the_blood_pool() -> None:
     aorta, spacing = aorta_with_arch()
     aorta[64:78, 36:39, 4:7] = True  # a bit of the mask leaked onto the spine, behind it

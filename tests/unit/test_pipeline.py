@@ -138,6 +138,11 @@ def test_pieces_holding_a_positive_prompt_are_kept_and_a_stray_one_is_not() -> N
     assert kept.sum() == 54 and kept[2, 2, 2] and kept[7, 7, 7] and not kept[0, 8, 8]
     outside = (Prompt((5.0, 5.0, 5.0)), Prompt((40.0, 0.0, 0.0)))  # in no piece / off the grid
     assert np.array_equal(prompted_pieces(mask, outside, image), largest_component(mask))
+    # the same mask held on a box of a larger grid whose first voxel is [z, y, x] = (5, 3, 2)
+    grid = sitk.Image(20, 20, 20, sitk.sitkUInt8)
+    moved = tuple(Prompt((p.point[0] + 2, p.point[1] + 3, p.point[2] + 5), p.positive)
+                  for p in prompts)
+    assert np.array_equal(prompted_pieces(mask, moved, grid, offset=(5, 3, 2)), kept)
 
 
 def test_timings_accumulate_named_stages_in_order() -> None:
