@@ -41,6 +41,7 @@ from seganypet_node.dicom.spool import Spool
 from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
+from seganypet_node.measure.reference import ReferenceKind
 from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, write_folder
 from seganypet_node.outputs.publish import discard, publish, unpublish
@@ -207,10 +208,10 @@ class JobWorker(QueuePoller):
         return enqueue(session, claimed.job_id, items, destinations, utcnow())
 
     def _most_segments(self) -> int:
-        """The most segments a SEG can hold: every organ, both references, the lesion cap."""
+        """The most segments a SEG can hold: every organ, every reference, the lesion cap."""
         lesions = self.config.lesions
-        return len(self.config.pipeline.organs) + 2 + (lesions.max_count if lesions.enabled
-                                                        else 0)
+        return (len(self.config.pipeline.organs) + len(ReferenceKind)
+                + (lesions.max_count if lesions.enabled else 0))
 
     def _process(self, claimed: ClaimedJob, out: Path,
                  heartbeat: LeaseHeartbeat) -> FolderResult:

@@ -122,7 +122,7 @@ def evaluate_cases(pipeline: OrganPipeline, cases: Sequence[Case] = CASES,
     for case in cases:
         volume = generate_volume(case.spec())
         grid = volume.grid
-        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), 1.0, Unit.SUVBW)
+        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), Unit.SUVBW)
         start = time.perf_counter()
         automatic = pipeline.run(image)
         seconds = time.perf_counter() - start

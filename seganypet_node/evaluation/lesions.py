@@ -81,7 +81,7 @@ def evaluate_lesions(pipeline: OrganPipeline, specs: Sequence[tuple[str, Phantom
     for name, spec in specs:
         volume = generate_volume(spec)
         grid = volume.grid
-        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), 1.0, Unit.SUVBW)
+        image = VolumeInput(as_image(volume.suv, grid.spacing, grid.origin), Unit.SUVBW)
         start = time.perf_counter()
         result = pipeline.run(image)
         score = score_case(name, volume.labels, volume.suv, result,

@@ -61,6 +61,17 @@ def overlap(a: Box, b: Box) -> tuple[Box, Box] | None:
     return _within(shared, a), _within(shared, b)
 
 
+def placed_in(box: Box, values: np.ndarray, values_box: Box, fill: float = 0) -> np.ndarray:
+    """``values``, held on ``values_box`` of a grid, as an array on ``box`` of the same grid
+    (``fill`` where they do not reach)."""
+    out = np.full([b.stop - b.start for b in box], fill, dtype=values.dtype)
+    met = overlap(box, values_box)
+    if met is not None:
+        here, there = met
+        out[here] = values[there]
+    return out
+
+
 def _within(region: Sequence[slice], box: Box) -> Box:
     return tuple(slice(r.start - b.start, r.stop - b.start)
                  for r, b in zip(region, box, strict=True))
@@ -136,16 +147,11 @@ class BoxMask:
 
     def any(self) -> bool:
         """Whether the mask holds any voxel."""
-        return self.local.size > 0 and bool(self.local.any())
+        return bool(self.local.any())
 
     def within(self, box: Box) -> np.ndarray:
         """The mask in any ``box`` of the grid (False where it has no voxel)."""
-        out = np.zeros([b.stop - b.start for b in box], dtype=bool)
-        met = overlap(box, self.box) if self.local.size else None
-        if met is not None:
-            here, there = met
-            out[here] = self.local[there]
-        return out
+        return placed_in(box, self.local, self.box, False)
 
     def around(self, spacing_zyx: Sequence[float], margin_mm: float,
                extra_voxels: int = 0) -> Box:
@@ -166,8 +172,6 @@ class BoxMask:
 
     def levels(self) -> np.ndarray:
         """The slice indices (first axis) the mask has voxels on, ascending."""
-        if not self.local.size:
-            return np.zeros(0, int)
         return np.nonzero(self.local.any(axis=(1, 2)))[0] + self.box[0].start
 
     def any_along(self, axis: int) -> np.ndarray:
@@ -175,8 +179,7 @@ class BoxMask:
         the whole grid (a coronal outline for ``axis=1``)."""
         kept = [n for i, n in enumerate(self.shape) if i != axis]
         out = np.zeros(kept, dtype=bool)
-        if self.local.size:
-            out[tuple(b for i, b in enumerate(self.box) if i != axis)] = self.local.any(axis=axis)
+        out[tuple(b for i, b in enumerate(self.box) if i != axis)] = self.local.any(axis=axis)
         return out
 
     def values_in(self, values: np.ndarray) -> np.ndarray:
@@ -185,8 +188,6 @@ class BoxMask:
 
     def placed(self, box: Box, shape: Sequence[int]) -> BoxMask:
         """This mask, whose grid is ``box`` of a larger grid of ``shape``, on that grid."""
-        if not self.local.size:
-            return BoxMask.of(self.local, tuple(slice(0, 0) for _ in shape), shape)
         return BoxMask(tuple(shape), tuple(slice(o.start + b.start, o.start + b.stop)
                                            for o, b in zip(box, self.box, strict=True)),
                        self.local)

@@ -32,10 +32,8 @@ class VolumeInput:
     values : SimpleITK.Image
         SUVbw where the header allows it (DICOM and NIfTI alike), else Bq/ml or the series'
         own units; LPS geometry.
-    suvbw : float | None
-        SUVbw per value (1.0 for every input today); None when the header does not allow SUV.
     unit : Unit
-        Unit of ``values`` (Bq/ml, SUVbw, or the series' Units).
+        Unit of ``values`` (SUVbw, Bq/ml, or the series' Units).
     suv_note : str | None
         Why SUV is absent, or which rule gave it.
     pet : PetVolume | None
@@ -46,26 +44,28 @@ class VolumeInput:
     """
 
     values: sitk.Image
-    suvbw: float | None
     unit: Unit
     suv_note: str | None = None
     pet: PetVolume | None = None
     read_note: str | None = None
 
     @property
+    def suvbw(self) -> float | None:
+        """SUVbw per value: 1.0, since the values are SUVbw wherever the header allows it;
+        None when it does not."""
+        return 1.0 if self.unit is Unit.SUVBW else None
+
+    @property
     def measured_unit(self) -> Unit:
-        """SUVbw when the header allows it, else the volume's own unit (Bq/ml, ...)."""
-        return Unit.SUVBW if self.suvbw is not None else self.unit
+        """The unit measurements are reported in: the values' own."""
+        return self.unit
 
     def measured_image(self) -> sitk.Image:
-        """The values measurements are taken on (float32): SUVbw when the header allows it,
-        else the volume's own values (the reader has already scaled a DICOM series to SUVbw,
-        so this is the volume itself)."""
-        values = (self.values if self.values.GetPixelID() == sitk.sitkFloat32
-                  else sitk.Cast(self.values, sitk.sitkFloat32))
-        if self.suvbw is None or self.suvbw == 1.0:
-            return values  # the image itself, not a copy: callers do not write to it
-        return values * float(self.suvbw)  # float32 stays float32: no second full copy
+        """The values measurements are taken on, as float32: the volume itself (callers do
+        not write to it), cast only when it is not float32 already."""
+        if self.values.GetPixelID() == sitk.sitkFloat32:
+            return self.values
+        return sitk.Cast(self.values, sitk.sitkFloat32)
 
     @property
     def sul_per_suv(self) -> float | None:
@@ -130,9 +130,8 @@ def from_pet_series(pet: PetVolume) -> VolumeInput:
     """A read PET series as pipeline input: in SUVbw where the header allows it (the reader
     scaled it as it filled the volume, so there is one SUV image per study), else Bq/ml."""
     scale = pet.scale
-    suvbw = 1.0 if pet.unit is Unit.SUVBW else None
     note = scale.reason if scale.suvbw is None else f"SUVbw by rule {scale.rule}"
-    return VolumeInput(pet.image, suvbw, pet.unit, note, pet)
+    return VolumeInput(pet.image, pet.unit, note, pet)
 
 
 def from_nifti(path: Path, spacing_mm: Sequence[float] | None = None) -> VolumeInput:
@@ -140,7 +139,7 @@ def from_nifti(path: Path, spacing_mm: Sequence[float] | None = None) -> VolumeI
     :func:`seganypet_node.imaging.nifti.read_nifti` for what is refused)."""
     image = read_nifti(path, spacing_mm)
     spacing = " x ".join(f"{v:g}" for v in image.GetSpacing())
-    return VolumeInput(image, 1.0, Unit.SUVBW, SUV_ASSUMPTION, None,
+    return VolumeInput(image, Unit.SUVBW, SUV_ASSUMPTION, None,
                        f"{SUV_ASSUMPTION} (no weight or dose travels with NIfTI); voxels "
                        f"{spacing} mm")
 

@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from seganypet_node.imaging.boxes import Box, overlap
+from seganypet_node.imaging.boxes import Box, placed_in
 from seganypet_node.imaging.volume import array_on_grid
 from seganypet_node.model.crop import CropGrid
 
@@ -73,12 +73,7 @@ class Prediction:
 
     def mask_in(self, box: Box) -> np.ndarray:
         """bool mask in any ``box`` of the input grid (False where no crop looked)."""
-        out = np.zeros([b.stop - b.start for b in box], dtype=bool)
-        met = overlap(box, self.box)
-        if met is not None:
-            here, there = met
-            out[here] = self.local_logits[there] > 0
-        return out
+        return placed_in(box, self.local_logits > 0, self.box, False)
 
     def local_logits_image(self) -> sitk.Image:
         """:attr:`local_logits` as an image with the box's own geometry."""

@@ -84,11 +84,11 @@ def write_results(result: PipelineResult, grid: sitk.Image, out: Path,
     image = sitk.Image(grid.GetSize(), sitk.sitkUInt8)
     image.CopyInformation(grid)
     for name, mask in named:
-        region = tuple(slice(b.start, b.stop) for b in mask.box[::-1])  # SimpleITK: x, y, z
-        if mask.local.size:
+        region = mask.box[::-1]  # SimpleITK indexes x, y, z
+        if mask.any():
             image[region] = sitk.GetImageFromArray(mask.local.astype(np.uint8))
         sitk.WriteImage(image, str(out / mask_path(name)), useCompression=True)
-        if mask.local.size:
+        if mask.any():
             image[region] = 0
     path = out / SUMMARY_FILE
     temp = path.with_suffix(".tmp")

@@ -24,7 +24,8 @@ from seganypet_node.imaging.pet import SeriesError
 BASE_MB = 770.0
 BYTES_PER_VOXEL = 8.2  # 8.0 fitted (MB of 2^20 bytes), with a margin
 MEASURED_SEGMENTS = 12  # 10 organs and 2 references; each lesion of the fitted studies is margin
-# Each segment beyond those: its frames' packed bits, held twice while the SEG is built.
+# Each segment beyond those: its frames' packed bits (1 bit a voxel), held twice while the SEG
+# is built. Worked out from how highdicom builds the SEG, not measured.
 BYTES_PER_VOXEL_PER_SEGMENT = 0.25
 
 

@@ -25,7 +25,7 @@ from seganypet_node.atlas.register import (
 )
 from seganypet_node.atlas.subjects import patient_landmarks
 from seganypet_node.config import Config, resource_dir
-from seganypet_node.imaging.boxes import Box, BoxMask, mask_box, overlap
+from seganypet_node.imaging.boxes import Box, BoxMask, overlap, placed_in
 from seganypet_node.imaging.volume import VolumeInput
 from seganypet_node.lesions.results import NOT_ASSESSED
 from seganypet_node.lesions.search import LesionOptions
@@ -173,10 +173,10 @@ class OrganPipeline:
             logits, box = prediction.local_logits, prediction.box
             claim = (logits > 0) & (logits > best_logits(answered, box))
             owner[box][claim] = number
-            kept = _positive_part(box, logits)  # logits <= 0 never win a voxel
-            if kept is not None:
-                answered.append(kept)
-                boxes[name] = kept[0]
+            positive = BoxMask.of(logits > 0, box, shape)  # logits <= 0 never win a voxel
+            if positive.any():
+                answered.append((positive.box, placed_in(positive.box, logits, box)))
+                boxes[name] = positive.box
             seconds[name] = time.perf_counter() - start
         if progress is not None:
             progress("segmented", len(names), len(names))
@@ -218,16 +218,6 @@ def _organ_mask(segmented: Segmented, name: str, number: int, prompts: tuple[Pro
     kept = prompted_pieces(won, prompts, suv, offset=[b.start for b in box])
     mask = BoxMask.of(kept, box, segmented.owner.shape)
     return mask if mask.any() else None
-
-
-def _positive_part(box: Box, logits: np.ndarray) -> tuple[Box, np.ndarray] | None:
-    """The logits on the tight box of their positive voxels (None when none is positive)."""
-    tight = mask_box(logits > 0)
-    if tight is None:
-        return None
-    return (tuple(slice(b.start + t.start, b.start + t.stop) for b, t in zip(box, tight,
-                                                                            strict=True)),
-            logits[tight].copy())
 
 
 def best_logits(answered: list[tuple[Box, np.ndarray]], box: Box) -> np.ndarray:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def as_input(volume, keep_slices: int | None = None) -> VolumeInput:
     grid = volume.grid
     suv = volume.suv[:keep_slices]
-    return VolumeInput(as_image(suv, grid.spacing, grid.origin), 1.0, Unit.SUVBW)
+    return VolumeInput(as_image(suv, grid.spacing, grid.origin), Unit.SUVBW)
 
 
 def test_every_organ_is_found_disjoint_and_close_to_the_truth(compact_pipeline,
