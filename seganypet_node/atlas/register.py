@@ -24,6 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from seganypet_node.errors import NodeError
+from seganypet_node.imaging.volume import as_float32
 
 WORK_SPACING_MM = 8.0
 UPTAKE_CLIP = 6.0  # normalised uptake above this (bladder, brain) is clipped: shape, not heat
@@ -76,7 +77,7 @@ def normalised_uptake(image: sitk.Image) -> sitk.Image:
     and every later step cost the same for a 2 mm and a 4 mm series.
     """
     factors = [max(1, round(WORK_SPACING_MM / 2 / s)) for s in image.GetSpacing()]
-    blocks = sitk.BinShrink(sitk.Cast(image, sitk.sitkFloat32), factors)
+    blocks = sitk.BinShrink(as_float32(image), factors)
     small = sitk.Resample(
         sitk.SmoothingRecursiveGaussian(blocks, _remaining_sigma(image, blocks)),
         isotropic_grid(image, WORK_SPACING_MM), sitk.Transform(), sitk.sitkLinear, 0.0)

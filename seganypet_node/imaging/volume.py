@@ -63,9 +63,7 @@ class VolumeInput:
     def measured_image(self) -> sitk.Image:
         """The values measurements are taken on, as float32: the volume itself (callers do
         not write to it), cast only when it is not float32 already."""
-        if self.values.GetPixelID() == sitk.sitkFloat32:
-            return self.values
-        return sitk.Cast(self.values, sitk.sitkFloat32)
+        return as_float32(self.values)
 
     @property
     def sul_per_suv(self) -> float | None:
@@ -109,6 +107,17 @@ def as_image(values: np.ndarray, spacing: Sequence[float], origin: Sequence[floa
     image.SetOrigin(tuple(float(o) for o in origin))
     image.SetDirection(tuple(float(d) for d in direction))
     return image
+
+
+def as_float32(image: sitk.Image) -> sitk.Image:
+    """``image`` itself when it is float32 already (callers must not write to it), else a
+    float32 copy.
+
+    ``sitk.Cast`` copies even to the same type: 0.8 GB for a 1000 x 440^2 series.
+    """
+    if image.GetPixelID() == sitk.sitkFloat32:
+        return image
+    return sitk.Cast(image, sitk.sitkFloat32)
 
 
 def point_of_voxel(image: sitk.Image, index_zyx: Sequence[int] | np.ndarray

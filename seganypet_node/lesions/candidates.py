@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from seganypet_node.imaging.boxes import Box, BoxMask
+from seganypet_node.imaging.boxes import Box, BoxMask, mask_box
 from seganypet_node.lesions.results import DetectionThreshold, ThresholdRule
 from seganypet_node.measure.reference import ReferenceRegion
 
@@ -100,16 +100,23 @@ def find_candidates(values: np.ndarray, threshold: DetectionThreshold,
     if zone is None and any(name in organs for name in PHYSIOLOGICAL):
         zone = physiological_zone(organs, spacing_zyx)
     if zone is not None:
-        hot &= ~zone
-    labels = _labelled(hot)
+        np.greater(hot, zone, out=hot)  # hot and not zone, without a full-grid temporary
+    around = mask_box(hot)
+    if around is None:
+        return []
+    # Foci are numbered inside the box of the hot voxels only: the labels cost that box.
+    labels = _labelled(hot[around])
     del hot
+    origin = [s.start for s in around]
     candidates = []
-    for number, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
+    for number, local_box in enumerate(ndimage.find_objects(labels), start=1):
+        if local_box is None:
             continue
-        region = labels[box] == number
+        region = labels[local_box] == number
         if region.sum() < MIN_CANDIDATE_VOXELS:
             continue
+        box = tuple(slice(s.start + o, s.stop + o) for s, o in zip(local_box, origin,
+                                                                 strict=True))
         local = np.where(region, values[box], -np.inf)
         at = np.unravel_index(int(np.argmax(local)), region.shape)
         peak = (int(at[0] + box[0].start), int(at[1] + box[1].start),

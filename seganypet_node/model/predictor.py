@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from seganypet_node.imaging.volume import point_of_voxel
+from seganypet_node.imaging.volume import as_float32, point_of_voxel
 from seganypet_node.model.crop import CropGrid, array_to_crop, crossed_faces, footprint, on_lattice
 from seganypet_node.model.ends import end_points, lengthens, principal_axis
 from seganypet_node.model.engine import PromptableModel, upsample_logits
@@ -64,9 +64,7 @@ class SegAnyPETPredictor:
         """The volume to segment: any spacing and orientation, SUV or Bq/ml."""
         if image.GetDimension() != 3:
             raise ValueError("the predictor needs a 3D image")
-        # Cast copies even to the same type (470 MB at 2 mm): only cast what needs it.
-        self._image = (image if image.GetPixelID() == sitk.sitkFloat32
-                       else sitk.Cast(image, sitk.sitkFloat32))
+        self._image = as_float32(image)
         clear = getattr(self.engine, "clear_cache", None)
         if clear is not None:
             clear()

@@ -3,7 +3,10 @@
 pydicom encodes every element into a buffer before writing it, so a SEG's PixelData (0.2 GB
 for a 2 mm study) is held twice while it is saved. When the data set is Explicit VR Little
 Endian and PixelData is its last element (as in the SEGs highdicom builds), the header is
-written by pydicom and the pixel data element after it from the bytes themselves.
+written by pydicom and the pixel data element after it from the bytes themselves. A caller
+holding the pixel data outside the data set (a SEG's packed frames, see
+:class:`seganypet_node.outputs.seg_stack.PlaneCheckedSegmentation`) passes it as
+``pixel_data``, so it never becomes an element at all.
 """
 
 from __future__ import annotations
@@ -17,12 +20,28 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian
 
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
+PIXEL_DATA_VR = "OB or OW"  # its VR in the data dictionary
 
 
-def write_durably(dataset: Dataset, path: Path) -> None:
-    """Write ``dataset`` as a DICOM file at ``path``: to a temporary file, fsync, rename."""
+def write_durably(dataset: Dataset, path: Path,
+                  pixel_data: bytes | bytearray | None = None) -> None:
+    """Write ``dataset`` as a DICOM file at ``path``: to a temporary file, fsync, rename.
+
+    Parameters
+    ----------
+    dataset : pydicom.Dataset
+        The object, with file meta information.
+    path : pathlib.Path
+        Where the file goes.
+    pixel_data : bytes-like, optional
+        The PixelData value, written after every element of ``dataset`` (which must then be
+        Explicit VR Little Endian, without PixelData or any element after it).
+    """
     temp = path.with_suffix(".tmp")
-    if _pixels_can_follow(dataset):
+    if pixel_data is not None:
+        _check_pixels_can_be_added(dataset)
+        _write_pixels_after(dataset, temp, _vr(dataset, PIXEL_DATA_VR) or "OB", pixel_data)
+    elif _pixels_can_follow(dataset):
         _write_pixels_last(dataset, temp)
     else:
         dataset.save_as(temp, enforce_file_format=True)
@@ -40,10 +59,18 @@ def _pixels_can_follow(dataset: Dataset) -> bool:
     return max(dataset.keys()) == PIXEL_DATA and isinstance(dataset.PixelData, bytes)
 
 
-def _vr(dataset: Dataset) -> str | None:
+def _check_pixels_can_be_added(dataset: Dataset) -> None:
+    meta = getattr(dataset, "file_meta", None)
+    if meta is None or meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
+        raise ValueError("pixel data can be streamed only into Explicit VR Little Endian")
+    if dataset.keys() and max(dataset.keys()) >= PIXEL_DATA:
+        raise ValueError("the data set has PixelData or elements after it already")
+
+
+def _vr(dataset: Dataset, vr: str | None = None) -> str | None:
     """PixelData's VR as it is written: pydicom's rule for the ambiguous "OB or OW"."""
-    vr = str(dataset[PIXEL_DATA].VR)
-    if vr == "OB or OW":
+    vr = vr or str(dataset[PIXEL_DATA].VR)
+    if vr == PIXEL_DATA_VR:
         bits = dataset.get("BitsAllocated")
         return None if bits is None else ("OW" if int(bits) > 8 else "OB")
     return vr if vr in ("OB", "OW") else None
@@ -51,13 +78,17 @@ def _vr(dataset: Dataset) -> str | None:
 
 def _write_pixels_last(dataset: Dataset, path: Path) -> None:
     element = dataset[PIXEL_DATA]
-    vr = _vr(dataset) or "OB"
     value: bytes = element.value
     del dataset[PIXEL_DATA]
     try:
-        dataset.save_as(path, enforce_file_format=True)
+        _write_pixels_after(dataset, path, _vr(dataset, str(element.VR)) or "OB", value)
     finally:
         dataset[PIXEL_DATA] = element
+
+
+def _write_pixels_after(dataset: Dataset, path: Path, vr: str,
+                        value: bytes | bytearray) -> None:
+    dataset.save_as(path, enforce_file_format=True)
     padding = b"\x00" if len(value) % 2 else b""
     header = struct.pack("<HH2sHI", PIXEL_DATA.group, PIXEL_DATA.element,
                          vr.encode("ascii"), 0, len(value) + len(padding))

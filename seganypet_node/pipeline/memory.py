@@ -2,11 +2,12 @@
 starts, rather than being killed by the system half-way.
 
 The line is fitted to three measurements on the project's phantoms with the compact network
-(``benchmarks/pipeline_bench.py`` and ``benchmarks/stage_memory.py``, 2026-12-03): 0.83 GB at
-380 x 160^2 (9.7 M voxels), 1.61 GB at 900 x 360^2 (117 M) and 2.24 GB at 1000 x 440^2
-(194 M). What grows with the input is the one SUV volume (4 bytes a voxel), the lesion
-search's whole-grid masks while it runs, and the SEG's frames (1 bit per voxel and segment,
-held twice while the SEG is built): a study whose SEG may hold more segments than the fitted
+(``benchmarks/stage_memory.py``, 2026-12-03, after the SEG's frames were packed once and
+``sitk.Cast`` stopped copying float32 volumes): 0.76 GB at 380 x 160^2 (9.7 M voxels),
+1.35 GB at 900 x 360^2 (117 M) and 1.79 GB at 1000 x 440^2 (194 M), 5.8 bytes a voxel over
+0.71 GB. What grows with the input is the series as read (its pixel data and the one float32
+volume), the lesion search's whole-grid masks while it runs, and the SEG's frames (1 bit per
+voxel and segment, packed once): a study whose SEG may hold more segments than the fitted
 ones (the lesion cap) is given more. The official network adds its weights and activations
 (about 0.3 GB at 4 mm), which the estimate does not add: set the budget with that margin.
 Real patients have not been measured.
@@ -14,6 +15,8 @@ Real patients have not been measured.
 
 from __future__ import annotations
 
+import ctypes
+import platform
 from pathlib import Path
 
 import pydicom
@@ -21,12 +24,33 @@ import pydicom
 from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import SeriesError
 
-BASE_MB = 770.0
-BYTES_PER_VOXEL = 8.2  # 8.0 fitted (MB of 2^20 bytes), with a margin
+BASE_MB = 720.0  # 710 fitted
+BYTES_PER_VOXEL = 6.2  # 5.8 fitted (MB of 2^20 bytes), with a margin
 MEASURED_SEGMENTS = 12  # 10 organs and 2 references; each lesion of the fitted studies is margin
-# Each segment beyond those: its frames' packed bits (1 bit a voxel), held twice while the SEG
-# is built. Worked out from how highdicom builds the SEG, not measured.
-BYTES_PER_VOXEL_PER_SEGMENT = 0.25
+# Each segment beyond those: its frames' packed bits (1 bit a voxel of the frames it spans, at
+# most every slice), packed once into the buffer the file is written from. Worked out from how
+# the SEG is built (outputs/seg_stack.py), not measured.
+BYTES_PER_VOXEL_PER_SEGMENT = 0.125
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's default starting value, kept fixed
+
+
+def return_freed_memory_promptly() -> bool:
+    """Keep glibc's malloc giving blocks of 128 kB and more back to the system when freed.
+
+    By default glibc raises that threshold to the largest block freed so far (up to 32 MB),
+    so after the first large frees, a study's many mid-sized arrays (crops, boxes, frames)
+    come from the heap and stay in RSS once freed: about 125 MB of the 2 mm study's peak
+    (``benchmarks/stage_memory.py``: 1480 against 1354 MB). Fixing it costs a page fault
+    per fresh block. Process-wide and idempotent; False where the C library is not
+    glibc (nothing changed).
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    return bool(mallopt is not None and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1)
 
 
 class MemoryBudgetError(NodeError, MemoryError):

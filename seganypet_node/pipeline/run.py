@@ -41,6 +41,7 @@ from seganypet_node.model.pieces import prompted_pieces
 from seganypet_node.model.prediction import Prompt
 from seganypet_node.model.predictor import SegAnyPETPredictor
 from seganypet_node.pipeline.lesion_stage import lesion_stage
+from seganypet_node.pipeline.memory import return_freed_memory_promptly
 from seganypet_node.pipeline.references import measured_values, reference_regions
 from seganypet_node.pipeline.results import (
     OrganResult,
@@ -281,6 +282,7 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
     seganypet_node.model.checkpoint.CheckpointError, seganypet_node.atlas.assets.AtlasError
         The checkpoint or the atlas cannot be loaded; the message names the file.
     """
+    return_freed_memory_promptly()
     predictor, loaded = predictor_from_config(config)
     atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
     lesions = config.lesions

@@ -38,3 +38,24 @@ def test_streamed_pixel_data_gives_the_file_pydicom_writes(tmp_path: Path, lengt
     assert pydicom.dcmread(written).PixelData[:length] == pixels
     assert ds.PixelData == pixels  # the data set is left as it was
     assert not written.with_suffix(".tmp").exists()
+
+
+@pytest.mark.parametrize("length", [6, 7])
+def test_pixel_data_given_apart_gives_the_same_file(tmp_path: Path, length: int) -> None:
+    pixels = bytes(range(1, length + 1))
+    expected = tmp_path / "pydicom.dcm"
+    apart = dataset(pixels)
+    apart.save_as(expected, enforce_file_format=True)
+    del apart.PixelData
+    written = tmp_path / "node.dcm"
+    write_durably(apart, written, bytearray(pixels))
+    assert written.read_bytes() == expected.read_bytes()
+
+
+def test_pixel_data_given_apart_is_refused_beside_a_pixel_data_element(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="PixelData"):
+        write_durably(dataset(b"ab"), tmp_path / "x.dcm", b"cd")
+    implicit = dataset(b"ab", ImplicitVRLittleEndian)
+    del implicit.PixelData
+    with pytest.raises(ValueError, match="Explicit VR"):
+        write_durably(implicit, tmp_path / "x.dcm", b"cd")

@@ -406,3 +406,27 @@ def test_foci_are_numbered_in_int16_and_past_its_range_in_int32() -> None:
     many[0, ::2, ::2] = True  # 40 000 separate voxels
     labels = _labelled(many)
     assert labels.dtype == np.int32 and labels.max() == 40_000
+
+
+def test_foci_found_in_the_hot_box_are_the_whole_grid_foci_in_image_indices() -> None:
+    rng = np.random.default_rng(3)
+    values = ndimage.gaussian_filter(rng.random((30, 40, 50)), 1.5)
+    values[:6], values[:, :7], values[..., -9:] = 0, 0, 0  # the hot box starts off the origin
+    threshold = liver_like_threshold(float(np.quantile(values, 0.9)))
+    zone = np.zeros(values.shape, bool)
+    zone[10:14] = True
+    candidates = find_candidates(values, threshold, {}, NEMA_SPACING, zone)
+    labels, _ = ndimage.label((values >= threshold.value) & ~zone,
+                              ndimage.generate_binary_structure(3, 3))
+    expected = {}
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        region = labels[box] == number
+        if region.sum() >= 2:
+            expected[tuple((s.start, s.stop) for s in box)] = region
+    assert len(candidates) == len(expected) > 3
+    for candidate in candidates:
+        key = tuple((s.start, s.stop) for s in candidate.box)
+        assert np.array_equal(candidate.region, expected[key])
+        assert values[candidate.peak_index] == candidate.maximum
+        assert candidate.region[tuple(p - s.start for p, s in
+                                      zip(candidate.peak_index, candidate.box, strict=True))]
