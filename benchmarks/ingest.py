@@ -10,7 +10,9 @@ the network layer the node is built on. Every round starts each receiver afresh 
 store; the receiver order rotates between rounds.
 
 Usage:  python benchmarks/ingest.py [--rounds 3] [--slices 400] [--matrix 200]
-Writes benchmarks/results/ingest.json and prints a Markdown table for RESULTS.md.
+        python benchmarks/ingest.py --rounds 3 --series DIR   (one given series, 1 association)
+Writes benchmarks/results/ingest.json (``ingest_<DIR name>.json`` with ``--series``) and prints
+a Markdown table for RESULTS.md.
 """
 
 from __future__ import annotations
@@ -123,8 +125,10 @@ def receivers(ns: NetNamespace, parallel: bool) -> list[Receiver]:
 def run(rounds: int, series: list[Path]) -> dict[str, Any]:
     ns = NetNamespace()
     samples: dict[str, dict[str, list[dict[str, float]]]] = {}
+    modes = [("1 association", series[:1])] + ([("4 parallel", series[:4])]
+                                               if len(series) >= 4 else [])
     try:
-        for mode, chosen in (("1 association", series[:1]), ("4 parallel", series[:4])):
+        for mode, chosen in modes:
             peers = receivers(ns, parallel=len(chosen) > 1)
             for r in range(rounds):
                 order = peers[r % len(peers):] + peers[:r % len(peers)]
@@ -139,16 +143,16 @@ def run(rounds: int, series: list[Path]) -> dict[str, Any]:
     return samples
 
 
-def table(samples: dict[str, Any]) -> str:
-    lines = ["| mode | receiver | median instances/s | node / receiver | peak RSS MB | rounds |",
-             "|---|---|---|---|---|---|"]
+def table(samples: dict[str, Any], instance_mb: float) -> str:
+    lines = ["| mode | receiver | median instances/s | MB/s | node / receiver | peak RSS MB "
+             "| rounds |", "|---|---|---|---|---|---|---|"]
     for mode, by_receiver in samples.items():
         node_rate = statistics.median(s["rate"] for s in by_receiver["node"])
         for name, runs in by_receiver.items():
             rate = statistics.median(s["rate"] for s in runs)
             rss = max(s["peak_rss_mb"] for s in runs)
-            lines.append(f"| {mode} | {name} | {rate:.0f} | {node_rate / rate:.2f} | "
-                         f"{rss:.0f} | {len(runs)} |")
+            lines.append(f"| {mode} | {name} | {rate:.0f} | {rate * instance_mb:.0f} | "
+                         f"{node_rate / rate:.2f} | {rss:.0f} | {len(runs)} |")
     return "\n".join(lines)
 
 
@@ -157,13 +161,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slices", type=int, default=400)
     parser.add_argument("--matrix", type=int, default=200)
+    parser.add_argument("--series", type=Path,
+                        help="one series folder instead of the phantoms (1 association only)")
     args = parser.parse_args()
-    series = make_series(4, args.slices, args.matrix)
+    series = [args.series] if args.series else make_series(4, args.slices, args.matrix)
+    files = list(series[0].iterdir())
+    instance_mb = sum(f.stat().st_size for f in files) / len(files) / 1e6
     samples = run(args.rounds, series)
     RESULTS.mkdir(exist_ok=True)
-    record = {"command": " ".join(sys.argv), "slices": args.slices, "matrix": args.matrix,
-              "samples": samples, "table": table(samples)}
-    (RESULTS / "ingest.json").write_text(json.dumps(record, indent=2) + "\n")
+    record = {"command": " ".join(sys.argv), "series": [str(s) for s in series],
+              "instance_mb": instance_mb, "samples": samples,
+              "table": table(samples, instance_mb)}
+    name = f"ingest_{args.series.parent.name}.json" if args.series else "ingest.json"
+    (RESULTS / name).write_text(json.dumps(record, indent=2) + "\n")
     print(record["table"])
 
 

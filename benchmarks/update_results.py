@@ -37,6 +37,7 @@ TABLES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "model": ("model_bench.json", lambda r: model_bench.table(r["summary"])),
     "pipeline": ("pipeline_bench.json", lambda r: pipeline_bench.table(r["runs"])),
     "ingest": ("ingest.json", lambda r: r["table"]),
+    "ingest-2mm": ("ingest_scaling-900-360-2.json", lambda r: r["table"]),
     "e2e-latency": ("e2e.json", lambda r: r["latency_table"]),
     "e2e-throughput": ("e2e.json", lambda r: r["throughput_table"]),
     "scaling": ("scaling.json", lambda r: r["table"]),
