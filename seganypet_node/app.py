@@ -22,10 +22,12 @@ from seganypet_node.dicom.receive import InstanceReceiver
 from seganypet_node.dicom.scp import ListenError, StorageNode
 from seganypet_node.dicom.scu import ResultSender
 from seganypet_node.dicom.spool import Spool
+from seganypet_node.errors import NodeError
 from seganypet_node.paths import writable_directory
 from seganypet_node.polling import STOP_GRACE_S
 
 if TYPE_CHECKING:
+    from seganypet_node.review.server import ReviewServer
     from seganypet_node.worker import JobWorker
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ def open_database(config: Config) -> Database:
 
 
 class NodeApp:
-    """The node process: listener, quiet-period sweeper, segmentation workers, result sender.
+    """The node process: listener, quiet-period sweeper, segmentation workers, result sender,
+    and the review service when ``[review] enabled``.
 
     Parameters
     ----------
@@ -85,6 +88,7 @@ class NodeApp:
             completion.sweep_interval_s,
             self._wake_workers,
         )
+        self.review = _review_server(config, self.database)
 
     def start(self) -> None:
         """Start every part; when the listener cannot bind, stop what started and raise.
@@ -93,6 +97,8 @@ class NodeApp:
         ------
         seganypet_node.dicom.scp.ListenError
             The port is taken or needs privileges.
+        seganypet_node.review.server.ReviewListenError
+            The same for the review service's port.
         """
         self.committer.start()
         try:
@@ -100,6 +106,13 @@ class NodeApp:
         except ListenError:
             self.committer.stop()
             raise
+        if self.review is not None:
+            try:
+                self.review.start()
+            except NodeError:
+                self.listener.stop(0.0)
+                self.committer.stop()
+                raise
         self.sweeper.start()
         for worker in self.workers:
             worker.start()
@@ -119,6 +132,8 @@ class NodeApp:
         log.info("stopping: refusing new associations, handing running jobs back")
         for poller in (*self.workers, self.sender):
             poller.request_stop()
+        if self.review is not None:
+            self.review.stop()
         self.listener.stop(LISTENER_GRACE_S)
         self.committer.stop()
         self.sweeper.stop()
@@ -127,6 +142,14 @@ class NodeApp:
             poller.stop(max(0.0, deadline - time.monotonic()))
         self.database.engine.dispose()
         log.info("stopped")
+
+
+def _review_server(config: Config, database: Database) -> ReviewServer | None:
+    if not config.review.enabled:
+        return None
+    from seganypet_node.review.server import ReviewServer
+
+    return ReviewServer(config, database.sessions)
 
 
 def _workers(config: Config, sessions: sessionmaker[Session],

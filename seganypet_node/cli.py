@@ -16,6 +16,7 @@ from seganypet_node.commands import check as consistency
 from seganypet_node.commands import jobs as jobs_commands
 from seganypet_node.commands import model as model_commands
 from seganypet_node.commands import phantom as phantom_commands
+from seganypet_node.commands import review as review_commands
 from seganypet_node.commands import send as send_commands
 from seganypet_node.commands import suv as suv_commands
 from seganypet_node.config import Config, load_config
@@ -301,4 +302,5 @@ def _parser() -> argparse.ArgumentParser:
                          default="vertex", help="top of the field of view")
     phantom_commands.add_variation_options(phantom)
     phantom.set_defaults(handler=phantom_commands.phantom)
+    review_commands.add_parsers(commands, common, _stop_on_signals)
     return parser

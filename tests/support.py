@@ -60,7 +60,8 @@ def free_port() -> int:
 def write_config(path: Path, data_dir: Path, port: int, **sections: dict[str, Any]) -> Path:
     """A site config file: node address and data dir, plus any other section overrides.
 
-    Workers are off unless a test asks for them: receiving tests look at pending jobs.
+    Workers are off unless a test asks for them: receiving tests look at pending jobs. The
+    review service is off unless asked for: its default port is one for the whole machine.
     Landmarks are fused over 2 atlas subjects, not the default 8, and the network runs
     without mirror images, not 4: each subject costs a registration and each image a network
     pass per study, and these tests check the node, not the masks' accuracy
@@ -68,6 +69,7 @@ def write_config(path: Path, data_dir: Path, port: int, **sections: dict[str, An
     """
     node = {"port": port, "data_dir": str(data_dir), **sections.pop("node", {})}
     sections.setdefault("worker", {"count": 0})
+    sections.setdefault("review", {"enabled": False})  # tests that use it give it a port
     sections.setdefault("pipeline", {}).setdefault("atlas_subjects", 2)
     sections.setdefault("model", {}).setdefault("mirror_images", 1)
     lines = []

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 models: study, series, instance, job, outbound transfer."""
+"""SQLAlchemy 2.0 models: study, series, instance, job, outbound transfer, review users and
+their audit log."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from seganypet_node.db.states import CompletionRule, JobState, OutboundState, SeriesState
+from seganypet_node.db.states import (
+    AuditAction,
+    CompletionRule,
+    JobState,
+    OutboundState,
+    SeriesState,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -46,8 +53,8 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
-def _state(enum_type: type) -> Enum:
-    return Enum(enum_type, native_enum=False, length=16, validate_strings=True,
+def _state(enum_type: type, length: int = 16) -> Enum:
+    return Enum(enum_type, native_enum=False, length=length, validate_strings=True,
                 values_callable=lambda members: [m.value for m in members])
 
 
@@ -150,3 +157,30 @@ class Outbound(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class ReviewUser(Base):
+    """A person who may log in to the review service (``seganypet-node user add``)."""
+
+    __tablename__ = "review_user"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(128))
+    organisation: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))  # argon2id, with its parameters
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AuditEvent(Base):
+    """Who did what, when, through the review service. Rows are only ever added."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    user_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[AuditAction] = mapped_column(_state(AuditAction, 32))
+    # No foreign key: the log outlives what it names.
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,4 +1,4 @@
-"""States of the rows the node keeps: series, jobs and outbound transfers."""
+"""States of the rows the node keeps: series, jobs, outbound transfers, audit events."""
 
 from __future__ import annotations
 
@@ -35,3 +35,14 @@ class OutboundState(enum.Enum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class AuditAction(enum.Enum):
+    """What a person did through the review service: the kinds of the audit log."""
+
+    LOGIN = "login"
+    LOGIN_REFUSED = "login_refused"
+    LOGOUT = "logout"
+    USER_ADDED = "user_added"
+    JOB_RETRIED = "job_retried"
+    TRANSFERS_RETRIED = "transfers_retried"

@@ -38,9 +38,9 @@ def test_bad_command_line_value_is_reported(tmp_path: Path) -> None:
 
 def test_db_upgrade_and_current(tmp_path: Path) -> None:
     upgraded = cli("--data-dir", str(tmp_path), "db", "upgrade")
-    assert upgraded.returncode == 0 and "revision 0004" in upgraded.stdout
+    assert upgraded.returncode == 0 and "revision 0005" in upgraded.stdout
     current = cli("db", "current", "--data-dir", str(tmp_path))
-    assert "database at revision 0004; code head 0004" in current.stdout
+    assert "database at revision 0005; code head 0005" in current.stdout
     assert (tmp_path / "node.db").is_file()
 
 

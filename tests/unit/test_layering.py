@@ -10,7 +10,8 @@ import seganypet_node
 PACKAGE = Path(seganypet_node.__file__).parent
 
 LAYERS = {
-    0: {"errors", "hashing", "organs", "settings_values", "settings_callers", "logs", "polling",
+    0: {"errors", "hashing", "organs", "settings_values", "settings_callers", "settings_sections",
+        "logs", "polling",
         "paths", "__init__"},
     1: {"config", "bootstrap"},
     2: {"imaging"},
@@ -22,7 +23,7 @@ LAYERS = {
     8: {"db"},
     9: {"dicom"},
     10: {"phantom"},
-    11: {"worker", "offline", "app", "training", "evaluation", "maintenance"},
+    11: {"worker", "offline", "app", "review", "training", "evaluation", "maintenance"},
     12: {"commands", "cli", "__main__"},
 }
 LAYER_OF = {part: layer for layer, parts in LAYERS.items() for part in parts}

@@ -223,11 +223,13 @@ def run(plan: dict[str, Any], out: Path) -> dict[str, Any]:
     return result
 
 
-def main() -> None:
+def main(drive: Callable[[dict[str, Any], Path], dict[str, Any]] | None = None) -> None:
+    """``PLAN.json OUT_DIR`` from the command line: run ``drive`` (this module's ``run``) and
+    write what it returns to ``OUT_DIR/result.json``."""
     plan = json.loads(Path(sys.argv[1]).read_text())
     out = Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    result = run(plan, out)
+    result = (drive or run)(plan, out)
     (out / "result.json").write_text(json.dumps(result, indent=1))
 
 

@@ -1,0 +1,63 @@
+"""The review service's application: routes, static assets, headers every response gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from seganypet_node import __version__
+from seganypet_node.db.engine import utcnow
+from seganypet_node.review import api, pages
+from seganypet_node.review.access import ReviewContext
+from seganypet_node.review.sessions import LoginSessions
+
+STATIC = Path(__file__).resolve().parent / "static"
+# Everything from the node itself: no CDN, no inline script, no framing by another site.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Not no-referrer: with it Chromium sends "Origin: null" on the login form post.
+    "Referrer-Policy": "same-origin",
+}
+
+
+def review_app(database: sessionmaker[Session], results_root: Path, idle: dt.timedelta,
+               secure_cookies: bool = False) -> FastAPI:
+    """The review service as an ASGI application.
+
+    Parameters
+    ----------
+    database : sessionmaker
+        The node's database (users, audit log, series, jobs, transfers).
+    results_root : Path
+        Where job result folders are (``Config.results_dir``).
+    idle : datetime.timedelta
+        A login not used for this long is over.
+    secure_cookies : bool
+        Mark the session cookie Secure (the service runs under TLS).
+    """
+    app = FastAPI(title="seganypet-node review", version=__version__,
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    app.state.review = ReviewContext(database, LoginSessions(idle), secure_cookies, utcnow)
+    app.state.results_root = results_root
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.middleware("http")(_security_headers)
+    return app
+
+
+async def _security_headers(request: Request,
+                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    response = await call_next(request)
+    response.headers.update(SECURITY_HEADERS)
+    if not request.url.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"  # patient data stays out of caches
+    return response
