@@ -124,6 +124,7 @@ class ReviewSettings:
     tls: bool = _key(v.boolean)
     cert_file: Path | None = _key(v.optional_path)
     key_file: Path | None = _key(v.optional_path)
+    require_verification: bool = _key(v.boolean)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ fencing check: a worker whose lease was taken over never writes there or queues 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -33,10 +34,8 @@ from seganypet_node.db.jobs import (
     series_files,
     unfinished_results_dirs,
 )
-from seganypet_node.db.models import Series
-from seganypet_node.db.outbound import OutboundObject, enqueue
 from seganypet_node.db.states import JobState
-from seganypet_node.dicom.scu import result_destinations, why_not_sent
+from seganypet_node.dicom.scu import queue_results
 from seganypet_node.dicom.spool import Spool
 from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import read_pet_series
@@ -197,15 +196,12 @@ class JobWorker(QueuePoller):
 
     def _enqueue(self, session: Session, claimed: ClaimedJob,
                  objects: tuple[ResultObject, ...], written_in: Path, moved_to: Path) -> int:
-        calling_ae = session.get_one(Series, claimed.series_id).calling_ae
-        destinations = result_destinations(self.config, calling_ae)
-        if objects and not destinations:
-            log.info("job %d: results %s", claimed.job_id, why_not_sent(self.config, calling_ae))
-        root = self.config.node.data_dir
-        items = [OutboundObject(o.kind, o.sop_class_uid, o.sop_instance_uid,
-                                str((moved_to / o.path.relative_to(written_in))
-                                    .relative_to(root))) for o in objects]
-        return enqueue(session, claimed.job_id, items, destinations, utcnow())
+        if self.config.review.require_verification:
+            log.info("job %d: results held until a physician verifies them", claimed.job_id)
+            return 0
+        moved = [dataclasses.replace(o, path=moved_to / o.path.relative_to(written_in))
+                 for o in objects]
+        return queue_results(session, self.config, claimed.job_id, moved)
 
     def _most_segments(self) -> int:
         """The most segments a SEG can hold: every organ, every reference, the lesion cap."""

@@ -31,9 +31,9 @@ USER, PASSWORD = "alice", "correct horse battery"
 FULL_NAME, ORGANISATION = "Dr Alice Reader", "Nuclear Medicine, St Elsewhere"
 
 
-def seed_failed_job(data_dir: Path) -> int:
+def seed_failed_job(data_dir: Path) -> tuple[int, int]:
     """A complete 3-instance series whose job failed for good, with one failed transfer of a
-    done job beside it; the failed job's id."""
+    done job (without result files) beside it; the two jobs' ids."""
     engine = make_engine(f"sqlite:///{data_dir / 'node.db'}")
     upgrade(engine)
     sessions = make_session_factory(engine)
@@ -56,7 +56,7 @@ def seed_failed_job(data_dir: Path) -> int:
         session.execute(update(Outbound).values(state=OutboundState.FAILED, attempts=5,
                                                 last_error="association refused"))
     engine.dispose()
-    return failed
+    return failed, done
 
 
 @dataclass
@@ -119,13 +119,14 @@ class ReviewService:
     config: Path
     port: int
     failed_job: int
+    done_job: int
     process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def prepared(cls, work: Path, session_minutes: float = 30.0) -> ReviewService:
         data_dir = work / "data"
         data_dir.mkdir(parents=True)
-        failed = seed_failed_job(data_dir)
+        failed, done = seed_failed_job(data_dir)
         port = free_port()
         config = write_config(work / "node.toml", data_dir, free_port(),
                               review={"enabled": True, "port": port,
@@ -136,7 +137,7 @@ class ReviewService:
              "--password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True,
             timeout=60, check=False)
         assert added.returncode == 0, added.stderr
-        return cls(data_dir, config, port, failed)
+        return cls(data_dir, config, port, failed, done)
 
     def start(self, prefix: tuple[str, ...] = ()) -> ReviewService:
         log = (self.data_dir / "review.log").open("ab")
@@ -158,3 +159,26 @@ class ReviewService:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def verify_in(prefix: tuple[str, ...], port: int, job_id: int) -> tuple[int, Any]:
+    """Log in as the test user and verify a job, from inside ``prefix``'s namespace; the
+    answer's status and body, which also holds ``key_image``: the status, type and first
+    bytes of the job's key image as a PNG."""
+    done = subprocess.run(
+        [*prefix, sys.executable, "-m", "tests.review_support", "verify", str(port),
+         str(job_id)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, body = json.loads(done.stdout)
+    return status, body
+
+
+if __name__ == "__main__":  # python -m tests.review_support verify PORT JOB_ID
+    client = Browserless(int(sys.argv[2]))
+    assert client.login() == 303, "login refused"
+    job = int(sys.argv[3])
+    picture_status, picture = client.request("GET", f"/api/jobs/{job}/key-image.png")
+    picture_type = client.last_headers.get("content-type", "")
+    answer_status, answer = client.json("POST", f"/api/jobs/{job}/verify")
+    answer["key_image"] = [picture_status, picture_type, picture[:8].hex()]
+    print(json.dumps([answer_status, answer]))

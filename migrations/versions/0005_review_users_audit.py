@@ -1,4 +1,5 @@
-"""Review service: its users (argon2 password hashes) and the audit log of what they did.
+"""Review service: its users (argon2 password hashes), the audit log of what they did, and
+who verified a job's results.
 
 Revision ID: 0005
 Revises: 0004
@@ -14,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 AUDIT_ACTIONS = ('login', 'login_refused', 'logout', 'user_added', 'job_retried',
-                 'transfers_retried')
+                 'transfers_retried', 'results_verified')
 
 
 def upgrade() -> None:
@@ -41,9 +42,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_event')),
     )
     op.create_index(op.f('ix_audit_event_at'), 'audit_event', ['at'], unique=False)
+    with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('verified_by', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('verified_at', sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.drop_column('verified_at')
+        batch_op.drop_column('verified_by')
     op.drop_index(op.f('ix_audit_event_at'), table_name='audit_event')
     op.drop_table('audit_event')
     op.drop_table('review_user')

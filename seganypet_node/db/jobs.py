@@ -192,6 +192,28 @@ _INSTEAD = {JobState.DONE: "it is done: `jobs --rerun {id}` runs it again",
             JobState.RUNNING: "it is running now"}
 
 
+def verify(session: Session, job_id: int, user_name: str, now: dt.datetime) -> None:
+    """Record that ``user_name`` verified a done job's results.
+
+    Raises
+    ------
+    JobNotFoundError
+        No such job, it is not done, or it was verified already (by whom, when).
+    """
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise JobNotFoundError(f"job {job_id} does not exist (`jobs` lists them)")
+    if job.state is not JobState.DONE:
+        raise JobNotFoundError(f"job {job_id} is {job.state.value}: only done results can be "
+                               f"verified")
+    if job.verified_by is not None and job.verified_at is not None:
+        raise JobNotFoundError(f"job {job_id} was verified already by {job.verified_by} at "
+                               f"{job.verified_at:%Y-%m-%d %H:%M} UTC")
+    job.verified_by = user_name
+    job.verified_at = now
+    job.updated_at = now
+
+
 def _requeue(session: Session, job_id: int, expected: JobState, now: dt.datetime) -> None:
     job = session.get(Job, job_id, with_for_update=True)
     if job is None:
@@ -203,6 +225,8 @@ def _requeue(session: Session, job_id: int, expected: JobState, now: dt.datetime
     job.max_attempts = job.attempts + DEFAULT_MAX_ATTEMPTS
     job.updated_at = now
     job.finished_at = None
+    job.verified_by = None  # new results need their own verification
+    job.verified_at = None
 
 
 def _held_by(claimed: ClaimedJob) -> tuple[ColumnElement[bool], ...]:

@@ -58,6 +58,7 @@ class SeriesRow:
     calling_ae: str
     results_dir: str | None
     transfers: TransferCounts
+    verified_by: str | None = None
 
 
 def list_series(session: Session, results_root: Path, limit: int = 200) -> list[SeriesRow]:
@@ -86,6 +87,7 @@ def list_series(session: Session, results_root: Path, limit: int = 200) -> list[
             results_dir=(str(job_results_dir(results_root, job.id))
                          if job and job.state is JobState.DONE else None),
             transfers=transfers.get(job.id, TransferCounts()) if job else TransferCounts(),
+            verified_by=job.verified_by if job else None,
         )
         for study_uid, series, job in rows
     ]

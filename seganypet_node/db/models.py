@@ -132,6 +132,9 @@ class Job(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # The review user who verified the results, and when (None: not verified).
+    verified_by: Mapped[str | None] = mapped_column(String(64))
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class Outbound(Base):

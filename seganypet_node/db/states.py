@@ -46,3 +46,4 @@ class AuditAction(enum.Enum):
     USER_ADDED = "user_added"
     JOB_RETRIED = "job_retried"
     TRANSFERS_RETRIED = "transfers_retried"
+    RESULTS_VERIFIED = "results_verified"

@@ -23,14 +23,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
+from seganypet_node.db.models import Job, Series
 from seganypet_node.db.outbound import (
     OutboundItem,
+    OutboundObject,
     RetryPolicy,
     claim_batch,
+    enqueue,
     mark_failed,
     mark_sent,
     release,
 )
+from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.polling import QueuePoller
 from seganypet_node.settings_values import RemoteAE
 
@@ -68,6 +72,21 @@ def why_not_sent(config: Config, calling_ae: str) -> str | None:
     back = ("[send] to_caller is false" if not config.send.to_caller else
             f"caller {calling_ae} has no [access] allowed_callers entry saying where")
     return f"not sent: {back} and [send] destinations is empty"
+
+
+def queue_results(session: Session, config: Config, job_id: int,
+                  objects: Sequence[ResultObject]) -> int:
+    """Queue result files (at their final place under the data directory) to every
+    destination of the job's series; how many transfers were added."""
+    series_id = session.get_one(Job, job_id).series_id
+    calling_ae = session.get_one(Series, series_id).calling_ae
+    destinations = result_destinations(config, calling_ae)
+    if objects and not destinations:
+        log.info("job %d: results %s", job_id, why_not_sent(config, calling_ae))
+    root = config.node.data_dir
+    items = [OutboundObject(o.kind, o.sop_class_uid, o.sop_instance_uid,
+                            str(o.path.relative_to(root))) for o in objects]
+    return enqueue(session, job_id, items, destinations, utcnow())
 
 
 def retry_policy(config: Config) -> RetryPolicy:

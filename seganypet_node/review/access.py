@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from seganypet_node.config import Config
 from seganypet_node.db.review import AuditEntry, find_reviewer, record_audit, set_password_hash
 from seganypet_node.db.states import AuditAction
 from seganypet_node.review.passwords import hash_password, needs_rehash, password_matches
@@ -30,11 +31,12 @@ _CHECKS = threading.BoundedSemaphore(2)
 
 @dataclass(frozen=True)
 class ReviewContext:
-    """What the service's routes share: the database, the logins, the clock, TLS."""
+    """What the service's routes share: the configuration, the database, the logins, the
+    clock."""
 
+    config: Config
     database: sessionmaker[Session]
     logins: LoginSessions
-    secure_cookies: bool
     now: Callable[[], dt.datetime]
 
     def audit(self, session: Session, user_name: str, action: AuditAction,

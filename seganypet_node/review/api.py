@@ -8,7 +8,6 @@ operations as the command line (`jobs`, `jobs --retry`, `send`, `send --retry`, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -57,11 +56,6 @@ def _context(request: Request) -> ReviewContext:
     return context
 
 
-def _results_root(request: Request) -> Path:
-    root: Path = request.app.state.results_root
-    return root
-
-
 @router.get("/session", response_model=SessionInfo)
 def session_info(login: Login) -> SessionInfo:
     """Who is logged in, with the CSRF token for ``X-CSRF-Token``."""
@@ -74,7 +68,7 @@ def series(request: Request, login: Login, limit: Limit = 200,
     """Received series, the most recently active first, with their jobs and transfers
     (``job_state``: only series whose job is in that state)."""
     with _context(request).database.begin() as session:
-        rows = list_series(session, _results_root(request), limit)
+        rows = list_series(session, _context(request).config.results_dir, limit)
     return [r for r in rows if job_state is None or r.job_state == job_state.value]
 
 

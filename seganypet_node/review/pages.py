@@ -55,7 +55,7 @@ def login(request: Request, user: Annotated[str, Form(max_length=MAX_FIELD)],
                             status_code=401)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
-                        secure=context.secure_cookies, path="/")
+                        secure=context.config.review.tls, path="/")
     return response
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import socket
 import threading
@@ -38,8 +37,7 @@ class ReviewServer:
         review = config.review
         self.host = review.host
         self.port = review.port
-        app = review_app(database, config.results_dir,
-                         dt.timedelta(minutes=review.session_minutes), secure_cookies=review.tls)
+        app = review_app(config, database)
         self._server = uvicorn.Server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", server_header=False,
             ssl_certfile=str(review.cert_file) if review.tls else None,

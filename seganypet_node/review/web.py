@@ -11,8 +11,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node import __version__
+from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
-from seganypet_node.review import api, pages
+from seganypet_node.review import api, pages, verify
 from seganypet_node.review.access import ReviewContext
 from seganypet_node.review.sessions import LoginSessions
 
@@ -28,26 +29,23 @@ SECURITY_HEADERS = {
 }
 
 
-def review_app(database: sessionmaker[Session], results_root: Path, idle: dt.timedelta,
-               secure_cookies: bool = False) -> FastAPI:
+def review_app(config: Config, database: sessionmaker[Session]) -> FastAPI:
     """The review service as an ASGI application.
 
     Parameters
     ----------
+    config : Config
+        ``[review]`` (session length, TLS, the verification gate), where results are and
+        where they are sent.
     database : sessionmaker
         The node's database (users, audit log, series, jobs, transfers).
-    results_root : Path
-        Where job result folders are (``Config.results_dir``).
-    idle : datetime.timedelta
-        A login not used for this long is over.
-    secure_cookies : bool
-        Mark the session cookie Secure (the service runs under TLS).
     """
     app = FastAPI(title="seganypet-node review", version=__version__,
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
-    app.state.review = ReviewContext(database, LoginSessions(idle), secure_cookies, utcnow)
-    app.state.results_root = results_root
+    idle = dt.timedelta(minutes=config.review.session_minutes)
+    app.state.review = ReviewContext(config, database, LoginSessions(idle), utcnow)
     app.include_router(api.router)
+    app.include_router(verify.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(_security_headers)

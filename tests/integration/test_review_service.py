@@ -186,7 +186,8 @@ FORGED_PAGE = """<!doctype html>
 @pytest.mark.usefixtures("headless_chromium")
 def test_an_operator_logs_in_and_retries_a_failed_job_in_a_browser(netns, tmp_path) -> None:
     """Headless Chromium: wrong password, login, dashboard, a forged cross-origin form post
-    that must change nothing, the retry button, logout; screenshots for the README."""
+    that must change nothing, the retry button, the verify button, logout; screenshots for
+    the README."""
     service = ReviewService.prepared(tmp_path).start(netns.enter())
     forged = tmp_path / "attacker"
     forged.mkdir()
@@ -199,7 +200,7 @@ def test_an_operator_logs_in_and_retries_a_failed_job_in_a_browser(netns, tmp_pa
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shots = tmp_path / "browser"
     plan = {"url": f"http://127.0.0.1:{service.port}", "user": USER, "password": PASSWORD,
-            "job_id": service.failed_job,
+            "job_id": service.failed_job, "done_job_id": service.done_job,
             "forged_page": f"http://127.0.0.1:{attacker_port}/forged.html"}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     try:
@@ -219,7 +220,26 @@ def test_an_operator_logs_in_and_retries_a_failed_job_in_a_browser(netns, tmp_pa
     assert result["state_after_forgery"] == "failed"
     assert result["state_after_retry"] == "pending"
     assert "job_retried" in result["audit"] and USER in result["audit"]
+    # The seeded done job has no result files: the button's answer says so.
+    assert result["verify_status"] == (f"refused: job {service.done_job} has no automatic "
+                                       f"report to verify")
     assert result["after_logout"].endswith("/login")
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":  # as test_viewer.py
         docs = Path(__file__).resolve().parents[2] / "docs"
         shutil.copy(shots / "dashboard_retried.png", docs / "review_dashboard.png")
+
+
+def test_verification_needs_a_token_a_done_job_and_its_report(review) -> None:
+    client = review.client()
+    assert client.request("GET", f"/api/jobs/{review.done_job}/key-image.png")[0] == 401
+    client.login()
+    done = f"/api/jobs/{review.done_job}/verify"
+    assert client.json("POST", done, csrf=None)[0] == 403
+    status, refused = client.json("POST", f"/api/jobs/{review.failed_job}/verify")
+    assert status == 409 and "only done results can be verified" in refused["detail"]
+    status, missing = client.json("POST", done)
+    assert status == 409 and "has no automatic report" in missing["detail"]
+    row = next(r for r in client.json("GET", "/api/series")[1]
+               if r["job_id"] == review.done_job)
+    assert row["verified_by"] is None  # nothing recorded for a refused verification
+    assert client.request("GET", f"/api/jobs/{review.done_job}/key-image.png")[0] == 404

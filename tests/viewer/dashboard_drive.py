@@ -62,8 +62,16 @@ def run(plan: dict[str, Any], out: Path) -> dict[str, Any]:
         result["state_after_retry"] = wait(
             lambda: (s := job_state(browser, job)) != "failed" and s, 60, "the retried job")
         result["audit"] = browser.find_element(By.ID, "audit").text
-        browser.save_screenshot(str(out / "dashboard_retried.png"))
         result["steps"].append("job retried")
+
+        done = browser.find_element(By.CSS_SELECTOR,
+                                    f'#series tr[data-job-id="{plan["done_job_id"]}"]')
+        done.find_element(By.CSS_SELECTOR, "button.verify").click()
+        result["verify_status"] = wait(
+            lambda: (t := browser.find_element(By.ID, "status").text) != "queued again" and t,
+            30, "the verification's answer")
+        browser.save_screenshot(str(out / "dashboard_retried.png"))
+        result["steps"].append("verify tried")
 
         browser.find_element(By.ID, "logout").click()
         wait(lambda: "/login" in browser.current_url, 30, "the login page after logout")

@@ -41,6 +41,25 @@ function change(path, payload) {
   });
 }
 
+function actions(r) {
+  if (r.job_state === "failed") {
+    return retryButton("Retry job", () => change("jobs/" + r.job_id + "/retry"));
+  }
+  if (r.job_state !== "done") return cell("");
+  const td = document.createElement("td");
+  const picture = document.createElement("a");
+  picture.href = "/api/jobs/" + r.job_id + "/key-image.png";
+  picture.target = "_blank";
+  picture.textContent = "key image";
+  td.appendChild(picture);
+  if (!r.verified_by) {
+    const verify = retryButton("Verify", () => change("jobs/" + r.job_id + "/verify"));
+    verify.firstChild.className = "verify";
+    td.appendChild(verify.firstChild);
+  }
+  return td;
+}
+
 function retryButton(label, action) {
   const td = document.createElement("td");
   const button = document.createElement("button");
@@ -51,7 +70,7 @@ function retryButton(label, action) {
     button.disabled = true;
     try {
       await action();
-      status("queued again");
+      status(label === "Verify" ? "verified: the VERIFIED report is queued" : "queued again");
     } catch (error) {
       status("refused: " + error.message);
     }
@@ -86,12 +105,11 @@ function seriesRows(rows) {
     tr.append(cell(shortUid(r.study_uid), "uid"), cell(shortUid(r.series_uid), "uid"),
               cell(r.modality), cell(received), cell(state), cell(r.calling_ae),
               cell(when(r.last_received_at)), cell(r.job_id), cell(r.job_state, "state"),
-              cell(r.attempts), cell(sent), cell(note, "note"));
+              cell(r.attempts), cell(sent), cell(r.verified_by || "", "verified"),
+              cell(note, "note"));
     tr.children[0].title = r.study_uid;
     tr.children[1].title = r.series_uid;
-    tr.append(r.job_state === "failed"
-      ? retryButton("Retry job", () => change("jobs/" + r.job_id + "/retry"))
-      : cell(""));
+    tr.append(actions(r));
     body.appendChild(tr);
   }
   document.getElementById("job-counts").textContent =

@@ -1,0 +1,106 @@
+"""Verifying a job's results on the dashboard: the VERIFIED SR written, queued, audited.
+
+``POST /api/jobs/{id}/verify``. With ``[review] require_verification`` the SEG and key image
+were held back when the job finished and are queued now with the verified report; without
+it they were sent already and only the verified report goes.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pydicom
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from PIL import Image
+
+from seganypet_node.db.jobs import JobNotFoundError, job_results_dir, verify
+from seganypet_node.db.states import AuditAction
+from seganypet_node.dicom.scu import queue_results
+from seganypet_node.outputs.dicom_results import DICOM_DIR, ResultObject
+from seganypet_node.outputs.kinds import ObjectKind
+from seganypet_node.outputs.verified import Verifier, write_verified_report
+from seganypet_node.review.access import ReviewContext, require_change, require_login
+from seganypet_node.review.sessions import LoginSession
+
+router = APIRouter(prefix="/api")
+HELD_BACK = (ObjectKind.SEG, ObjectKind.KEY_IMAGE)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a verification wrote and queued."""
+
+    job_id: int
+    sop_instance_uid: str
+    transfers: int
+
+
+@router.post("/jobs/{job_id}/verify", response_model=Verified)
+def verify_job(request: Request, job_id: int,
+               login: Annotated[LoginSession, Depends(require_change)]) -> Verified:
+    """Verify a done job's results as they are: a VERIFIED SR signed by the logged-in user
+    (the automatic SR as its predecessor), queued to the job's destinations; 409 when the
+    job is not done, was verified already, or has no SR."""
+    context: ReviewContext = request.app.state.review
+    config = context.config
+    folder = job_results_dir(config.results_dir, job_id)
+    now = context.now()
+    try:
+        with context.database.begin() as session:
+            verify(session, job_id, login.user_name, now)
+            report = write_verified_report(
+                folder, Verifier(person_name(login.full_name or login.user_name),
+                                 login.organisation), now)
+            held = held_objects(folder) if config.review.require_verification else []
+            queued = queue_results(session, config, job_id, [report, *held])
+            context.audit(session, login.user_name, AuditAction.RESULTS_VERIFIED, job_id,
+                          f"SR {report.sop_instance_uid}; {queued} transfer(s) queued")
+    except JobNotFoundError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except FileNotFoundError:
+        raise HTTPException(409, f"job {job_id} has no automatic report to verify") from None
+    return Verified(job_id, report.sop_instance_uid, queued)
+
+
+@router.get("/jobs/{job_id}/key-image.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def key_image(request: Request, job_id: int,
+              login: Annotated[LoginSession, Depends(require_login)]) -> Response:
+    """The job's key image (MIP with the organ and lesion outlines and their figures) as a
+    PNG; 404 when the job has none."""
+    context: ReviewContext = request.app.state.review
+    path = job_results_dir(context.config.results_dir, job_id) / DICOM_DIR / \
+        f"{ObjectKind.KEY_IMAGE.value}.dcm"
+    if not path.is_file():
+        raise HTTPException(404, f"job {job_id} has no key image")
+    pixels = np.asarray(pydicom.dcmread(path).pixel_array)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    return Response(buffer.getvalue(), media_type="image/png")
+
+
+def person_name(full_name: str) -> str:
+    """A display name ("Dr Alice Reader") as a DICOM Person Name ("Reader^Alice^^Dr")."""
+    words = full_name.split()
+    prefix = words.pop(0) if words and words[0].rstrip(".").lower() in {
+        "dr", "prof", "mr", "mrs", "ms"} else ""
+    if not words:
+        return prefix or full_name
+    family, given = words[-1], " ".join(words[:-1])
+    return "^".join([family, given, "", prefix]).rstrip("^")
+
+
+def held_objects(folder: Path) -> list[ResultObject]:
+    """The SEG and key image of a result folder, as the worker would have queued them."""
+    found = []
+    for kind in HELD_BACK:
+        path = folder / DICOM_DIR / f"{kind.value}.dcm"
+        if path.is_file():
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            found.append(ResultObject(kind, path, str(header.SOPClassUID),
+                                      str(header.SOPInstanceUID)))
+    return found
