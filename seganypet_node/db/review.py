@@ -86,10 +86,18 @@ def list_reviewers(session: Session) -> list[Reviewer]:
 
 
 def record_audit(session: Session, entry: AuditEntry) -> None:
-    """Add one line to the audit log (in the caller's transaction, with what it records)."""
-    session.add(AuditEvent(at=entry.at, user_name=entry.user_name[:MAX_NAME],
+    """Add one line to the audit log (in the caller's transaction, with what it records).
+
+    Control characters are dropped: a refused login records the name a peer typed, which
+    must not move the cursor or recolour the terminal of whoever reads ``audit``.
+    """
+    session.add(AuditEvent(at=entry.at, user_name=_printable(entry.user_name)[:MAX_NAME],
                            action=entry.action, job_id=entry.job_id,
-                           detail=entry.detail[:MAX_DETAIL]))
+                           detail=_printable(entry.detail)[:MAX_DETAIL]))
+
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text if c.isprintable())
 
 
 def list_audit(session: Session, limit: int = 200, job_id: int | None = None

@@ -48,11 +48,13 @@ def test_a_wrong_password_or_an_unknown_user_is_refused_and_logged(review) -> No
     client = review.client()
     assert client.login(USER, PASSWORD + "x") == 401 and client.cookie is None
     assert client.login("mallory", PASSWORD) == 401 and client.cookie is None
+    assert client.login("\x1b[2Jroot\x07", PASSWORD) == 401  # terminal escapes
     assert client.login() == 303 and client.cookie
     status, entries = client.json("GET", "/api/audit")
     assert status == 200
-    assert [(e["user_name"], e["action"], e["detail"]) for e in entries[:3]] == [
-        (USER, "login", ""), ("mallory", "login_refused", "unknown user"),
+    assert [(e["user_name"], e["action"], e["detail"]) for e in entries[:4]] == [
+        (USER, "login", ""), ("[2Jroot", "login_refused", "unknown user"),
+        ("mallory", "login_refused", "unknown user"),
         (USER, "login_refused", "wrong password")]
 
 
