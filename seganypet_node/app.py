@@ -22,7 +22,6 @@ from seganypet_node.dicom.receive import InstanceReceiver
 from seganypet_node.dicom.scp import ListenError, StorageNode
 from seganypet_node.dicom.scu import ResultSender
 from seganypet_node.dicom.spool import Spool
-from seganypet_node.errors import NodeError
 from seganypet_node.paths import writable_directory
 from seganypet_node.polling import STOP_GRACE_S
 
@@ -96,9 +95,7 @@ class NodeApp:
         Raises
         ------
         seganypet_node.dicom.scp.ListenError
-            The port is taken or needs privileges.
-        seganypet_node.review.server.ReviewListenError
-            The same for the review service's port.
+            The DICOM or the review service's port is taken or needs privileges.
         """
         self.committer.start()
         try:
@@ -109,7 +106,7 @@ class NodeApp:
         if self.review is not None:
             try:
                 self.review.start()
-            except NodeError:
+            except ListenError:
                 self.listener.stop(0.0)
                 self.committer.stop()
                 raise

@@ -147,10 +147,10 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
 def _check_consistency(config: Config) -> None:
     for section, switch, on in (("tls", "enabled", config.tls.enabled),
                                 ("review", "tls", config.review.tls)):
+        if not on:
+            continue
         for key in ("cert_file", "key_file"):
             path = getattr(getattr(config, section), key)
-            if not on:
-                continue
             if path is None:
                 raise ConfigError(f"[{section}] {key}: required when [{section}] {switch} = "
                                   f"true")

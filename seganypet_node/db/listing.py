@@ -61,16 +61,18 @@ class SeriesRow:
     verified_by: str | None = None
 
 
-def list_series(session: Session, results_root: Path, limit: int = 200) -> list[SeriesRow]:
-    """The most recently active series first, with their jobs, each done job's result folder
-    (under ``results_root``) and its transfers."""
+def list_series(session: Session, results_root: Path, limit: int = 200,
+                job_state: JobState | None = None) -> list[SeriesRow]:
+    """The most recently active series first (``job_state``: only those whose job is in
+    that state), with their jobs, each done job's result folder (under ``results_root``)
+    and its transfers."""
+    query = (select(Study.study_uid, Series, Job)
+             .join(Study, Study.id == Series.study_id)
+             .outerjoin(Job, Job.series_id == Series.id))
+    if job_state is not None:
+        query = query.where(Job.state == job_state)
     rows = session.execute(
-        select(Study.study_uid, Series, Job)
-        .join(Study, Study.id == Series.study_id)
-        .outerjoin(Job, Job.series_id == Series.id)
-        .order_by(Series.last_received_at.desc())
-        .limit(limit)
-    ).all()
+        query.order_by(Series.last_received_at.desc()).limit(limit)).all()
     transfers = _transfers(session, [job.id for _, _, job in rows if job is not None])
     return [
         SeriesRow(

@@ -176,9 +176,13 @@ class OutboundRow:
     sent_at: dt.datetime | None
 
 
-def list_outbound(session: Session, limit: int = 200) -> list[OutboundRow]:
-    """The newest transfers first."""
-    rows = session.scalars(select(Outbound).order_by(Outbound.id.desc()).limit(limit)).all()
+def list_outbound(session: Session, limit: int = 200,
+                  state: OutboundState | None = None) -> list[OutboundRow]:
+    """The newest transfers first (``state``: only those in that state)."""
+    query = select(Outbound)
+    if state is not None:
+        query = query.where(Outbound.state == state)
+    rows = session.scalars(query.order_by(Outbound.id.desc()).limit(limit)).all()
     return [OutboundRow(r.id, r.job_id, ObjectKind(r.object_kind),
                         f"{r.destination_ae}@{r.destination_host}:{r.destination_port}",
                         r.state.value, r.attempts, r.last_error, r.sent_at) for r in rows]

@@ -142,9 +142,14 @@ def _picture(result: PipelineResult, volume: VolumeInput, rows: Sequence[KeyImag
                             volume.values.GetDirection(), content)
 
 
+def object_path(results_dir: Path, kind: ObjectKind) -> Path:
+    """Where a result folder holds its object of ``kind``."""
+    return results_dir / DICOM_DIR / f"{kind.value}.dcm"
+
+
 def _save(kind: ObjectKind, dataset: Dataset, folder: Path, started: float,
           pixel_data: bytearray | None = None) -> ResultObject:
-    path = folder / f"{kind.value}.dcm"
+    path = object_path(folder.parent, kind)
     write_durably(dataset, path, pixel_data)
     return ResultObject(kind, path, str(dataset.SOPClassUID), str(dataset.SOPInstanceUID),
                         time.perf_counter() - started)

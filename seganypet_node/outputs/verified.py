@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from seganypet_node.outputs.dicom_file import write_durably
-from seganypet_node.outputs.dicom_results import DICOM_DIR, ResultObject
+from seganypet_node.outputs.dicom_results import DICOM_DIR, ResultObject, object_path
 from seganypet_node.outputs.kinds import ObjectKind
 
 VERIFIED_SR_NAME = "sr_verified.dcm"
@@ -68,10 +68,9 @@ def write_verified_report(results_dir: Path, verifier: Verifier,
     FileNotFoundError
         The job has no automatic SR (its outputs could not be made).
     """
-    folder = results_dir / DICOM_DIR
-    automatic = pydicom.dcmread(folder / f"{ObjectKind.SR.value}.dcm")
+    automatic = pydicom.dcmread(object_path(results_dir, ObjectKind.SR))
     report = verified_report(automatic, verifier, now)
-    path = folder / VERIFIED_SR_NAME
+    path = results_dir / DICOM_DIR / VERIFIED_SR_NAME
     write_durably(report, path)
     return ResultObject(ObjectKind.SR, path, str(report.SOPClassUID),
                         str(report.SOPInstanceUID))

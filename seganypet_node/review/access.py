@@ -70,10 +70,15 @@ def log_out(context: ReviewContext, token: str | None) -> None:
             context.audit(session, ended.user_name, AuditAction.LOGOUT)
 
 
+def context_of(request: Request) -> ReviewContext:
+    """The service's shared :class:`ReviewContext` (set by ``web.review_app``)."""
+    context: ReviewContext = request.app.state.review
+    return context
+
+
 def login_of(request: Request) -> LoginSession | None:
     """The live session of the request's cookie, or None."""
-    context: ReviewContext = request.app.state.review
-    return context.logins.find(request.cookies.get(COOKIE))
+    return context_of(request).logins.find(request.cookies.get(COOKIE))
 
 
 def require_login(request: Request) -> LoginSession:

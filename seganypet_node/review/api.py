@@ -18,7 +18,7 @@ from seganypet_node.db.listing import SeriesRow, list_series
 from seganypet_node.db.outbound import OutboundRow, list_outbound, retry_failed
 from seganypet_node.db.review import AuditEntry, list_audit
 from seganypet_node.db.states import AuditAction, JobState, OutboundState
-from seganypet_node.review.access import ReviewContext, require_change, require_login
+from seganypet_node.review.access import context_of, require_change, require_login
 from seganypet_node.review.sessions import LoginSession
 
 router = APIRouter(prefix="/api")
@@ -51,11 +51,6 @@ class TransferIds(BaseModel):
     ids: list[int] = Field(default_factory=list, max_length=10000)
 
 
-def _context(request: Request) -> ReviewContext:
-    context: ReviewContext = request.app.state.review
-    return context
-
-
 @router.get("/session", response_model=SessionInfo)
 def session_info(login: Login) -> SessionInfo:
     """Who is logged in, with the CSRF token for ``X-CSRF-Token``."""
@@ -67,25 +62,23 @@ def series(request: Request, login: Login, limit: Limit = 200,
            job_state: JobState | None = None) -> list[SeriesRow]:
     """Received series, the most recently active first, with their jobs and transfers
     (``job_state``: only series whose job is in that state)."""
-    with _context(request).database.begin() as session:
-        rows = list_series(session, _context(request).config.results_dir, limit)
-    return [r for r in rows if job_state is None or r.job_state == job_state.value]
+    with context_of(request).database.begin() as session:
+        return list_series(session, context_of(request).config.results_dir, limit, job_state)
 
 
 @router.get("/transfers", response_model=list[OutboundRow])
 def transfers(request: Request, login: Login, limit: Limit = 200,
               state: OutboundState | None = None) -> list[OutboundRow]:
     """Result transfers, the newest first (``state``: only those in that state)."""
-    with _context(request).database.begin() as session:
-        rows = list_outbound(session, limit)
-    return [r for r in rows if state is None or r.state == state.value]
+    with context_of(request).database.begin() as session:
+        return list_outbound(session, limit, state)
 
 
 @router.get("/audit", response_model=list[AuditEntry])
 def audit(request: Request, login: Login, limit: Limit = 200,
           job_id: int | None = None) -> list[AuditEntry]:
     """The audit log, the newest first (``job_id``: only that job's steps)."""
-    with _context(request).database.begin() as session:
+    with context_of(request).database.begin() as session:
         return list_audit(session, limit, job_id)
 
 
@@ -93,7 +86,7 @@ def audit(request: Request, login: Login, limit: Limit = 200,
 def retry_job(request: Request, job_id: int, login: Change) -> Requeued:
     """Queue a failed job again with a fresh attempt budget (``jobs --retry``); 409 when
     the job is not failed."""
-    context = _context(request)
+    context = context_of(request)
     try:
         with context.database.begin() as session:
             retry(session, job_id, context.now())
@@ -106,7 +99,7 @@ def retry_job(request: Request, job_id: int, login: Change) -> Requeued:
 @router.post("/transfers/retry", response_model=Requeued)
 def retry_transfers(request: Request, chosen: TransferIds, login: Change) -> Requeued:
     """Queue failed transfers again (``send --retry``): those given, or every failed one."""
-    context = _context(request)
+    context = context_of(request)
     with context.database.begin() as session:
         count = retry_failed(session, context.now(), chosen.ids)
         ids = ", ".join(map(str, chosen.ids)) or "all failed"

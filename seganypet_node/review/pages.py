@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from seganypet_node.review.access import (
     COOKIE,
-    ReviewContext,
+    context_of,
     log_in,
     log_out,
     login_of,
@@ -48,7 +48,7 @@ def login(request: Request, user: Annotated[str, Form(max_length=MAX_FIELD)],
     if not same_origin(request):
         return HTMLResponse(_page("login.html", message="refused: the form came from "
                                   "another site"), status_code=403)
-    context: ReviewContext = request.app.state.review
+    context = context_of(request)
     token = log_in(context, user, password)
     if token is None:
         return HTMLResponse(_page("login.html", message="wrong user name or password"),
@@ -62,7 +62,7 @@ def login(request: Request, user: Annotated[str, Form(max_length=MAX_FIELD)],
 @router.post("/logout", include_in_schema=False)
 def logout(request: Request,
            login: Annotated[LoginSession, Depends(require_change)]) -> Response:
-    log_out(request.app.state.review, request.cookies.get(COOKIE))
+    log_out(context_of(request), request.cookies.get(COOKIE))
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -10,16 +10,12 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.config import Config
-from seganypet_node.errors import NodeError
+from seganypet_node.dicom.scp import ListenError
 from seganypet_node.review.web import review_app
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
-
-
-class ReviewListenError(NodeError):
-    """The review service cannot bind its address and port."""
 
 
 class ReviewServer:
@@ -51,8 +47,8 @@ class ReviewServer:
 
         Raises
         ------
-        ReviewListenError
-            The port is taken or needs privileges.
+        seganypet_node.dicom.scp.ListenError
+            The port is taken or needs privileges (as for the DICOM listener).
         """
         listening = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -61,7 +57,7 @@ class ReviewServer:
             listening.listen(64)
         except OSError as exc:
             listening.close()
-            raise ReviewListenError(
+            raise ListenError(
                 f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}) for the "
                 f"review service: another program holds the port or it needs privileges; "
                 f"choose another [review] port (or [review] enabled = false)") from None

@@ -20,10 +20,10 @@ from PIL import Image
 from seganypet_node.db.jobs import JobNotFoundError, job_results_dir, verify
 from seganypet_node.db.states import AuditAction
 from seganypet_node.dicom.scu import queue_results
-from seganypet_node.outputs.dicom_results import DICOM_DIR, ResultObject
+from seganypet_node.outputs.dicom_results import ResultObject, object_path
 from seganypet_node.outputs.kinds import ObjectKind
 from seganypet_node.outputs.verified import Verifier, write_verified_report
-from seganypet_node.review.access import ReviewContext, require_change, require_login
+from seganypet_node.review.access import context_of, require_change, require_login
 from seganypet_node.review.sessions import LoginSession
 
 router = APIRouter(prefix="/api")
@@ -45,7 +45,7 @@ def verify_job(request: Request, job_id: int,
     """Verify a done job's results as they are: a VERIFIED SR signed by the logged-in user
     (the automatic SR as its predecessor), queued to the job's destinations; 409 when the
     job is not done, was verified already, or has no SR."""
-    context: ReviewContext = request.app.state.review
+    context = context_of(request)
     config = context.config
     folder = job_results_dir(config.results_dir, job_id)
     now = context.now()
@@ -72,9 +72,9 @@ def key_image(request: Request, job_id: int,
               login: Annotated[LoginSession, Depends(require_login)]) -> Response:
     """The job's key image (MIP with the organ and lesion outlines and their figures) as a
     PNG; 404 when the job has none."""
-    context: ReviewContext = request.app.state.review
-    path = job_results_dir(context.config.results_dir, job_id) / DICOM_DIR / \
-        f"{ObjectKind.KEY_IMAGE.value}.dcm"
+    context = context_of(request)
+    path = object_path(job_results_dir(context.config.results_dir, job_id),
+                       ObjectKind.KEY_IMAGE)
     if not path.is_file():
         raise HTTPException(404, f"job {job_id} has no key image")
     pixels = np.asarray(pydicom.dcmread(path).pixel_array)
@@ -98,7 +98,7 @@ def held_objects(folder: Path) -> list[ResultObject]:
     """The SEG and key image of a result folder, as the worker would have queued them."""
     found = []
     for kind in HELD_BACK:
-        path = folder / DICOM_DIR / f"{kind.value}.dcm"
+        path = object_path(folder, kind)
         if path.is_file():
             header = pydicom.dcmread(path, stop_before_pixels=True)
             found.append(ResultObject(kind, path, str(header.SOPClassUID),

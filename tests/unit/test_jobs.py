@@ -177,3 +177,19 @@ def test_jobs_says_where_results_are_and_why_nothing_was_sent(tmp_path) -> None:
     again = cli("jobs", *where, "--retry", str(job_id))
     assert again.returncode == 1 and f"`jobs --rerun {job_id}`" in again.stderr
     assert cli("jobs", *where, "--rerun", str(job_id)).returncode == 0
+
+
+def test_the_state_filter_finds_an_older_failed_job_past_the_newest_rows(sessions,
+                                                                        pending) -> None:
+    """Before: the review API filtered the newest ``limit`` rows, so an older failed job
+    behind newer series was not listed."""
+    from seganypet_node.db.listing import list_series
+
+    with sessions.begin() as s:
+        jobs.fail(s, claim(sessions, "w1"), "broken", T0, permanent=True)
+    for n in (1, 2, 3):
+        record(sessions, pet_header(n, series="1.2.3.7"), T0 + dt.timedelta(hours=1))
+    with sessions() as s:
+        assert [r.series_uid for r in list_series(s, Path("/r"), limit=1)] == ["1.2.3.7"]
+        failed = list_series(s, Path("/r"), limit=1, job_state=JobState.FAILED)
+    assert [r.job_id for r in failed] == [pending]
