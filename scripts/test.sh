@@ -22,8 +22,10 @@ python3 -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-# Pinned: the CPU build of torch; an unpinned torch pulls gigabytes of CUDA wheels.
-python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+# Pinned: the CPU build of torch; an unpinned torch pulls gigabytes of CUDA wheels. A machine
+# with a local wheel folder holds it as 2.13.0+cpu (no network to PyTorch's index needed).
+python -m pip install -q "torch==2.13.0+cpu" 2>/dev/null \
+    || python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
 python -m pip install -q -e ".[test]"
 
 ruff check .

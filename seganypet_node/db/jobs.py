@@ -163,6 +163,23 @@ def series_files(session: Session, series_id: int) -> list[str]:
     ))
 
 
+def done_job_files(session: Session, job_id: int) -> list[str]:
+    """Spool paths of the series a done job segmented (what a reviewer opens).
+
+    Raises
+    ------
+    JobNotFoundError
+        No such job, or it is not done.
+    """
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobNotFoundError(f"job {job_id} does not exist (`jobs` lists them)")
+    if job.state is not JobState.DONE:
+        raise JobNotFoundError(f"job {job_id} is {job.state.value}: only done results can be "
+                               f"reviewed")
+    return series_files(session, job.series_id)
+
+
 def retry(session: Session, job_id: int, now: dt.datetime) -> None:
     """Put a FAILED job back in the queue with a fresh attempt budget.
 

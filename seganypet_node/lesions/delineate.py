@@ -19,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from seganypet_node.imaging.boxes import Box, at_voxel, widened
+from seganypet_node.imaging.boxes import Box, BoxMask, at_voxel, widened
 from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.lesions.candidates import CONNECTIVITY, Candidate
 from seganypet_node.lesions.results import Delineation
@@ -100,6 +100,16 @@ def a50_region(values: np.ndarray, candidate: Candidate, spacing_zyx: Sequence[f
     peak = tuple(p - b.start for p, b in zip(candidate.peak_index, box, strict=True))
     region = labels == labels[peak] if labels[peak] else focus
     return Focus(candidate, box, region, background, spread, top)
+
+
+def a50_level(values: np.ndarray, mask: BoxMask, spacing_zyx: Sequence[float]) -> float:
+    """The A50 level of a lesion's mask: its background (10-20 mm shell) plus half its
+    contrast at the SUVpeak, the level the lesion search delineates at."""
+    box = mask.around(spacing_zyx, BACKGROUND_SHELL_MM[1], extra_voxels=1)
+    local = values[box]
+    focus = mask.within(box)
+    background, _ = _background(local, focus, spacing_zyx)
+    return background + CONTRAST_FRACTION * (sphere_peak(local, focus, spacing_zyx) - background)
 
 
 def _background(local: np.ndarray, focus: np.ndarray, spacing_zyx: Sequence[float]

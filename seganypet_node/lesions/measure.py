@@ -28,12 +28,16 @@ MARKEDLY_ABOVE_LIVER = 2.0  # Deauville 5: uptake markedly (here: twice) above t
 def measured_lesions(masks: Sequence[LesionMask], values: np.ndarray, image: sitk.Image,
                      unit: Unit, sul_per_value: float | None,
                      organs: Mapping[str, BoxMask],
-                     references: Sequence[ReferenceRegion]) -> tuple[Lesion, ...]:
-    """The lesions with their figures, numbered by decreasing SUVmax."""
+                     references: Sequence[ReferenceRegion],
+                     tracking_uids: Sequence[str | None] = ()) -> tuple[Lesion, ...]:
+    """The lesions with their figures, numbered by decreasing SUVmax; ``tracking_uids``:
+    those the masks had already (a lesion keeps its UID through a reader's corrections),
+    new ones for the rest."""
     spacing = image.GetSpacing()[::-1]
     means = {r.name: r.mean for r in references}
+    uids = list(tracking_uids) + [None] * (len(masks) - len(tracking_uids))
     lesions = []
-    for lesion in masks:
+    for lesion, uid in zip(masks, uids, strict=True):
         held = BoxMask.of(lesion.mask, lesion.box, values.shape)
         stats = uptake_in_box(values, held, spacing, unit, lesion=True)
         centroid = points_of_voxels(image, held.indices()).mean(axis=0)
@@ -44,7 +48,7 @@ def measured_lesions(masks: Sequence[LesionMask], values: np.ndarray, image: sit
             point_of_voxel(image, lesion.click_index), lesion.delineation,
             deauville_aid(stats.maximum, means.get(ReferenceKind.BLOOD_POOL),
                           means.get(ReferenceKind.LIVER)),
-            generate_uid(), lesion.note))
+            uid or generate_uid(), lesion.note))
     lesions.sort(key=lambda x: -x.stats.maximum)
     return tuple(_numbered(lesion, number) for number, lesion in enumerate(lesions, start=1))
 

@@ -14,6 +14,7 @@ class Delineation(enum.StrEnum):
 
     SEGANYPET = "SegAnyPET, cut back to the lesion's A50 region"
     THRESHOLD = "A50 region (SegAnyPET's mask refused)"
+    CORRECTED = "SegAnyPET with a reader's corrective clicks"
 
 
 class ThresholdRule(enum.StrEnum):

@@ -137,6 +137,17 @@ class SegAnyPETPredictor:
             crops[index] = self._decode(old.grid, [(*old.clicks, click)], [old.low_res])[0]
         return self._merge(crops)
 
+    def decode_crop(self, grid: CropGrid, clicks: Sequence[Prompt],
+                    prior: torch.Tensor | None = None) -> CropResult:
+        """The network's answer on one crop for ``clicks``, with ``prior`` as the mask prompt
+        ((1, 1, L, L, L) logits; None: none). The crop's embedding is cached by the engine,
+        so further clicks on the same crop cost a decoder pass."""
+        return self._decode(grid, [tuple(clicks)], [prior])[0]
+
+    def embed_crop(self, grid: CropGrid) -> None:
+        """Compute (and cache) the image embedding of a crop before a click needs it."""
+        self.engine.embed(array_to_crop(self.image, grid), grid)
+
     def _predict_one(self, prompts: Sequence[Prompt], first: CropResult | None,
                      tile: bool) -> Prediction:
         if not prompts:

@@ -4,8 +4,8 @@ A new instance in the node's SR series (same series, next instance number, new S
 UID) with VerificationFlag VERIFIED, the verifying observer's name and organisation and the
 time (PS3.3 C.17.2), CompletionFlag COMPLETE, PreliminaryFlag FINAL, and the automatic SR
 in its Predecessor Documents Sequence. Its content is the automatic report's: measurements
-of masks the physician accepted as they are (corrected masks, recomputed, are to come with
-the review page).
+of masks the physician accepted as they are. A report of corrected masks is written by
+:mod:`outputs.corrected` (new series) and verified the same way.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ class Verifier:
     organisation: str
 
 
-def verified_report(automatic: Dataset, verifier: Verifier, now: dt.datetime) -> Dataset:
-    """A copy of ``automatic`` (an SR dataset) verified by ``verifier`` at ``now``."""
+def verified_report(automatic: Dataset, verifier: Verifier, now: dt.datetime,
+                    predecessor: Dataset | None = None) -> Dataset:
+    """A copy of ``automatic`` (an SR dataset) verified by ``verifier`` at ``now``, with
+    ``predecessor`` (default: ``automatic`` itself) as the report it supersedes."""
     if automatic.get("Modality") != "SR":
         raise ValueError("only a structured report can be verified")
     report = copy.deepcopy(automatic)
@@ -55,7 +57,7 @@ def verified_report(automatic: Dataset, verifier: Verifier, now: dt.datetime) ->
     observer.VerificationDateTime = local.strftime("%Y%m%d%H%M%S%z")
     observer.VerifyingObserverIdentificationCodeSequence = []
     report.VerifyingObserverSequence = [observer]
-    report.PredecessorDocumentsSequence = [_reference(automatic)]
+    report.PredecessorDocumentsSequence = [_reference(predecessor or automatic)]
     return report
 
 

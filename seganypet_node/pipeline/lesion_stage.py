@@ -47,7 +47,7 @@ def lesion_stage(volume: VolumeInput, suv: sitk.Image, organs: Sequence[OrganRes
     for lesion in found.masks:
         union[lesion.box] |= lesion.mask
     measured = measured_values(volume, suv)
-    organs = [_without_lesions(o, union, measured, spacing, volume) for o in organs]
+    organs = [without_lesions(o, union, measured, spacing, volume) for o in organs]
     references = reference_regions(volume, suv, organs, union)
     lesions = measured_lesions(found.masks, measured, suv, volume.measured_unit,
                                volume.sul_per_suv, masks, references)
@@ -71,7 +71,7 @@ def _first_liver(values: np.ndarray, masks: dict[str, BoxMask],
     return liver_region(values, masks["liver"], image)
 
 
-def _without_lesions(organ: OrganResult, lesions: np.ndarray, measured: np.ndarray,
+def without_lesions(organ: OrganResult, lesions: np.ndarray, measured: np.ndarray,
                      spacing: Sequence[float], volume: VolumeInput) -> OrganResult:
     """``organ`` with figures that leave its lesions (and their blur halo) out."""
     if organ.mask is None or organ.stats is None or not _near(organ.mask, lesions, spacing):

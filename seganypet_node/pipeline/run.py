@@ -262,8 +262,10 @@ def suv_like(volume: VolumeInput) -> sitk.Image:
     return values * (TYPICAL_TISSUE_SUV / level)  # float32 times a number stays float32
 
 
-def predictor_from_config(config: Config) -> tuple[SegAnyPETPredictor, LoadedModel]:
-    """The configured checkpoint on the configured device, behind a predictor.
+def predictor_from_config(config: Config, cache_size: int | None = None
+                          ) -> tuple[SegAnyPETPredictor, LoadedModel]:
+    """The configured checkpoint on the configured device, behind a predictor
+    (``cache_size``: crop embeddings kept, when not the runtime's default).
 
     Raises
     ------
@@ -271,11 +273,15 @@ def predictor_from_config(config: Config) -> tuple[SegAnyPETPredictor, LoadedMod
         The checkpoint cannot be loaded; the message names the file.
     """
     loaded = load_configured_model(config)
-    return SegAnyPETPredictor(SamEngine(loaded.model, runtime_options(config))), loaded
+    options = runtime_options(config)
+    if cache_size is not None:
+        options = replace(options, cache_size=cache_size)
+    return SegAnyPETPredictor(SamEngine(loaded.model, options)), loaded
 
 
-def pipeline_from_config(config: Config) -> OrganPipeline:
-    """The configured network (on the configured device), atlas and organ list.
+def pipeline_from_config(config: Config, cache_size: int | None = None) -> OrganPipeline:
+    """The configured network (on the configured device), atlas and organ list
+    (``cache_size``: crop embeddings the network keeps, when not the runtime's default).
 
     Raises
     ------
@@ -283,7 +289,7 @@ def pipeline_from_config(config: Config) -> OrganPipeline:
         The checkpoint or the atlas cannot be loaded; the message names the file.
     """
     return_freed_memory_promptly()
-    predictor, loaded = predictor_from_config(config)
+    predictor, loaded = predictor_from_config(config, cache_size)
     atlas = load_atlas(config.pipeline.atlas or resource_dir("models") / DEFAULT_ATLAS_DIR)
     lesions = config.lesions
     options = PipelineOptions(organs=config.pipeline.organs,

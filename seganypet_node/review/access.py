@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from seganypet_node.config import Config
 from seganypet_node.db.review import AuditEntry, find_reviewer, record_audit, set_password_hash
 from seganypet_node.db.states import AuditAction
+from seganypet_node.review.drafts import DraftStore
 from seganypet_node.review.passwords import hash_password, needs_rehash, password_matches
 from seganypet_node.review.sessions import LoginSession, LoginSessions
 
@@ -38,6 +39,7 @@ class ReviewContext:
     database: sessionmaker[Session]
     logins: LoginSessions
     now: Callable[[], dt.datetime]
+    drafts: DraftStore
 
     def audit(self, session: Session, user_name: str, action: AuditAction,
               job_id: int | None = None, detail: str = "") -> None:

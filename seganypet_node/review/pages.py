@@ -1,4 +1,4 @@
-"""The review service's HTML: the login page and the operator's dashboard.
+"""The review service's HTML: the login page, the operator's dashboard, the review page.
 
 Pages are small shells; what they show comes from the JSON operations (``review/api.py``)
 through ``static/dashboard.js``, every asset served by the node itself (no CDN).
@@ -75,4 +75,15 @@ def dashboard(request: Request) -> Response:
     if found is None:
         return RedirectResponse("/login", status_code=303)
     return HTMLResponse(_page("dashboard.html", user=found.full_name or found.user_name,
+                              organisation=found.organisation))
+
+
+@router.get("/review/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+def review_page(request: Request, job_id: int) -> Response:
+    """The physician's review page of one job; the login page first without a session."""
+    found = login_of(request)
+    if found is None:
+        return RedirectResponse("/login", status_code=303)
+    return HTMLResponse(_page("review.html", job=str(job_id),
+                              user=found.full_name or found.user_name,
                               organisation=found.organisation))

@@ -1,12 +1,18 @@
-"""Verifying a job's results on the dashboard: the VERIFIED SR written, queued, audited.
+"""Verifying a job's results: the VERIFIED SR written, queued, audited.
 
-``POST /api/jobs/{id}/verify``. With ``[review] require_verification`` the SEG and key image
-were held back when the job finished and are queued now with the verified report; without
-it they were sent already and only the verified report goes.
+``POST /api/jobs/{id}/verify``. When the job is open for review and the reader changed
+something, the corrected SEG, SR (VERIFIED, the automatic SR its predecessor, measurements of
+the corrected masks) and key image are written as new series (:mod:`outputs.corrected`) and
+queued. Otherwise the automatic SR is verified as it is: with ``[review]
+require_verification`` the SEG and key image were held back when the job finished and are
+queued now with the verified report; without it they were sent already and only the
+verified report goes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +23,17 @@ import pydicom
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from PIL import Image
 
+from seganypet_node.config import Config
 from seganypet_node.db.jobs import JobNotFoundError, job_results_dir, verify
 from seganypet_node.db.states import AuditAction
 from seganypet_node.dicom.scu import queue_results
-from seganypet_node.outputs.dicom_results import ResultObject, object_path
+from seganypet_node.outputs.corrected import write_corrected_results
+from seganypet_node.outputs.dicom_results import OutputsUnavailableError, ResultObject, object_path
 from seganypet_node.outputs.kinds import ObjectKind
 from seganypet_node.outputs.verified import Verifier, write_verified_report
+from seganypet_node.pipeline import RunSource
 from seganypet_node.review.access import context_of, require_change, require_login
+from seganypet_node.review.drafts import OpenStudy
 from seganypet_node.review.sessions import LoginSession
 
 router = APIRouter(prefix="/api")
@@ -37,6 +47,7 @@ class Verified:
     job_id: int
     sop_instance_uid: str
     transfers: int
+    corrected: bool = False  # the reader's corrected SEG/SR/key image, not the automatic ones
 
 
 @router.post("/jobs/{job_id}/verify", response_model=Verified)
@@ -49,21 +60,45 @@ def verify_job(request: Request, job_id: int,
     config = context.config
     folder = job_results_dir(config.results_dir, job_id)
     now = context.now()
+    verifier = Verifier(person_name(login.full_name or login.user_name), login.organisation)
+    study = context.drafts.get(job_id)
+    corrected = study is not None and study.draft.changed
     try:
         with context.database.begin() as session:
             verify(session, job_id, login.user_name, now)
-            report = write_verified_report(
-                folder, Verifier(person_name(login.full_name or login.user_name),
-                                 login.organisation), now)
-            held = held_objects(folder) if config.review.require_verification else []
-            queued = queue_results(session, config, job_id, [report, *held])
+            if study is not None and corrected:
+                objects = list(_write_corrected(study, folder, verifier, now, config))
+                detail = f"corrected in {len(study.draft.steps)} step(s); "
+            else:
+                report = write_verified_report(folder, verifier, now)
+                held = held_objects(folder) if config.review.require_verification else []
+                objects, detail = [report, *held], "as the automatic run gave it; "
+            report = next(o for o in objects if o.kind is ObjectKind.SR)
+            queued = queue_results(session, config, job_id, objects)
             context.audit(session, login.user_name, AuditAction.RESULTS_VERIFIED, job_id,
-                          f"SR {report.sop_instance_uid}; {queued} transfer(s) queued")
+                          f"{detail}SR {report.sop_instance_uid}; {queued} transfer(s) queued")
     except JobNotFoundError as exc:
         raise HTTPException(409, str(exc)) from None
     except FileNotFoundError:
         raise HTTPException(409, f"job {job_id} has no automatic report to verify") from None
-    return Verified(job_id, report.sop_instance_uid, queued)
+    except OutputsUnavailableError as exc:
+        raise HTTPException(409, f"nothing to report: {exc}") from None
+    if study is not None:
+        context.drafts.close(job_id)
+    return Verified(job_id, report.sop_instance_uid, queued, corrected)
+
+
+def _write_corrected(study: OpenStudy, folder: Path, verifier: Verifier, now: dt.datetime,
+                     config: Config) -> tuple[ResultObject, ...]:
+    """The corrected SEG, verified SR and key image of an open review."""
+    draft = study.draft
+    result = dataclasses.replace(draft.result(), model=study.model)
+    first = draft.volume.pet.sources[0] if draft.volume.pet is not None else None
+    source = RunSource(job=study.job_id,
+                       series_instance_uid=None if first is None else str(first.SeriesInstanceUID),
+                       study_instance_uid=None if first is None else str(first.StudyInstanceUID))
+    return write_corrected_results(result, draft.volume, folder, source, verifier, now,
+                                   config.node.ae_title, config.outputs.research_label)
 
 
 @router.get("/jobs/{job_id}/key-image.png", response_class=Response,

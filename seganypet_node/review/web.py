@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from seganypet_node import __version__
 from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
-from seganypet_node.review import api, pages, verify
+from seganypet_node.review import api, draft_api, pages, verify
 from seganypet_node.review.access import ReviewContext
+from seganypet_node.review.drafts import DraftStore
 from seganypet_node.review.sessions import LoginSessions
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -43,9 +44,11 @@ def review_app(config: Config, database: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="seganypet-node review", version=__version__,
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     idle = dt.timedelta(minutes=config.review.session_minutes)
-    app.state.review = ReviewContext(config, database, LoginSessions(idle), utcnow)
+    app.state.review = ReviewContext(config, database, LoginSessions(idle), utcnow,
+                                     DraftStore(config, database))
     app.include_router(api.router)
     app.include_router(verify.router)
+    app.include_router(draft_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(_security_headers)

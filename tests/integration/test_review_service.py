@@ -35,7 +35,9 @@ def test_nothing_but_the_login_page_without_a_login(review) -> None:
     client = review.client()
     status, _ = client.request("GET", "/")
     assert status == 303 and client.last_headers["location"] == "/login"
-    for path in ("/api/series", "/api/transfers", "/api/audit", "/api/session"):
+    for path in ("/api/series", "/api/transfers", "/api/audit", "/api/session",
+                 f"/api/jobs/{review.done_job}/review",
+                 f"/api/jobs/{review.done_job}/review/picture.png?plane=mip"):
         status, body = client.json("GET", path)
         assert status == 401, path
         assert "2.3.1" not in str(body)  # no UID of the seeded study
@@ -94,6 +96,9 @@ def test_a_forged_post_without_the_csrf_token_changes_nothing(review) -> None:
     assert client.json("POST", path, csrf=None)[0] == 403
     assert client.json("POST", path, csrf="forged-token")[0] == 403
     assert client.json("POST", "/api/transfers/retry", {"ids": []}, csrf=None)[0] == 403
+    review_path = f"/api/jobs/{review.done_job}/review"
+    assert client.json("POST", review_path, csrf=None)[0] == 403
+    assert client.json("POST", review_path + "/steps", {"action": "undo"}, csrf=None)[0] == 403
     status, rows = client.json("GET", "/api/series?job_state=failed")
     assert status == 200 and [r["job_id"] for r in rows] == [review.failed_job]  # still failed
     # A login form posted from another site's page is refused too (login CSRF).
@@ -245,3 +250,9 @@ def test_verification_needs_a_token_a_done_job_and_its_report(review) -> None:
                if r["job_id"] == review.done_job)
     assert row["verified_by"] is None  # nothing recorded for a refused verification
     assert client.request("GET", f"/api/jobs/{review.done_job}/key-image.png")[0] == 404
+    # A study is opened for review only when done, and with results to read back.
+    status, refused = client.json("POST", f"/api/jobs/{review.failed_job}/review")
+    assert status == 409 and "only done results can be reviewed" in refused["detail"]
+    status, missing = client.json("POST", f"/api/jobs/{review.done_job}/review")
+    assert status == 409 and "cannot be read" in missing["detail"]
+    assert client.json("GET", f"/api/jobs/{review.done_job}/review")[0] == 404

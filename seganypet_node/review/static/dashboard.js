@@ -53,6 +53,11 @@ function actions(r) {
   picture.textContent = "key image";
   td.appendChild(picture);
   if (!r.verified_by) {
+    const review = document.createElement("a");
+    review.href = "/review/" + r.job_id;
+    review.className = "review";
+    review.textContent = "review";
+    td.appendChild(review);
     const verify = retryButton("Verify", () => change("jobs/" + r.job_id + "/verify"));
     verify.firstChild.className = "verify";
     td.appendChild(verify.firstChild);
