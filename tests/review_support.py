@@ -131,12 +131,7 @@ class ReviewService:
         config = write_config(work / "node.toml", data_dir, free_port(),
                               review={"enabled": True, "port": port,
                                       "session_minutes": session_minutes})
-        added = subprocess.run(
-            [sys.executable, "-m", "seganypet_node", "--config", str(config), "user", "add",
-             USER, "--full-name", FULL_NAME, "--organisation", ORGANISATION,
-             "--password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True,
-            timeout=60, check=False)
-        assert added.returncode == 0, added.stderr
+        add_test_user(config)
         return cls(data_dir, config, port, failed, done)
 
     def start(self, prefix: tuple[str, ...] = ()) -> ReviewService:
@@ -159,6 +154,41 @@ class ReviewService:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def add_test_user(config: Path) -> None:
+    """``seganypet-node user add`` of the test user for the node configured by ``config``."""
+    added = subprocess.run(
+        [sys.executable, "-m", "seganypet_node", "--config", str(config), "user", "add", USER,
+         "--full-name", FULL_NAME, "--organisation", ORGANISATION, "--password-stdin"],
+        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False)
+    assert added.returncode == 0, added.stderr
+
+
+def start_gated_node(start_node: Any, orthanc: Any, node_port: int, review_port: int) -> Any:
+    """A node behind ``orthanc`` (its only caller and destination) whose review service holds
+    results until a physician verifies them, with the test user."""
+    node = start_node(
+        port=node_port, prefix=orthanc.prefix, worker={"count": 1, "poll_interval_s": 0.2},
+        access={"allowed_callers": [{"ae_title": orthanc.ae_title, "host": "127.0.0.1",
+                                     "port": orthanc.dicom_port}]},
+        send={"retry_initial_s": 0.5, "poll_interval_s": 0.2},
+        review={"enabled": True, "port": review_port, "require_verification": True})
+    add_test_user(node.config_path)
+    return node
+
+
+def drive_browser(prefix: tuple[str, ...], driver: str, plan: dict[str, Any], work: Path,
+                  out: Path, timeout_s: float = 300) -> dict[str, Any]:
+    """Run a ``tests.viewer`` driver module on ``plan`` inside ``prefix``'s namespace; what
+    it wrote to ``out/result.json``."""
+    (work / "plan.json").write_text(json.dumps(plan))
+    drive = subprocess.run(
+        [*prefix, sys.executable, "-m", f"tests.viewer.{driver}", str(work / "plan.json"),
+         str(out)], capture_output=True, text=True, timeout=timeout_s, check=False)
+    assert drive.returncode == 0, drive.stderr[-3000:]
+    result: dict[str, Any] = json.loads((out / "result.json").read_text())
+    return result
 
 
 def verify_in(prefix: tuple[str, ...], port: int, job_id: int) -> tuple[int, Any]:

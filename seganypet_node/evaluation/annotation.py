@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
+from seganypet_node.evaluation.clicks import centre_click
 from seganypet_node.evaluation.metrics import dice
 from seganypet_node.imaging.boxes import Box, BoxMask, mask_box, widened
 from seganypet_node.imaging.units import Unit
-from seganypet_node.imaging.volume import VolumeInput, as_image
+from seganypet_node.imaging.volume import VolumeInput, as_image, point_of_voxel
 from seganypet_node.lesions.delineate import LesionMask
 from seganypet_node.organs import BY_NAME
 from seganypet_node.phantom.generate import PhantomSpec, generate_volume
@@ -102,7 +102,7 @@ def correct_study(pipeline: OrganPipeline, name: str, spec: PhantomSpec, max_cli
             continue
         outcome.organs_not_found.append(organ.organ)
         try:
-            step = draft.add_organ(organ.organ, _point(image, deepest_voxel(truth)))
+            step = draft.add_organ(organ.organ, centre_click(truth, image).point)
         except DraftError:
             outcome.traces.append(Trace(name, organ.organ, (0.0,), (), added=True))
             continue
@@ -133,7 +133,7 @@ def _lesion_traces(draft: StudyDraft, name: str, labels: np.ndarray, image: sitk
                                          max_clicks))
             continue
         hottest = np.unravel_index(int(np.argmax(np.where(truth, values, -np.inf))), truth.shape)
-        step = draft.add_lesion(_point(image, [int(v) for v in hottest]))
+        step = draft.add_lesion(point_of_voxel(image, [int(v) for v in hottest]))
         trace = _trace(draft, name, step.finding, "lesion", truth, image, max_clicks - 1)
         outcome.traces.append(Trace(name, "lesion", (0.0, *trace.dice),
                                     (step.seconds, *trace.seconds), added=True))
@@ -154,18 +154,8 @@ def _trace(draft: StudyDraft, study: str, key: str, target: str, truth: np.ndarr
             break
         index, positive = found
         at = [int(i) + b.start for i, b in zip(index, box, strict=True)]
-        seconds.append(draft.click(key, _point(image, at), positive).seconds)
+        seconds.append(draft.click(key, point_of_voxel(image, at), positive).seconds)
     return Trace(study, target, tuple(scores), tuple(seconds))
-
-
-def deepest_voxel(mask: np.ndarray) -> tuple[int, int, int]:
-    """The voxel of ``mask`` farthest from its surface (where a reader clicks an organ)."""
-    box = mask_box(mask)
-    if box is None:
-        raise ValueError("the mask is empty")
-    depth = ndimage.distance_transform_edt(np.pad(mask[box], 1))[1:-1, 1:-1, 1:-1]
-    at = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    return (int(at[0] + box[0].start), int(at[1] + box[1].start), int(at[2] + box[2].start))
 
 
 def _box(mask: BoxMask, truth: np.ndarray, image: sitk.Image) -> Box:
@@ -173,11 +163,6 @@ def _box(mask: BoxMask, truth: np.ndarray, image: sitk.Image) -> Box:
     union = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes))
                   for a in range(3))
     return widened(union, truth.shape, image.GetSpacing()[::-1], MARGIN_MM)
-
-
-def _point(image: sitk.Image, index: Sequence[int]) -> tuple[float, float, float]:
-    p = image.TransformIndexToPhysicalPoint(tuple(int(v) for v in index[::-1]))
-    return (float(p[0]), float(p[1]), float(p[2]))
 
 
 def _index(mask: BoxMask) -> tuple[int, int, int]:

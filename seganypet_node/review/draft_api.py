@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from seganypet_node.db.states import AuditAction
 from seganypet_node.errors import NodeError
+from seganypet_node.imaging.volume import point_of_voxel
 from seganypet_node.pipeline.findings import CorrectionAction, DraftError, FindingStatus, Step
 from seganypet_node.review.access import context_of, require_change, require_login
 from seganypet_node.review.draft_views import ReviewState, review_state, study_overlays
@@ -90,7 +91,8 @@ def picture(request: Request, job_id: int, login: Login, plane: Plane,
     try:
         window = Window(low, high)
         png = render(study.draft.values, plane, index, window,
-                     study_overlays(study, selected), study.draft.head_first)
+                     study_overlays(study, selected), study.draft.head_first,
+                     study.mip if plane is Plane.MIP else None)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     return Response(png, media_type="image/png")
@@ -148,8 +150,7 @@ def _point(study: OpenStudy, asked: StepRequest) -> tuple[float, float, float]:
                          asked.at.col, draft.head_first)
     except ValueError as exc:
         raise DraftError(str(exc)) from None
-    point = draft.suv.TransformIndexToPhysicalPoint(tuple(int(v) for v in voxel[::-1]))
-    return (float(point[0]), float(point[1]), float(point[2]))
+    return point_of_voxel(draft.suv, voxel)
 
 
 def _open(request: Request, job_id: int) -> OpenStudy:

@@ -12,7 +12,7 @@ from seganypet_node.outputs.seg import LESION_PALETTE, REFERENCE_RGB, reference_
 from seganypet_node.pipeline.findings import Finding, FindingKind, FindingStatus, Step
 from seganypet_node.pipeline.results import OrganResult
 from seganypet_node.review.drafts import OpenStudy
-from seganypet_node.review.views import Overlay, default_window
+from seganypet_node.review.views import Overlay
 
 MAX_STEPS_SHOWN = 50
 
@@ -99,7 +99,7 @@ def review_state(study: OpenStudy, step: Step | None = None) -> ReviewState:
     organs = {o.organ: o for o in result.organs}
     lesions = {x.tracking_uid: x for x in result.lesions.lesions}
     burden = result.lesions.burden
-    window = default_window(draft.values)
+    window = study.window
     spacing = draft.suv.GetSpacing()[::-1]
     return ReviewState(
         study.job_id, tuple(draft.values.shape),

@@ -8,6 +8,7 @@ the one used longest ago, so memory stays bounded by a few studies whatever read
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from seganypet_node.config import Config
@@ -27,6 +29,7 @@ from seganypet_node.outputs.reload import SavedRunError, read_saved_run
 from seganypet_node.outputs.summary import SUMMARY_FILE
 from seganypet_node.pipeline.draft import StudyDraft
 from seganypet_node.pipeline.run import predictor_from_config, suv_like
+from seganypet_node.review.views import Window, coronal_mip, default_window
 
 log = logging.getLogger(__name__)
 MAX_OPEN = 2
@@ -45,9 +48,14 @@ class OpenStudy:
     stop: threading.Event = field(default_factory=threading.Event)
     warmed: int = 0
 
-    @property
-    def warming(self) -> bool:
-        return self.warmed == 0 and not self.stop.is_set()
+    # Each a whole pass over the study: made once, not on every picture or step.
+    @functools.cached_property
+    def mip(self) -> np.ndarray:
+        return coronal_mip(self.draft.values)
+
+    @functools.cached_property
+    def window(self) -> Window:
+        return default_window(self.draft.values)
 
 
 class DraftStore:

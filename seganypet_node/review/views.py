@@ -57,17 +57,12 @@ def slice_count(plane: Plane, shape: Sequence[int]) -> int:
             Plane.MIP: 1}[plane]
 
 
-def pixel_mm(plane: Plane, spacing_zyx: Sequence[float]) -> tuple[float, float]:
-    """A picture pixel's height and width in mm."""
-    z, y, x = spacing_zyx
-    return {Plane.AXIAL: (y, x), Plane.CORONAL: (z, x), Plane.SAGITTAL: (z, y),
-            Plane.MIP: (z, x)}[plane]
-
-
 def render(values: np.ndarray, plane: Plane, index: int, window: Window,
-           overlays: Sequence[Overlay], head_first: bool) -> bytes:
-    """The PNG of one picture (``head_first``: the first slice of ``values`` is the top)."""
-    grey = _plane(values, plane, index, head_first)
+           overlays: Sequence[Overlay], head_first: bool, mip: np.ndarray | None = None
+           ) -> bytes:
+    """The PNG of one picture (``head_first``: the first slice of ``values`` is the top;
+    ``mip``: :func:`coronal_mip` of ``values``, when the caller keeps it)."""
+    grey = _plane(values, plane, index, head_first, mip)
     level = np.clip((grey - window.low) / (window.high - window.low), 0.0, 1.0)
     rgb = np.repeat((255.0 * (1.0 - level))[..., None], 3, axis=2)
     for overlay in overlays:
@@ -94,7 +89,8 @@ def voxel_at(values: np.ndarray, plane: Plane, index: int, row: int, col: int,
     ValueError
         The pixel or the slice is outside the picture.
     """
-    rows, cols = _plane(values, plane, index, head_first).shape
+    _check_index(plane, index, values.shape)
+    rows, cols = picture_shape(plane, values.shape)
     if not (0 <= row < rows and 0 <= col < cols):
         raise ValueError(f"pixel ({row}, {col}) is outside the {rows} x {cols} picture")
     z = row if head_first else values.shape[0] - 1 - row
@@ -115,14 +111,31 @@ def default_window(values: np.ndarray) -> Window:
     return Window(0.0, max(5.0, round(top, 1)))
 
 
-def _plane(values: np.ndarray, plane: Plane, index: int, head_first: bool) -> np.ndarray:
-    count = slice_count(plane, values.shape)
+def picture_shape(plane: Plane, shape: Sequence[int]) -> tuple[int, int]:
+    """A picture's rows and columns."""
+    z, y, x = shape
+    return {Plane.AXIAL: (y, x), Plane.CORONAL: (z, x), Plane.SAGITTAL: (z, y),
+            Plane.MIP: (z, x)}[plane]
+
+
+def coronal_mip(values: np.ndarray) -> np.ndarray:
+    """The maximum along the anterior-posterior axis (a whole pass over the volume: keep it)."""
+    return values.max(axis=1)
+
+
+def _check_index(plane: Plane, index: int, shape: Sequence[int]) -> None:
+    count = slice_count(plane, shape)
     if not 0 <= index < count:
         raise ValueError(f"{plane.value} slice {index} is outside 0..{count - 1}")
+
+
+def _plane(values: np.ndarray, plane: Plane, index: int, head_first: bool,
+           mip: np.ndarray | None) -> np.ndarray:
+    _check_index(plane, index, values.shape)
     picture = {Plane.AXIAL: lambda: values[index],
                Plane.CORONAL: lambda: values[:, index, :],
                Plane.SAGITTAL: lambda: values[:, :, index],
-               Plane.MIP: lambda: values.max(axis=1)}[plane]()
+               Plane.MIP: lambda: coronal_mip(values) if mip is None else mip}[plane]()
     return picture if head_first or plane is Plane.AXIAL else picture[::-1]
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.organs import organ
 from tests.peers import RESULT_MODALITIES, OrthancPeer
-from tests.review_support import FULL_NAME, ORGANISATION, PASSWORD, USER
+from tests.review_support import PASSWORD, USER, drive_browser, start_gated_node
 from tests.support import NODE_AE, cli, free_port, storescu, wait_for
 from tests.unit.test_dicom_outputs import DCMQI_SEG, DCMQI_SR, dciodvfy_errors
 
@@ -94,19 +93,7 @@ def test_a_reader_corrects_and_verifies_and_the_pacs_gets_it(netns, start_node, 
     shots = tmp_path / "shots"
     try:
         orthanc.start()
-        node = start_node(
-            port=node_port, prefix=orthanc.prefix,
-            worker={"count": 1, "poll_interval_s": 0.2},
-            access={"allowed_callers": [{"ae_title": orthanc.ae_title, "host": "127.0.0.1",
-                                         "port": orthanc.dicom_port}]},
-            send={"retry_initial_s": 0.5, "poll_interval_s": 0.2},
-            review={"enabled": True, "port": review_port, "require_verification": True})
-        added = subprocess.run(
-            [sys.executable, "-m", "seganypet_node", "--config", str(node.config_path), "user",
-             "add", USER, "--full-name", FULL_NAME, "--organisation", ORGANISATION,
-             "--password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True,
-            timeout=60, check=False)
-        assert added.returncode == 0, added.stderr
+        node = start_gated_node(start_node, orthanc, node_port, review_port)
         sent = storescu(orthanc.dicom_port, study.dicom_dir, calling="MODALITY",
                         called=orthanc.ae_title, prefix=orthanc.prefix)
         assert sent.returncode == 0, sent.stderr[-2000:]
@@ -117,13 +104,7 @@ def test_a_reader_corrects_and_verifies_and_the_pacs_gets_it(netns, start_node, 
         values = sitk.GetArrayFromImage(from_pet_series(read_pet_series(study.files)).values)
         plan = {"url": f"http://127.0.0.1:{review_port}", "user": USER, "password": PASSWORD,
                 "job_id": job.id, **corrections(folder, truth, values)}
-        (tmp_path / "plan.json").write_text(json.dumps(plan))
-        drive = subprocess.run(
-            [*netns.enter(), sys.executable, "-m", "tests.viewer.review_drive",
-             str(tmp_path / "plan.json"), str(shots)],
-            capture_output=True, text=True, timeout=600, check=False)
-        assert drive.returncode == 0, drive.stderr[-3000:]
-        result = json.loads((shots / "result.json").read_text())
+        result = drive_browser(netns.enter(), "review_drive", plan, tmp_path, shots, 600)
         assert "error" not in result, (result.get("error"), result["steps"],
                                        result.get("page_text"))
         wait_for(lambda: set(orthanc.series_by_modality()) >= RESULT_MODALITIES, 120,

@@ -6,7 +6,6 @@ directory with a failed job and a failed transfer, and stops it by PID.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.review_support import FULL_NAME, PASSWORD, USER, ReviewService
+from tests.review_support import FULL_NAME, PASSWORD, USER, ReviewService, drive_browser
 from tests.support import NodeProcess, cli, free_port, stop_process, write_config
 
 pytestmark = pytest.mark.integration
@@ -209,14 +208,8 @@ def test_an_operator_logs_in_and_retries_a_failed_job_in_a_browser(netns, tmp_pa
     plan = {"url": f"http://127.0.0.1:{service.port}", "user": USER, "password": PASSWORD,
             "job_id": service.failed_job, "done_job_id": service.done_job,
             "forged_page": f"http://127.0.0.1:{attacker_port}/forged.html"}
-    (tmp_path / "plan.json").write_text(json.dumps(plan))
     try:
-        drive = subprocess.run(
-            [*netns.enter(), sys.executable, "-m", "tests.viewer.dashboard_drive",
-             str(tmp_path / "plan.json"), str(shots)],
-            capture_output=True, text=True, timeout=300, check=False)
-        assert drive.returncode == 0, drive.stderr[-3000:]
-        result = json.loads((shots / "result.json").read_text())
+        result = drive_browser(netns.enter(), "dashboard_drive", plan, tmp_path, shots)
     finally:
         stop_process(attacker)
         service.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from seganypet_node.db.jobs import job_results_dir
 from tests.peers import RESULT_MODALITIES, OrthancPeer
-from tests.review_support import PASSWORD, USER, verify_in
+from tests.review_support import start_gated_node, verify_in
 from tests.support import NODE_AE, free_port, outbound_rows, storescu, wait_for
 from tests.unit.test_dicom_outputs import dciodvfy_errors
 
@@ -35,19 +35,7 @@ def test_held_results_go_to_the_pacs_once_verified(netns, start_node, study, tmp
     orthanc = OrthancPeer(tmp_path / "orthanc", netns.enter(), (NODE_AE, node_port))
     try:
         orthanc.start()
-        node = start_node(
-            port=node_port, prefix=orthanc.prefix,
-            worker={"count": 1, "poll_interval_s": 0.2},
-            access={"allowed_callers": [{"ae_title": orthanc.ae_title, "host": "127.0.0.1",
-                                         "port": orthanc.dicom_port}]},
-            send={"retry_initial_s": 0.5, "poll_interval_s": 0.2},
-            review={"enabled": True, "port": review_port, "require_verification": True})
-        added = subprocess.run(
-            [sys.executable, "-m", "seganypet_node", "--config", str(node.config_path), "user",
-             "add", USER, "--full-name", "Dr Alice Reader", "--organisation", "NM",
-             "--password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True,
-            timeout=60, check=False)
-        assert added.returncode == 0, added.stderr
+        node = start_gated_node(start_node, orthanc, node_port, review_port)
         sent = storescu(orthanc.dicom_port, study.dicom_dir, calling="MODALITY",
                         called=orthanc.ae_title, prefix=orthanc.prefix)
         assert sent.returncode == 0, sent.stderr[-2000:]

@@ -168,9 +168,8 @@ def test_an_added_lesion_is_measured_and_left_out_of_its_organ(study, predictor)
     assert found.mask.full()[tuple(hottest)] and found.tracking_uid
     assert result.lesions.burden is not None and result.lesions.burden.count == 1
     liver = next(o for o in result.organs if o.organ == "liver")
-    if found.site == "liver":
-        assert liver.lesions == (found.label,)
-        assert liver.stats.maximum < liver_before.maximum
+    assert found.site == "liver" and liver.lesions == (found.label,)
+    assert liver.stats.maximum < liver_before.maximum
 
 
 def test_a_run_reads_back_from_its_folder(study, tmp_path):

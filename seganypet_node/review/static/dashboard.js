@@ -3,7 +3,6 @@
 "use strict";
 
 const REFRESH_MS = 5000;
-let csrfToken = null;
 
 function cell(text, cls) {
   const td = document.createElement("td");
@@ -20,25 +19,12 @@ function when(iso) {
   return iso ? iso.replace("T", " ").slice(0, 19) : "";
 }
 
-async function api(path, options) {
-  const response = await fetch("/api/" + path, Object.assign(
-    { credentials: "same-origin", headers: { "Accept": "application/json" } }, options || {}));
-  if (response.status === 401) {
-    window.location.assign("/login");
-    throw new Error("logged out");
-  }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail || response.statusText);
-  return body;
+function api(path, options) {
+  return nodeJson("/api/" + path, options);
 }
 
 function change(path, payload) {
-  return api(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken,
-               "Accept": "application/json" },
-    body: JSON.stringify(payload || {}),
-  });
+  return nodePost("/api/" + path, payload);
 }
 
 function actions(r) {

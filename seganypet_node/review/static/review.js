@@ -7,33 +7,11 @@ const job = document.body.dataset.job;
 const base = "/api/jobs/" + job + "/review";
 const PLANES = ["axial", "coronal", "sagittal", "mip"];
 const SCALE_MM = 0.75; // picture pixels per mm of patient
-let csrfToken = null;
 let state = null;
 let selected = null;
 let cursor = [0, 0, 0]; // [z, y, x]
 let version = 0;
 let addingOrgan = null; // the organ the next click on a picture adds
-
-async function api(path, options) {
-  const response = await fetch(path, Object.assign(
-    { credentials: "same-origin", headers: { "Accept": "application/json" } }, options || {}));
-  if (response.status === 401) {
-    window.location.assign("/login");
-    throw new Error("logged out");
-  }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail || response.statusText);
-  return body;
-}
-
-function post(path, payload) {
-  return api(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken,
-               "Accept": "application/json" },
-    body: JSON.stringify(payload || {}),
-  });
-}
 
 function status(text) {
   document.getElementById("status").textContent = text;
@@ -118,7 +96,7 @@ async function clickPicture(event) {
 async function step(payload) {
   status("working\u2026");
   try {
-    const answer = await post(base + "/steps", payload);
+    const answer = await nodePost(base + "/steps", payload);
     show(answer);
     const last = answer.last_step;
     status(last ? last.action.replace("_", " ") + ": " + last.detail + " (" +
@@ -238,12 +216,12 @@ function relabelChoices() {
 }
 
 async function start() {
-  const session = await api("/api/session");
+  const session = await nodeJson("/api/session");
   csrfToken = session.csrf_token;
   relabelChoices();
   status("opening the study\u2026");
   try {
-    show(await post(base));
+    show(await nodePost(base));
     status("");
   } catch (error) {
     status("could not open the study: " + error.message);
@@ -271,7 +249,7 @@ async function start() {
     name: document.getElementById("relabel-to").value }));
   document.getElementById("verify").addEventListener("click", async () => {
     try {
-      const done = await post("/api/jobs/" + job + "/verify");
+      const done = await nodePost("/api/jobs/" + job + "/verify");
       status("verified" + (done.corrected ? " with your corrections" : "") + ": " +
              done.transfers + " transfer(s) queued");
       document.getElementById("verify").disabled = true;
@@ -281,7 +259,7 @@ async function start() {
   });
   const poll = setInterval(async () => {
     if (state && state.crops_embedded !== 0) { clearInterval(poll); return; }
-    try { state = Object.assign(state, await api(base)); otherRows(); } catch (error) { /* next */ }
+    try { state = Object.assign(state, await nodeJson(base)); otherRows(); } catch (error) { /* next */ }
   }, 2000);
 }
 
