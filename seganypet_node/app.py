@@ -23,11 +23,11 @@ from seganypet_node.dicom.scp import ListenError, StorageNode
 from seganypet_node.dicom.scu import ResultSender
 from seganypet_node.dicom.spool import Spool
 from seganypet_node.paths import writable_directory
-from seganypet_node.polling import STOP_GRACE_S
+from seganypet_node.polling import STOP_GRACE_S, Stoppable
 
 if TYPE_CHECKING:
     from seganypet_node.review.server import ReviewServer
-    from seganypet_node.worker import JobWorker
+    from seganypet_node.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ class NodeApp:
         spent), new associations are refused, instances in flight get
         ``LISTENER_GRACE_S`` to finish, and background threads ``STOP_GRACE_S``."""
         log.info("stopping: refusing new associations, handing running jobs back")
-        for poller in (*self.workers, self.sender):
+        pollers: tuple[Stoppable, ...] = (*self.workers, self.sender)
+        for poller in pollers:
             poller.request_stop()
         if self.review is not None:
             self.review.stop()
@@ -135,7 +136,7 @@ class NodeApp:
         self.committer.stop()
         self.sweeper.stop()
         deadline = time.monotonic() + STOP_GRACE_S
-        for poller in (*self.workers, self.sender):
+        for poller in pollers:
             poller.stop(max(0.0, deadline - time.monotonic()))
         self.database.engine.dispose()
         log.info("stopped")
@@ -150,10 +151,10 @@ def _review_server(config: Config, database: Database) -> ReviewServer | None:
 
 
 def _workers(config: Config, sessions: sessionmaker[Session],
-             on_results_queued: Callable[[], None]) -> list[JobWorker]:
-    if config.worker.count == 0:
-        # An intake-only node (scale-out) never loads torch and the model: 300 MB less.
-        return []
-    from seganypet_node.worker import job_workers
+             on_results_queued: Callable[[], None]) -> list[WorkerProcess]:
+    """``[worker] count`` workers, each a child process: this process, which receives, never
+    loads torch and the model, and a job's Python stages do not hold its interpreter lock."""
+    from seganypet_node.worker_process import WorkerProcess
 
-    return job_workers(config, sessions, on_results_queued)
+    return [WorkerProcess(config, sessions, f"w{k}", on_results_queued)
+            for k in range(1, config.worker.count + 1)]

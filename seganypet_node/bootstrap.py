@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import time
+from collections.abc import Callable
 
 import pydicom
 
@@ -43,3 +46,25 @@ def keep_headers_out_of_logs() -> None:
     echo raw values (patient names among them) into the log.
     """
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+
+class StopSignal:
+    """Set by SIGTERM or SIGINT; the main thread waits for it, then stops cleanly.
+
+    The handler only flips a flag: a handler that takes a lock (``threading.Event.set``)
+    runs on the main thread between any two bytecodes and can wait forever on a lock that
+    thread holds (seen: a node that never began to stop after SIGTERM).
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = True
+
+    def wait(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Return once a signal came, or ``until()`` is true (checked every 0.1 s)."""
+        while not self.received and not until():
+            time.sleep(0.1)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from seganypet_node import __version__
-from seganypet_node.bootstrap import bootstrap, start_log_file
+from seganypet_node.bootstrap import StopSignal, bootstrap, start_log_file
 from seganypet_node.commands import check as consistency
 from seganypet_node.commands import jobs as jobs_commands
 from seganypet_node.commands import model as model_commands
@@ -61,29 +59,8 @@ def _raw(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
-class _StopSignal:
-    """Set by SIGTERM or SIGINT; the main thread waits for it, then stops cleanly.
-
-    The handler only flips a flag: a handler that takes a lock (``threading.Event.set``)
-    runs on the main thread between any two bytecodes and can wait forever on a lock that
-    thread holds (seen: a node that never began to stop after SIGTERM).
-    """
-
-    def __init__(self) -> None:
-        self.received = False
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.received = True
-
-    def wait(self) -> None:
-        while not self.received:
-            time.sleep(0.1)
-
-
-def _stop_on_signals() -> _StopSignal:
-    return _StopSignal()
+def _stop_on_signals() -> StopSignal:
+    return StopSignal()
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
@@ -175,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--ae-title")
     serve.add_argument("--host", help="address to listen on")
-    serve.add_argument("--workers", type=int, help="segmentation worker threads")
+    serve.add_argument("--workers", type=int, help="segmentation worker processes ([worker] count)")
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser("worker", parents=[common],

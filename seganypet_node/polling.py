@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,14 @@ def lower_thread_priority(steps: int) -> None:
         os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + steps)
     except OSError as exc:
         log.warning("could not lower the worker thread's priority: %s", exc)
+
+
+class Stoppable(Protocol):
+    """What the node process stops together: a poller thread or a worker process."""
+
+    def request_stop(self) -> None: ...
+
+    def stop(self, timeout: float = STOP_GRACE_S) -> None: ...
 
 
 class QueuePoller:

@@ -41,8 +41,8 @@ from seganypet_node.errors import NodeError
 from seganypet_node.imaging.pet import read_pet_series
 from seganypet_node.imaging.volume import from_pet_series
 from seganypet_node.measure.reference import ReferenceKind
-from seganypet_node.outputs.dicom_results import ResultObject
 from seganypet_node.outputs.folder import FolderResult, write_folder
+from seganypet_node.outputs.kinds import ResultObject
 from seganypet_node.outputs.publish import discard, publish, unpublish
 from seganypet_node.outputs.summary import caveats
 from seganypet_node.pipeline import OrganPipeline, RunSource, pipeline_from_config

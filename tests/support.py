@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -92,6 +93,31 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started that still run (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return sorted(set(found))
+
+
+def kill_pid(pid: int) -> None:
+    """SIGKILL ``pid`` if it still runs."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def pid_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
 @dataclass
 class NodeProcess:
     """A ``seganypet-node serve`` process started by a test, stopped by PID."""
@@ -152,9 +178,26 @@ class NodeProcess:
             self.kill()
 
     def kill(self) -> None:
+        """SIGKILL the node and its worker processes, as a crash of the machine would."""
         if self.process is not None and self.process.poll() is None:
+            workers = child_pids(self.process.pid)
             os.kill(self.process.pid, signal.SIGKILL)
+            for pid in workers:
+                kill_pid(pid)
             self.process.wait(timeout=10)
+
+    def kill_node_alone(self) -> list[int]:
+        """SIGKILL the node process only; the pids of the worker processes it leaves."""
+        assert self.process is not None
+        workers = child_pids(self.process.pid)
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        return workers
+
+    def worker_pids(self) -> list[int]:
+        """The node's worker processes (its children)."""
+        assert self.process is not None
+        return child_pids(self.process.pid)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

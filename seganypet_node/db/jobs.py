@@ -155,6 +155,16 @@ def hand_back(session: Session, claimed: ClaimedJob, reason: str, now: dt.dateti
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def held_by_owner(session: Session, owner: str) -> list[ClaimedJob]:
+    """The running jobs whose lease ``owner`` holds (a worker that died holds them still)."""
+    rows = session.execute(
+        select(Job.id, Job.series_id, Series.series_uid, Study.study_uid, Job.attempts)
+        .join(Series, Series.id == Job.series_id).join(Study, Study.id == Series.study_id)
+        .where(Job.state == JobState.RUNNING, Job.lease_owner == owner)).all()
+    return [ClaimedJob(job_id, series_id, series_uid, study_uid, attempts, owner)
+            for job_id, series_id, series_uid, study_uid, attempts in rows]
+
+
 def series_files(session: Session, series_id: int) -> list[str]:
     """Spool paths (relative to the spool directory) of a series' instances."""
     return list(session.scalars(

@@ -34,7 +34,7 @@ from seganypet_node.db.outbound import (
     mark_sent,
     release,
 )
-from seganypet_node.outputs.dicom_results import ResultObject
+from seganypet_node.outputs.kinds import ResultObject
 from seganypet_node.polling import QueuePoller
 from seganypet_node.settings_values import RemoteAE
 

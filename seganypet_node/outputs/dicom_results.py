@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from seganypet_node.outputs.dicom_file import write_durably
 from seganypet_node.outputs.key_image import KeyImageContent, build_key_image, render_key_image
 from seganypet_node.outputs.key_image_facts import scan_facts
 from seganypet_node.outputs.key_image_panel import KeyImageRow
-from seganypet_node.outputs.kinds import ObjectKind
+from seganypet_node.outputs.kinds import ObjectKind, ResultObject
 from seganypet_node.outputs.seg import (
     Algorithm,
     SegmentMask,
@@ -41,17 +40,6 @@ from seganypet_node.pipeline import PipelineResult
 
 DICOM_DIR = "dicom"
 RESEARCH_LABEL = "RESEARCH USE ONLY"
-
-
-@dataclass(frozen=True)
-class ResultObject:
-    """One written object: its kind, file and identity."""
-
-    kind: ObjectKind
-    path: Path
-    sop_class_uid: str
-    sop_instance_uid: str
-    seconds: float = 0.0  # building and writing it
 
 
 class OutputsUnavailableError(NodeError, ValueError):

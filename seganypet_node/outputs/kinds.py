@@ -1,8 +1,11 @@
-"""The kinds of result object the node writes and sends."""
+"""The result objects the node writes and sends: their kinds and identities (a light module:
+the sender imports it, and must not import the pipeline, and torch with it)."""
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from pathlib import Path
 
 
 class ObjectKind(enum.StrEnum):
@@ -11,3 +14,14 @@ class ObjectKind(enum.StrEnum):
     SEG = "seg"
     SR = "sr"
     KEY_IMAGE = "key_image"
+
+
+@dataclass(frozen=True)
+class ResultObject:
+    """One written object: its kind, file and identity."""
+
+    kind: ObjectKind
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    seconds: float = 0.0  # building and writing it

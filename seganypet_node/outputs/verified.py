@@ -20,8 +20,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from seganypet_node.outputs.dicom_file import write_durably
-from seganypet_node.outputs.dicom_results import DICOM_DIR, ResultObject, object_path
-from seganypet_node.outputs.kinds import ObjectKind
+from seganypet_node.outputs.dicom_results import DICOM_DIR, object_path
+from seganypet_node.outputs.kinds import ObjectKind, ResultObject
 
 VERIFIED_SR_NAME = "sr_verified.dcm"
 

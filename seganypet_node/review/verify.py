@@ -28,8 +28,8 @@ from seganypet_node.db.jobs import JobNotFoundError, job_results_dir, verify
 from seganypet_node.db.states import AuditAction
 from seganypet_node.dicom.scu import queue_results
 from seganypet_node.outputs.corrected import write_corrected_results
-from seganypet_node.outputs.dicom_results import OutputsUnavailableError, ResultObject, object_path
-from seganypet_node.outputs.kinds import ObjectKind
+from seganypet_node.outputs.dicom_results import OutputsUnavailableError, object_path
+from seganypet_node.outputs.kinds import ObjectKind, ResultObject
 from seganypet_node.outputs.verified import Verifier, write_verified_report
 from seganypet_node.pipeline import RunSource
 from seganypet_node.review.access import context_of, require_change, require_login

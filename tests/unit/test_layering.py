@@ -23,7 +23,8 @@ LAYERS = {
     8: {"db"},
     9: {"dicom"},
     10: {"phantom"},
-    11: {"worker", "offline", "app", "review", "training", "evaluation", "maintenance"},
+    11: {"worker", "worker_process", "offline", "app", "review", "training", "evaluation",
+         "maintenance"},
     12: {"commands", "cli", "__main__"},
 }
 LAYER_OF = {part: layer for layer, parts in LAYERS.items() for part in parts}
