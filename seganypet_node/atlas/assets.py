@@ -17,11 +17,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import SimpleITK as sitk
 
+from seganypet_node.atlas.register import normalised_uptake
 from seganypet_node.errors import NodeError
 from seganypet_node.organs import BY_NAME
 
@@ -76,6 +78,12 @@ class AtlasSubject:
     image: sitk.Image
     landmarks: Mapping[str, OrganLandmarks]
 
+    @cached_property
+    def normalised(self) -> sitk.Image:
+        """Its :func:`~seganypet_node.atlas.register.normalised_uptake` copy, made once:
+        every patient is registered to it."""
+        return normalised_uptake(self.image)
+
 
 @dataclass(frozen=True, eq=False)
 class Atlas:
@@ -86,6 +94,12 @@ class Atlas:
     landmarks: Mapping[str, OrganLandmarks]
     meta: Mapping[str, Any]
     subjects: tuple[AtlasSubject, ...] = ()
+
+    @cached_property
+    def normalised(self) -> sitk.Image:
+        """The image's :func:`~seganypet_node.atlas.register.normalised_uptake` copy, made
+        once: every patient is registered to it."""
+        return normalised_uptake(self.image)
 
     def __post_init__(self) -> None:
         for subject in self.subjects:

@@ -177,18 +177,17 @@ def _initial_transform(fixed: sitk.Image, moving: sitk.Image) -> tuple[sitk.Affi
     best = (-np.inf, 1.0, 0.0)
     top = float(atlas_z.max())
     for scale in HEIGHT_SCALES:
-        # patient z = scale * (atlas z - top) + shift: try every shift on the 8 mm grid
+        # patient z = scale * (atlas z - top) + shift: every shift on the 8 mm grid at once
         shifts = np.arange(patient_z.min() - 0.5 * scale * np.ptp(atlas_z),
                            patient_z.max() + 0.5 * scale * np.ptp(atlas_z), WORK_SPACING_MM)
-        for shift in shifts:
-            atlas_at = (patient_z - shift) / scale + top
-            inside = (atlas_at >= atlas_z.min()) & (atlas_at <= atlas_z.max())
-            if inside.sum() < 0.6 * len(patient_z):
-                continue
-            a = np.interp(atlas_at[inside], atlas_z, atlas_profile)
-            score = _correlation(a, patient_profile[inside])
-            if score > best[0]:
-                best = (score, float(scale), float(shift))
+        atlas_at = (patient_z[None, :] - shifts[:, None]) / scale + top
+        inside = (atlas_at >= atlas_z.min()) & (atlas_at <= atlas_z.max())
+        scores = _row_correlations(np.interp(atlas_at, atlas_z, atlas_profile),
+                                   patient_profile, inside)
+        scores[inside.sum(axis=1) < 0.6 * len(patient_z)] = -np.inf
+        k = int(np.argmax(scores))
+        if scores[k] > best[0]:
+            best = (float(scores[k]), float(scale), float(shifts[k]))
     _, scale, shift = best
     transform = sitk.AffineTransform(3)
     transform.SetMatrix((1.0, 0, 0, 0, 1.0, 0, 0, 0, scale))
@@ -208,6 +207,18 @@ def _body_centre(image: sitk.Image) -> np.ndarray:
     if not stats.HasLabel(1):
         raise RegistrationError("no body found in the image")
     return np.array(stats.GetCentroid(1))
+
+
+def _row_correlations(rows: np.ndarray, b: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """:func:`_correlation` of each row of ``rows`` with ``b``, over the row's ``inside``."""
+    count = np.maximum(inside.sum(axis=1), 1)[:, None]
+    a = np.where(inside, rows, 0.0)
+    bb = np.where(inside, b[None, :], 0.0)
+    a = np.where(inside, a - a.sum(axis=1, keepdims=True) / count, 0.0)
+    bb = np.where(inside, bb - bb.sum(axis=1, keepdims=True) / count, 0.0)
+    denominator = np.sqrt((a * a).sum(axis=1) * (bb * bb).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (a * bb).sum(axis=1) / denominator, -1.0)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -23,7 +23,6 @@ from seganypet_node.atlas.register import (
     Registration,
     RegistrationError,
     isotropic_grid,
-    normalised_uptake,
     register_normalised,
 )
 from seganypet_node.imaging.volume import point_of_voxel
@@ -47,7 +46,7 @@ def patient_landmarks(atlas: Atlas, registration: Registration, moving: sitk.Ima
     placed = []
     for subject in subjects:
         try:
-            transform = register_normalised(normalised_uptake(subject.image), moving,
+            transform = register_normalised(subject.normalised, moving,
                                             deformable=False).transform
         except RegistrationError:  # this subject is too unlike the patient: the others vote
             continue

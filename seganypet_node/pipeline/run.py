@@ -103,7 +103,7 @@ class OrganPipeline:
         with timings.timed(Stage.REGISTRATION):
             suv = suv_like(volume)
             moving = normalised_uptake(suv)  # once: the mean atlas and every subject use it
-            registration = register_normalised(normalised_uptake(self.atlas.image), moving,
+            registration = register_normalised(self.atlas.normalised, moving,
                                                self.options.deformable)
             placed = patient_landmarks(self.atlas, registration, moving,
                                        self.options.atlas_subjects)
