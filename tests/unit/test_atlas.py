@@ -156,3 +156,18 @@ def test_a_hot_focus_beside_a_kidney_does_not_take_its_prompt(body_volume) -> No
     assert not isinstance(greedy, str)
     assert values[hot.TransformPhysicalPointToIndex(greedy)[::-1]] == 25.0
 
+
+
+def test_the_shift_search_scores_each_shift_as_the_plain_correlation_does() -> None:
+    import numpy as np
+
+    from seganypet_node.atlas.register import _correlation, _row_correlations
+
+    rng = np.random.default_rng(3)
+    rows, b = rng.normal(size=(40, 90)), rng.normal(size=90)
+    inside = rng.random((40, 90)) > 0.3
+    inside[5] = False  # no overlap at all: scored -1 as _correlation scores a flat profile
+    scores = _row_correlations(rows, b, inside)
+    expected = [_correlation(r[m], b[m]) if m.any() else -1.0 for r, m in
+                zip(rows, inside, strict=True)]
+    assert np.allclose(scores, expected)
