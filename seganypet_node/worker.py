@@ -23,6 +23,7 @@ from seganypet_node.config import Config
 from seganypet_node.db.engine import utcnow
 from seganypet_node.db.heartbeat import LeaseHeartbeat, LeaseLostError
 from seganypet_node.db.jobs import (
+    HANDED_BACK,
     ClaimedJob,
     JobNotFoundError,
     attempt_results_dir,
@@ -52,9 +53,6 @@ from seganypet_node.pipeline.timings import Stage, Timings
 from seganypet_node.polling import QueuePoller, lower_thread_priority
 
 log = logging.getLogger(__name__)
-
-HANDED_BACK = "interrupted: the node stopped; handed back to the queue (no attempt spent)"
-
 
 class JobInterrupted(Exception):
     """Raised inside a job's run when the worker is stopping (its job was handed back)."""

@@ -39,7 +39,13 @@ from seganypet_node.bootstrap import StopSignal, bootstrap
 from seganypet_node.config import Config
 from seganypet_node.db.connect import connect
 from seganypet_node.db.engine import make_session_factory, utcnow
-from seganypet_node.db.jobs import JobNotFoundError, fail, hand_back, held_by_owner
+from seganypet_node.db.jobs import (
+    HANDED_BACK,
+    JobNotFoundError,
+    fail,
+    hand_back,
+    held_by_owner,
+)
 from seganypet_node.polling import STOP_GRACE_S
 
 log = logging.getLogger(__name__)
@@ -78,12 +84,6 @@ class WorkerProcess:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name=f"worker-{name}",
                                         daemon=True)
-
-    @property
-    def pid(self) -> int | None:
-        """The running child's process id (None before the first start)."""
-        child = self._child
-        return None if child is None else child.pid
 
     def start(self) -> None:
         with self._lock:
@@ -169,8 +169,7 @@ class WorkerProcess:
             with self.sessions.begin() as session:
                 for claimed in held_by_owner(session, owner):
                     if reason is None:
-                        hand_back(session, claimed, "interrupted: the node stopped; handed "
-                                  "back to the queue (no attempt spent)", now)
+                        hand_back(session, claimed, HANDED_BACK, now)
                     else:
                         state = fail(session, claimed, reason, now)
                         log.warning("job %d: attempt %d failed (%s): %s", claimed.job_id,
@@ -209,9 +208,12 @@ class ParentChannel(logging.Handler):
         self.stream = stream
 
     def send(self, message: object) -> None:
-        data = pickle.dumps(message)
         with self.lock:  # type: ignore[union-attr]  # Handler.__init__ makes it
-            self.stream.write(struct.pack(">I", len(data)) + data)
+            self._write(message)
+
+    def _write(self, message: object) -> None:
+        data = pickle.dumps(message)
+        self.stream.write(struct.pack(">I", len(data)) + data)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -220,8 +222,7 @@ class ParentChannel(logging.Handler):
             if record.exc_info:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
                 record.exc_info = None
-            data = pickle.dumps(record)
-            self.stream.write(struct.pack(">I", len(data)) + data)  # emit holds the lock
+            self._write(record)  # handle() holds the lock around emit
         except Exception:
             self.handleError(record)
 

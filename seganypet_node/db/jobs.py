@@ -21,6 +21,8 @@ from seganypet_node.db.states import JobState
 from seganypet_node.errors import NodeError
 
 DEFAULT_MAX_ATTEMPTS = 3
+# The reason a job handed back by a stopping node records (worker thread or worker process).
+HANDED_BACK = "interrupted: the node stopped; handed back to the queue (no attempt spent)"
 UNFINISHED_NAME = re.compile(r"\.job-(\d+)-(?:attempt-(\d+)|replaced)")
 
 
