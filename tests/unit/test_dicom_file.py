@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pydicom
+import pydicom.filewriter
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
@@ -59,3 +61,71 @@ def test_pixel_data_given_apart_is_refused_beside_a_pixel_data_element(tmp_path:
     del implicit.PixelData
     with pytest.raises(ValueError, match="Explicit VR"):
         write_durably(implicit, tmp_path / "x.dcm", b"cd")
+
+
+def nested_tree(syntax: str = ExplicitVRLittleEndian) -> Dataset:
+    """Three levels of items, ambiguous VRs (US or SS) resolved by an ancestor's value."""
+    ds = dataset(b"\x00\x01", syntax)
+    ds.PixelRepresentation = 1  # signed: the nested descriptors below are SS
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    frames = []
+    for k in range(4):
+        item = Dataset()
+        item.add_new(0x00283002, "US or SS", [256, -3, 16])  # LUT Descriptor
+        inner = Dataset()
+        inner.add_new(0x00280106, "US or SS", -k)  # Smallest Image Pixel Value
+        inner.PatientName = "Müller^Jürgen"
+        item.add_new(0x00081199, "SQ", [inner])  # Referenced SOP Sequence
+        frames.append(item)
+    ds.add_new(0x52009230, "SQ", frames)  # Per-Frame Functional Groups Sequence
+    return ds
+
+
+def test_a_nested_tree_is_written_as_pydicom_writes_it(tmp_path: Path) -> None:
+    tree = nested_tree()
+    expected = tmp_path / "pydicom.dcm"
+    copy.deepcopy(tree).save_as(expected, enforce_file_format=True)
+    written = tmp_path / "node.dcm"
+    write_durably(tree, written)
+    assert written.read_bytes() == expected.read_bytes()
+    read = pydicom.dcmread(written)
+    inner = read.PerFrameFunctionalGroupsSequence[2].ReferencedSOPSequence[0]
+    assert inner["SmallestImagePixelValue"].VR == "SS" and inner.SmallestImagePixelValue == -2
+    assert str(inner.PatientName) == "Müller^Jürgen"
+
+
+def test_pydicom_does_not_walk_the_built_tree_again(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # pydicom re-corrects each nested item (and its subtree) it writes unless the item is
+    # marked as in the file's encoding: quadratic in depth, seconds for a SEG. A walk
+    # starts without ancestors; its recursion into the items passes them.
+    walks: list[Dataset] = []
+    original = pydicom.filewriter.correct_ambiguous_vr
+
+    def counted(ds: Dataset, is_little_endian: bool,
+                ancestors: list[Dataset] | None = None) -> Dataset:
+        if ancestors is None:
+            walks.append(ds)
+        return original(ds, is_little_endian, ancestors)
+
+    monkeypatch.setattr(pydicom.filewriter, "correct_ambiguous_vr", counted)
+    write_durably(nested_tree(), tmp_path / "node.dcm")
+    assert len(walks) <= 1  # the node's own walk of the root, none per item
+
+
+def test_items_read_from_an_implicit_file_keep_their_own_encoding(tmp_path: Path) -> None:
+    source = tmp_path / "implicit.dcm"
+    nested_tree(ImplicitVRLittleEndian).save_as(source, enforce_file_format=True)
+    read = pydicom.dcmread(source)  # items hold raw elements, read as implicit VR
+    built = dataset(b"\x00\x01")
+    built.PixelRepresentation = 1
+    built.PerFrameFunctionalGroupsSequence = read.PerFrameFunctionalGroupsSequence
+    assert all(item.original_encoding == (True, True)
+               for item in built.PerFrameFunctionalGroupsSequence)
+    expected = tmp_path / "pydicom.dcm"
+    copy.deepcopy(built).save_as(expected, enforce_file_format=True)
+    written = tmp_path / "node.dcm"
+    write_durably(built, written)
+    assert written.read_bytes() == expected.read_bytes()
+    inner = pydicom.dcmread(written).PerFrameFunctionalGroupsSequence[3]
+    assert inner["LUTDescriptor"].VR == "SS" and list(inner.LUTDescriptor) == [256, -3, 16]
